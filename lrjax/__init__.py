@@ -1,0 +1,41 @@
+"""lrjax: the learning rate as a first-class, traceable object in JAX.
+
+Schedules are frozen pytree dataclasses (``lrjax.cosine(...)(step)``), adaptive
+rates are Optax transforms (``lrjax.reduce_on_plateau``), and
+``lrjax.range_test`` trains many learning rates side by side with ``jax.vmap``.
+"""
+
+from lrjax import schedules
+from lrjax.schedules import (
+    Schedule,
+    add,
+    clip,
+    constant,
+    cosine,
+    cosine_restarts,
+    cyclic,
+    exponential,
+    flat_cos,
+    from_dict,
+    inverse_sqrt,
+    inverse_time,
+    join,
+    linear,
+    multistep,
+    one_cycle,
+    one_cycle_momentum,
+    piecewise_constant,
+    polynomial,
+    product,
+    rex,
+    scale,
+    step_decay,
+    warmup,
+    wsd,
+)
+
+# --- transforms and callbacks (lrjax/transforms, lrjax/callbacks.py) ---
+
+# --- range test and sweeps (lrjax/range_test, lrjax/sweep.py) ---
+
+__version__ = "0.1.0"

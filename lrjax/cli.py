@@ -1,0 +1,236 @@
+"""The ``lrjax`` command: ``lrjax find``, ``lrjax plot``, ``lrjax list``.
+
+Errors a user can cause (a bad flag, file or spec) end with one line on stderr
+and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A mistake the user can fix; printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
+        raise UsageError(message)
+
+
+# ------------------------------------------------------------------ spec parsing
+
+
+def parse_spec(spec: str):
+    """Builds a schedule from JSON (``to_dict`` form) or ``name(key=value, ...)``.
+
+    Calls may nest: ``warmup(cosine(init_value=0.1, steps=1000), steps=100)``.
+
+    Example:
+      >>> parse_spec("cosine(init_value=0.1, steps=100)")
+      cosine(init_value=0.1, steps=100, end_value=0.0, exponent=1.0)
+    """
+    from lrjax.schedules import from_dict
+
+    text = spec.strip()
+    if not text:
+        raise UsageError("empty schedule spec; try e.g. 'cosine(init_value=0.1, steps=1000)'")
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise UsageError(f"schedule spec is not valid JSON: {e}") from None
+        return _build(lambda: from_dict(data))
+    try:
+        tree = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        raise UsageError(
+            f"cannot parse schedule spec {spec!r}; expected name(key=value, ...) or JSON"
+        ) from None
+    return _build(lambda: _eval_call(tree, spec))
+
+
+def _build(make):
+    try:
+        return make()
+    except (ValueError, TypeError) as e:
+        raise UsageError(str(e)) from None
+
+
+def _eval_call(node: ast.AST, spec: str):
+    from lrjax.schedules import catalogue
+
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+        raise UsageError(f"schedule spec {spec!r} must be a call like name(key=value, ...)")
+    name = node.func.id
+    known = catalogue()
+    if name not in known:
+        raise UsageError(f"unknown schedule {name!r}; run 'lrjax list' (known: {sorted(known)})")
+    args = [_eval_value(a, spec) for a in node.args]
+    kwargs = {}
+    for kw in node.keywords:
+        if kw.arg is None:
+            raise UsageError(f"'**' is not allowed in schedule spec {spec!r}")
+        kwargs[kw.arg] = _eval_value(kw.value, spec)
+    try:
+        return known[name](*args, **kwargs)
+    except TypeError as e:
+        raise UsageError(f"{name}: {e}") from None
+
+
+def _eval_value(node: ast.AST, spec: str) -> Any:
+    if isinstance(node, ast.Call):
+        return _eval_call(node, spec)
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [_eval_value(e, spec) for e in node.elts]
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        raise UsageError(
+            f"schedule spec {spec!r}: {ast.unparse(node)!r} is not a number, string or list"
+        ) from None
+
+
+# -------------------------------------------------------------------- commands
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from lrjax.schedules import CATALOGUE, COMPOSITIONS, catalogue
+
+    width = max(len(n) for n in catalogue())
+    for name, cls in CATALOGUE.items():
+        print(f"{name:<{width}}  {_first_line(cls)}")
+    print()
+    print("compositions: " + ", ".join(COMPOSITIONS) + " (and s * c, s1 + s2)")
+    return 0
+
+
+def _first_line(cls: type) -> str:
+    return (cls.__doc__ or "").strip().splitlines()[0]
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from lrjax.plotting import plot_schedule
+
+    sched = parse_spec(args.spec)
+    steps = args.steps if args.steps is not None else _default_steps(sched)
+    if steps < 1:
+        raise UsageError(f"--steps must be >= 1, got {steps}")
+    fig = plot_schedule(sched, steps, logy=args.logy)
+    _save(fig, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _default_steps(sched) -> int:
+    """A horizon that shows the schedule's whole shape: 1.2x its longest step count."""
+    import dataclasses
+
+    from lrjax.schedules import Schedule
+
+    counts: list[int] = []
+
+    def visit(s) -> None:
+        for f in dataclasses.fields(s):
+            v = getattr(s, f.name)
+            if isinstance(v, Schedule):
+                visit(v)
+            elif isinstance(v, (list, tuple)):
+                for x in v:
+                    if isinstance(x, Schedule):
+                        visit(x)
+                    elif isinstance(x, int) and not isinstance(x, bool):
+                        counts.append(x)
+            elif isinstance(v, int) and not isinstance(v, bool) and f.name != "period_mult":
+                counts.append(v)
+
+    visit(sched)
+    if isinstance(sched, Schedule) and sched.name == "cosine_restarts":
+        return int(sched.period * (1 + sched.period_mult + sched.period_mult**2))
+    if isinstance(sched, Schedule) and sched.name == "cyclic":
+        return 4 * (sched.step_size_up + (sched.step_size_down or sched.step_size_up))
+    return max(10, int(1.2 * max(counts))) if counts else 1000
+
+
+def _save(fig, out: str) -> None:
+    try:
+        fig.savefig(out, dpi=120)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"cannot write {out!r}: {e}") from None
+
+
+def _cmd_find(args: argparse.Namespace) -> int:
+    from lrjax.range_test.cli import run_find
+
+    return run_find(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="lrjax",
+        description="Learning-rate schedules, adaptive rates and a parallel range test for JAX.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="{find,plot,list}", parser_class=_Parser)
+
+    find = sub.add_parser(
+        "find",
+        help="run the learning-rate range test (on the embedded digits demo or --data)",
+        description="Trains many learning rates side by side (jax.vmap) and suggests one.",
+    )
+    find.add_argument("--data", help="an .npz file with arrays X (features) and y (int labels)")
+    find.add_argument(
+        "--optimizer", default="adam", help="adam, sgd, momentum, adamw, rmsprop or adabound"
+    )
+    find.add_argument("--min-lr", type=float, default=1e-5, help="smallest rate (default 1e-5)")
+    find.add_argument("--max-lr", type=float, default=10.0, help="largest rate (default 10)")
+    find.add_argument("--num-lrs", type=int, default=32, help="number of rates (default 32)")
+    find.add_argument("--steps", type=int, default=100, help="training steps per rate")
+    find.add_argument("--seeds", type=int, default=1, help="initialisations per rate")
+    find.add_argument("--mode", default="parallel", help="parallel (default) or sweep")
+    find.add_argument("--out", default="lr_find.png", help="where to write the plot")
+    find.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    find.set_defaults(func=_cmd_find)
+
+    plot = sub.add_parser(
+        "plot",
+        help="plot a schedule given as name(key=value, ...) or JSON",
+        description="Plots a schedule, e.g. lrjax plot 'one_cycle(max_value=0.1, "
+        "total_steps=1000)' -o one_cycle.png",
+    )
+    plot.add_argument("spec", help="name(key=value, ...) or the JSON of Schedule.to_dict()")
+    plot.add_argument("-o", "--out", default="schedule.png", help="output image file")
+    plot.add_argument("--steps", type=int, default=None, help="number of steps to plot")
+    plot.add_argument("--logy", action="store_true", help="log-scale the rate axis")
+    plot.set_defaults(func=_cmd_plot)
+
+    lst = sub.add_parser("list", help="list the schedule catalogue")
+    lst.set_defaults(func=_cmd_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``lrjax`` command; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return EXIT_USAGE
+        return int(args.func(args) or 0)
+    except UsageError as e:
+        print(f"lrjax: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("lrjax: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Matplotlib helpers. matplotlib is imported lazily: ``pip install lrjax[demo]``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def require_matplotlib():
+    """Imports ``matplotlib.pyplot`` (Agg when there is no display) or explains how to get it."""
+    try:
+        import matplotlib
+
+        if not _has_display():
+            matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ImportError as e:  # pragma: no cover - exercised only without the extra
+        raise ImportError(
+            "plotting needs matplotlib: pip install 'lrjax[demo]' (or pip install matplotlib)"
+        ) from e
+    return plt
+
+
+def _has_display() -> bool:
+    import os
+    import sys
+
+    return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY"))
+
+
+def plot_schedule(
+    schedules: Any,
+    steps: int | Sequence[int] | np.ndarray,
+    ax: Any = None,
+    labels: Sequence[str] | None = None,
+    logy: bool = False,
+):
+    """Plots one schedule or a list of schedules against the step.
+
+    Args:
+      schedules: a schedule (any ``step -> rate`` callable) or a list of them.
+      steps: the number of steps (plots ``0 .. steps-1``) or the steps themselves.
+      ax: a matplotlib Axes to draw on; a new figure is made when ``None``.
+      labels: one legend label per schedule (default: each schedule's ``repr``).
+      logy: use a log scale for the rate.
+
+    Returns:
+      The matplotlib Figure.
+
+    Example:
+      >>> import lrjax
+      >>> fig = lrjax.plotting.plot_schedule(lrjax.one_cycle(0.1, 1000), 1000)
+    """
+    plt = require_matplotlib()
+    if callable(schedules):
+        schedules = [schedules]
+    schedules = list(schedules)
+    if not schedules:
+        raise ValueError("schedules must hold at least one schedule, got an empty list")
+    for i, s in enumerate(schedules):
+        if not callable(s):
+            raise TypeError(f"schedules[{i}] must be callable (step -> rate), got {s!r}")
+    if isinstance(steps, (int, np.integer)):
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps!r}")
+        xs = np.arange(int(steps))
+    else:
+        xs = np.asarray(steps)
+        if xs.ndim != 1 or xs.size == 0:
+            raise ValueError(f"steps must be an int or a non-empty 1-D array, got shape {xs.shape}")
+    if labels is not None and len(labels) != len(schedules):
+        raise ValueError(
+            f"labels must have one entry per schedule, got {len(labels)} for {len(schedules)}"
+        )
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
+    else:
+        fig = ax.figure
+    for i, s in enumerate(schedules):
+        ys = np.asarray(s(xs))
+        label = labels[i] if labels is not None else _label(s)
+        ax.plot(xs, ys, label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("learning rate")
+    if logy:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    if len(schedules) > 1 or labels is not None:
+        ax.legend(fontsize=8)
+    else:
+        ax.set_title(_label(schedules[0]), fontsize=8)
+    return fig
+
+
+def _label(s: Any) -> str:
+    text = repr(s)
+    return text if len(text) <= 90 else text[:87] + "..."

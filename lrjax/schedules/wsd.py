@@ -1,0 +1,96 @@
+"""Warmup-stable-decay (WSD, "trapezoidal") schedule."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from lrjax.schedules._base import (
+    Array,
+    ArrayLike,
+    Schedule,
+    as_float,
+    as_int,
+    check_choice,
+    check_finite,
+    check_int,
+    register,
+)
+from lrjax.schedules.cosine import half_cosine
+
+DECAY_SHAPES = ("linear", "sqrt", "cosine")
+
+
+def round_half_even(x: Array) -> Array:
+    """Python's ``round`` on a product computed in floating point.
+
+    ``decay_fraction * total_steps`` is an exact tie in float64 (``0.1 * 25 ==
+    2.5``) but not in float32 (``2.5000000373``), so values within a few ulps of
+    a half are treated as the tie Python would see, and rounded to even.
+    """
+    lower = jnp.floor(x)
+    tie = jnp.abs(x - (lower + 0.5)) <= 8 * jnp.finfo(x.dtype).eps * jnp.maximum(x, 1.0)
+    even = jnp.where(jnp.mod(lower, 2) == 0, lower, lower + 1)
+    return jnp.where(tie, even, jnp.round(x))
+
+
+@register("wsd", static=("decay_shape",))
+class wsd(Schedule):
+    """Warmup-stable-decay (Hägele et al. 2024; the "trapezoidal" schedule).
+
+    Linear warmup from 0 at step 0 to ``peak_value`` at ``warmup_steps``, hold,
+    then decay over the last ``D = round(decay_fraction * total_steps)`` steps
+    (Python's ``round``). With ``z = (t - (total_steps - D)) / D``::
+
+        linear: 1 - z     sqrt: 1 - sqrt(z)     cosine: (1 + cos(pi z)) / 2
+        rate = end_value + (peak_value - end_value) * shape(z)
+
+    ``end_value`` holds from ``total_steps`` on.
+
+    Example:
+      >>> import lrjax
+      >>> s = lrjax.wsd(peak_value=1.0, total_steps=100, warmup_steps=10, decay_fraction=0.2)
+      >>> [float(s(t)) for t in (0, 5, 50, 90, 100)]
+      [0.0, 0.5, 1.0, 0.5, 0.0]
+    """
+
+    peak_value: ArrayLike
+    total_steps: ArrayLike
+    warmup_steps: ArrayLike = 0
+    decay_fraction: ArrayLike = 0.1
+    decay_shape: str = "linear"
+    end_value: ArrayLike = 0.0
+
+    def _check(self) -> None:
+        check_finite("peak_value", self.peak_value)
+        check_int("total_steps", self.total_steps, minimum=1)
+        check_int("warmup_steps", self.warmup_steps, minimum=0)
+        check_finite("decay_fraction", self.decay_fraction)
+        if not 0 <= self.decay_fraction <= 1:
+            raise ValueError(f"decay_fraction must be in [0, 1], got {self.decay_fraction!r}")
+        check_choice("decay_shape", self.decay_shape, DECAY_SHAPES)
+        check_finite("end_value", self.end_value)
+        decay_steps = round(self.decay_fraction * self.total_steps)
+        if self.warmup_steps + decay_steps > self.total_steps:
+            raise ValueError(
+                f"warmup_steps + round(decay_fraction * total_steps) must be <= total_steps, "
+                f"got warmup_steps={self.warmup_steps!r}, decay steps={decay_steps}, "
+                f"total_steps={self.total_steps!r}"
+            )
+
+    def _value(self, t: Array, tf: Array) -> Array:
+        total = as_float(as_int(self.total_steps))
+        decay_steps = round_half_even(as_float(self.decay_fraction) * total)
+        decay_start = total - decay_steps
+        w = as_float(as_int(self.warmup_steps))
+        tf = jnp.maximum(tf, 0.0)
+        peak, end = as_float(self.peak_value), as_float(self.end_value)
+        warm = peak * tf / jnp.maximum(w, 1.0)
+        z = jnp.clip((tf - decay_start) / jnp.maximum(decay_steps, 1.0), 0.0, 1.0)
+        if self.decay_shape == "linear":
+            shape = 1.0 - z
+        elif self.decay_shape == "sqrt":
+            shape = 1.0 - jnp.sqrt(z)
+        else:
+            shape = half_cosine(z)
+        decayed = end + (peak - end) * shape
+        return jnp.where(tf < w, warm, jnp.where(tf >= total, end, decayed))
