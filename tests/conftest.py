@@ -1,0 +1,18 @@
+"""Shared pytest configuration."""
+
+import os
+
+# Keras must pick its backend before it is first imported (oracle tests use it).
+os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+# Property tests compile JAX functions: no per-example deadline, modest example counts.
+settings.register_profile(
+    "lrjax",
+    deadline=None,
+    max_examples=40,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "lrjax"))
