@@ -9,6 +9,7 @@ metadata declared per class in ``_static``.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import numbers
 from collections.abc import Callable, Sequence
@@ -149,7 +150,7 @@ def check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
 
 def check_sorted(name: str, values: Sequence[Any], *, strict: bool = True) -> None:
     """Raises unless ``values`` is (strictly) increasing."""
-    for a, b in zip(values, values[1:]):
+    for a, b in itertools.pairwise(values):
         if (strict and not a < b) or (not strict and not a <= b):
             kind = "strictly increasing (no duplicates)" if strict else "non-decreasing"
             raise ValueError(f"{name} must be {kind}, got {list(values)!r}")
@@ -350,7 +351,9 @@ def from_dict(d: dict[str, Any]) -> Schedule:
         if k == "name":
             continue
         if k not in known:
-            raise ValueError(f"unknown parameter {k!r} for schedule {name!r}; known: {sorted(known)}")
+            raise ValueError(
+                f"unknown parameter {k!r} for schedule {name!r}; known: {sorted(known)}"
+            )
         kwargs[k] = _from_json(v)
     return cls(**kwargs)
 

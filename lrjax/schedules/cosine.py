@@ -36,7 +36,9 @@ def check_unit_interval(name: str, value: ArrayLike) -> None:
 class cosine(Schedule):
     """Cosine decay (optax ``cosine_decay_schedule``, keras ``CosineDecay``).
 
-    ``rate(t) = end_value + (init_value - end_value) * ((1 + cos(pi * min(t, steps) / steps)) / 2) ** exponent``
+    With ``frac = min(t, steps) / steps``::
+
+        rate(t) = end_value + (init_value - end_value) * ((1 + cos(pi * frac)) / 2) ** exponent
 
     ``end_value`` is absolute (Optax's and Keras' ``alpha`` is
     ``end_value / init_value``).

@@ -94,7 +94,7 @@ def one_cycle_curve(
     anneal: str,
     convention: str,
 ) -> Array:
-    """The one-cycle shape: ``start -> peak -> end`` (three-phase: ``start -> peak -> start -> end``).
+    """The one-cycle shape ``start -> peak -> end`` (three-phase: ``-> start -> end``).
 
     ``convention="fastai"`` places phase ends at ``pct_start * total_steps`` and
     ``total_steps`` (fastai's ``combine_scheds`` on ``pos = t / total_steps``);
