@@ -1,0 +1,186 @@
+"""`lrjax.range_test`: the public entry point of the learning-rate range test."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import optax
+
+from lrjax.range_test import _engine
+from lrjax.range_test._adapters import adapt
+from lrjax.range_test._parallel import log_rates, run_parallel
+from lrjax.range_test._result import MODES, RangeTestResult
+from lrjax.range_test._sweep_mode import STEP_MODES, ramp, run_sweep
+
+
+def _check_rate(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or v <= 0:
+        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+    return v
+
+
+def range_test(
+    loss_fn: Callable[[Any, Any], jax.Array],
+    params: Any,
+    batches: Any,
+    optimizer: Callable[[Any], optax.GradientTransformation] = optax.adam,
+    min_lr: float = 1e-7,
+    max_lr: float = 10.0,
+    num_lrs: int = 32,
+    num_steps: int = 100,
+    seeds: int = 1,
+    init_fn: Callable[[jax.Array], Any] | None = None,
+    mode: str = "parallel",
+    diverge_factor: float | None = 4.0,
+    chunk_size: int | None = None,
+    mesh: Any = None,
+    progress: bool | None = None,
+    *,
+    step_mode: str = "exp",
+) -> RangeTestResult:
+    """The learning-rate range test: many rates trained side by side with ``jax.vmap``.
+
+    **parallel** (default): ``num_lrs`` log-spaced rates from ``min_lr`` to
+    ``max_lr``; each copy trains with its constant rate for ``num_steps`` from
+    the same initial parameters on the same batches, all in one
+    ``jax.jit(jax.vmap(lax.scan(...)))``. Rates are data, not constants: a
+    second call with other ``min_lr``/``max_lr`` (same ``num_lrs``, functions
+    and shapes) reuses the compilation. Each rate is scored by its mean loss
+    over the last 10% of steps; suggestions act on that score curve.
+
+    **sweep**: the classic single run (fastai ``lr_find``, torch-lr-finder), the
+    rate ramped over ``num_steps`` from ``min_lr`` to ``max_lr``
+    (``step_mode="exp"`` or ``"linear"``), stopped on divergence, as one jitted
+    scan; suggestions act on the smoothed curve exactly as fastai's do.
+
+    Divergence: every copy keeps a debiased EMA of its loss (beta 0.98). A copy
+    whose loss is non-finite, or whose smoothed loss exceeds ``diverge_factor``
+    x its best smoothed loss (for a negative best: rises by more than
+    ``(diverge_factor - 1) * |best|``), is frozen from that step: its
+    parameters stop changing, its later losses are NaN and it is marked
+    diverged. Copies never interact: the other copies' numbers are exactly
+    those of a run without the bad one.
+
+    Memory and devices: ``chunk_size`` evaluates the rates in jitted chunks of
+    that many (one compilation; the last chunk is padded), bounding memory by
+    the chunk. ``mesh`` (a ``jax.sharding.Mesh`` or a list of devices) shards
+    the rate axis over its devices (all mesh axes, flattened); results equal a
+    one-device run. Multi-host: call ``jax.distributed.initialize()`` in every
+    process, build a mesh over ``jax.devices()`` (all hosts), and call
+    ``range_test`` with identical arguments in every process (as in any SPMD
+    JAX program); each process gets the full result. ``KeyboardInterrupt``
+    during a chunked run returns the chunks already finished (with a warning).
+
+    Args:
+      loss_fn: ``(params, batch) -> scalar`` loss. With Flax, pass the model as
+        ``params`` and a ``loss_fn(model, batch)`` (NNX module) or
+        ``loss_fn(apply, batch)`` (a ``(linen_module, variables)`` pair); see
+        :func:`from_nnx` / :func:`from_linen`.
+      params: initial parameters (a pytree of float arrays). May be ``None``
+        when ``init_fn`` is given.
+      batches: a pytree of arrays with a leading step axis (at least
+        ``num_steps`` long), or a callable ``step -> batch`` traced inside the
+        scan (``step`` is an int32 scalar).
+      optimizer: ``lr -> optax.GradientTransformation`` (``optax.adam``,
+        ``optax.sgd``, ``lambda lr: optax.sgd(lr, momentum=0.9)``,
+        ``lrjax.transforms.adabound``, ...); called with a traced rate.
+      min_lr: the smallest rate, > 0.
+      max_lr: the largest rate, > ``min_lr``.
+      num_lrs: parallel: the number of rates ``K`` >= 1.
+      num_steps: training steps per copy (sweep: steps of the ramp).
+      seeds: parallel: initialisations per rate; ``> 1`` needs ``init_fn``.
+        Seed ``i`` starts from ``init_fn(jax.random.split(PRNGKey(0), seeds)[i])``.
+      init_fn: ``key -> params``; vmapped over the seeds' keys.
+      mode: ``"parallel"`` or ``"sweep"``.
+      diverge_factor: the divergence threshold (> 1); ``None`` stops copies
+        only on non-finite losses.
+      chunk_size: parallel: rates per jitted call (``None``: all at once).
+      mesh: parallel: a ``jax.sharding.Mesh`` or a sequence of devices to
+        shard the rates over (``None``: the default device).
+      progress: a rich progress bar for runs longer than about 2 s: ``True``,
+        ``False``, or ``None`` (auto: only when stderr is a terminal).
+      step_mode: sweep: ``"exp"`` (default) or ``"linear"`` ramp.
+
+    Returns:
+      A :class:`RangeTestResult` (``.suggest("valley")``, ``.best_lr``,
+      ``.status``, ``.plot()``, ``.plot_curves()``, ``.to_dict()``).
+
+    Raises:
+      ValueError: a bad value, e.g. ``min_lr >= max_lr``, ``num_lrs < 1``,
+        ``num_steps`` larger than the number of batches, a non-scalar loss, or
+        batches whose leaves disagree on the number of steps.
+      TypeError: a wrong type, e.g. an ``optimizer`` that is not callable.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, optax, lrjax
+      >>> X = jax.random.normal(jax.random.PRNGKey(0), (20, 8, 3))
+      >>> batches = (X, X @ jnp.array([1.0, -2.0, 0.5]))
+      >>> loss_fn = lambda w, b: jnp.mean((b[0] @ w - b[1]) ** 2)
+      >>> result = lrjax.range_test(loss_fn, jnp.zeros(3), batches, optax.sgd,
+      ...                           min_lr=1e-3, max_lr=10.0, num_lrs=8, num_steps=20)
+      >>> result.losses.shape
+      (1, 8, 20)
+      >>> bool(result.diverged[-1]), bool(result.diverged[0])
+      (True, False)
+      >>> lr = result.suggest("valley")
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
+    if step_mode not in STEP_MODES:
+        raise ValueError(f"step_mode must be one of {list(STEP_MODES)}, got {step_mode!r}")
+    lo = _check_rate("min_lr", min_lr)
+    hi = _check_rate("max_lr", max_lr)
+    if lo >= hi:
+        raise ValueError(f"min_lr must be < max_lr, got min_lr={min_lr!r}, max_lr={max_lr!r}")
+    if isinstance(num_lrs, bool) or not isinstance(num_lrs, numbers.Integral):
+        raise TypeError(f"num_lrs must be an int >= 1, got {num_lrs!r}")
+    if num_lrs < 1:
+        raise ValueError(f"num_lrs must be >= 1, got {num_lrs!r}")
+    num_steps = _engine.check_num_steps(num_steps)
+    factor = _engine.check_diverge_factor(diverge_factor)
+    chunk = _engine.check_chunk_size(chunk_size)
+    the_mesh = _engine.as_mesh(mesh)
+    if mode == "sweep":
+        if seeds != 1:
+            raise ValueError(f"seeds must be 1 in mode='sweep' (one run), got {seeds!r}")
+        if chunk is not None or the_mesh is not None:
+            raise ValueError("chunk_size and mesh apply to mode='parallel' only")
+    _engine.check_optimizer(optimizer)
+    loss_fn, params = adapt(loss_fn, params)
+    _engine.check_steps_vs_batches(num_steps, batches)
+    init_params, seeded = _engine.make_init_params(params, init_fn, seeds)
+    one = jax.tree.map(lambda x: x[0], init_params) if seeded else init_params
+    _engine.check_loss_fn(loss_fn, one, _engine.example_batch(batches))
+
+    if mode == "sweep":
+        return run_sweep(
+            loss_fn,
+            init_params,
+            batches,
+            optimizer,
+            ramp(lo, hi, num_steps, step_mode),
+            num_steps,
+            factor,
+            step_mode,
+            progress,
+        )
+    return run_parallel(
+        loss_fn,
+        init_params,
+        seeded,
+        batches,
+        optimizer,
+        log_rates(lo, hi, int(num_lrs)),
+        num_steps,
+        factor,
+        chunk,
+        the_mesh,
+        progress,
+    )

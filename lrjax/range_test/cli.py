@@ -1,0 +1,227 @@
+"""``lrjax find``: the range test on the embedded digits MLP or ``--data file.npz``."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from lrjax.cli import UsageError
+
+OPTIMIZERS = ("adam", "sgd", "momentum", "adamw", "rmsprop", "adabound")
+MODES = ("parallel", "sweep")
+
+
+def _momentum(lr: Any):
+    import optax
+
+    return optax.sgd(lr, momentum=0.9)
+
+
+def optimizer_by_name(name: str) -> Callable[[Any], Any]:
+    """The ``lr -> GradientTransformation`` for an ``--optimizer`` name."""
+    import optax
+
+    if name == "adabound":
+        try:
+            from lrjax.transforms import adabound
+        except ImportError:
+            raise UsageError("--optimizer adabound is not available in this install") from None
+        return adabound
+    table = {
+        "adam": optax.adam,
+        "sgd": optax.sgd,
+        "momentum": _momentum,
+        "adamw": optax.adamw,
+        "rmsprop": optax.rmsprop,
+    }
+    if name not in table:
+        raise UsageError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}; got {name!r}")
+    return table[name]
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    for flag, value in (
+        ("--num-lrs", args.num_lrs),
+        ("--steps", args.steps),
+        ("--seeds", args.seeds),
+    ):
+        if value < 1:
+            raise UsageError(f"{flag} must be >= 1, got {value}")
+    for flag, value in (("--min-lr", args.min_lr), ("--max-lr", args.max_lr)):
+        if not (math.isfinite(value) and value > 0):
+            raise UsageError(f"{flag} must be a finite number > 0, got {value}")
+    if args.min_lr >= args.max_lr:
+        raise UsageError(f"--min-lr must be < --max-lr, got {args.min_lr:g} >= {args.max_lr:g}")
+    if args.mode not in MODES:
+        raise UsageError(f"--mode must be parallel or sweep, got {args.mode!r}")
+    if args.mode == "sweep" and args.seeds != 1:
+        raise UsageError("--seeds applies to --mode parallel only")
+    if args.optimizer not in OPTIMIZERS:
+        raise UsageError(
+            f"--optimizer must be one of {', '.join(OPTIMIZERS)}; got {args.optimizer!r}"
+        )
+    folder = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(folder):
+        raise UsageError(f"--out {args.out!r}: folder {folder!r} does not exist")
+
+
+def _check_out_format(out: str) -> None:
+    from lrjax.plotting import require_matplotlib
+
+    try:
+        plt = require_matplotlib()
+    except ImportError:
+        raise UsageError('lrjax find needs matplotlib: pip install "lrjax[demo]"') from None
+    ext = os.path.splitext(out)[1].lstrip(".").lower()
+    supported = plt.figure().canvas.get_supported_filetypes()
+    plt.close("all")
+    if ext not in supported:
+        raise UsageError(
+            f"--out {out!r}: unknown image format; use one of .{', .'.join(supported)}"
+        )
+
+
+def _load(args: argparse.Namespace):
+    from lrjax import data
+
+    if args.data:
+        try:
+            X, y = data.load_npz(args.data)
+        except (OSError, ValueError) as e:
+            raise UsageError(str(e)) from None
+        return X, y, os.path.basename(args.data)
+    try:
+        X, y = data.load_digits()
+    except ImportError as e:
+        raise UsageError(str(e)) from None
+    return X, y, "digits"
+
+
+def _fmt_loss(x: float) -> str:
+    return f"{x:.4f}" if math.isfinite(x) else "-"
+
+
+def _table_parallel(result) -> list[str]:
+    seeds = result.losses.shape[0]
+    best = result.best_lr
+    head = f"{'rate':>10}  {'final loss':>10}"
+    head += f"  {'± std':>8}" if seeds > 1 else ""
+    lines = [head + "  status", "-" * (len(head) + 10)]
+    for k, lr in enumerate(result.lrs):
+        row = f"{lr:>10.3g}  {_fmt_loss(result.scores[k]):>10}"
+        if seeds > 1:
+            row += f"  {_fmt_loss(result.score_std[k]):>8}"
+        row += f"  {result.status[k]}"
+        if best is not None and lr == best:
+            row += "  <- lowest loss"
+        lines.append(row)
+    return lines
+
+
+def _table_sweep(result) -> list[str]:
+    stop = result.num_steps if result.stop_step < 0 else result.stop_step + 1
+    every = max(1, math.ceil(stop / 20))
+    head = f"{'step':>5}  {'rate':>10}  {'smoothed':>10}"
+    lines = [head + "  status", "-" * (len(head) + 10)]
+    shown = sorted(set(range(0, stop, every)) | {stop - 1})
+    for i in shown:
+        lines.append(
+            f"{i:>5}  {result.lrs[i]:>10.3g}  {_fmt_loss(result.smoothed[i]):>10}"
+            f"  {result.status[i]}"
+        )
+    return lines
+
+
+def run_find(args: argparse.Namespace) -> int:
+    """Runs ``lrjax find`` for parsed arguments; returns the exit code.
+
+    Raises:
+      UsageError: bad flag values, a missing or malformed data file, or a
+        missing optional dependency (printed as one line, exit code 2).
+    """
+    _check_args(args)
+    _check_out_format(args.out)
+    optimizer = optimizer_by_name(args.optimizer)
+    X, y, name = _load(args)
+
+    import functools
+
+    import jax
+
+    from lrjax import data
+    from lrjax.range_test import range_test
+
+    sizes = data.mlp_sizes(X, y)
+    params = data.init_mlp(jax.random.PRNGKey(0), sizes)
+    init_fn = functools.partial(data.init_mlp, sizes=sizes) if args.seeds > 1 else None
+    batches = data.make_batches(X, y, args.steps, batch_size=128, seed=0)
+    start = time.perf_counter()
+    result = range_test(
+        data.mlp_loss,
+        None if init_fn else params,
+        batches,
+        optimizer=optimizer,
+        min_lr=args.min_lr,
+        max_lr=args.max_lr,
+        num_lrs=args.num_lrs,
+        num_steps=args.steps,
+        seeds=args.seeds,
+        init_fn=init_fn,
+        mode=args.mode,
+        progress=False if args.no_progress else None,
+    )
+    seconds = time.perf_counter() - start
+    arch = "-".join(str(s) for s in sizes)
+    what = f"{args.num_lrs} rates side by side" if args.mode == "parallel" else "one sweep"
+    print(
+        f"lrjax find: {args.optimizer}, {what}, {args.steps} steps, "
+        f"rates {args.min_lr:g}..{args.max_lr:g}, on {name} ({X.shape[0]} samples, "
+        f"MLP {arch}); {seconds:.1f} s"
+    )
+    print()
+    lines = _table_parallel(result) if args.mode == "parallel" else _table_sweep(result)
+    print("\n".join(lines))
+    print()
+    what_curve = (
+        "score curve (final loss per rate)" if args.mode == "parallel" else "smoothed sweep curve"
+    )
+    print(f"suggestions (fastai's rules on the {what_curve}):")
+    notes = {
+        "valley": "default: halfway into the longest decreasing stretch",
+        "minimum": "a tenth of the rate at the lowest loss (conservative)",
+        "steep": "steepest descent (aggressive)",
+        "slide": "interval slide rule",
+    }
+    for method, note in notes.items():
+        try:
+            value = f"{result.suggest(method):.3g}"
+        except ValueError as e:
+            value, note = "n/a", str(e)
+        print(f"  {method:<8} {value:>9}   {note}")
+    if args.mode == "parallel":
+        best = result.best_lr
+        print(f"  {'best':<8} {'n/a' if best is None else f'{best:.3g}':>9}   lowest final loss")
+    counts = {s: int((result.status == s).sum()) for s in ("good", "slow", "unstable", "diverged")}
+    print("status: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    _write_plot(result, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _write_plot(result, out: str) -> None:
+    from lrjax.plotting import require_matplotlib
+
+    plt = require_matplotlib()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    result.plot(ax=ax1)
+    result.plot_curves(ax=ax2)
+    try:
+        fig.savefig(out, dpi=110)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"cannot write {out!r}: {e}") from None
+    finally:
+        plt.close(fig)
