@@ -1,0 +1,41 @@
+import optax
+
+import lrjax
+from lrjax import data
+
+loss_fn, params, batches = data.make_demo(num_steps=100)
+
+# 32 constant rates from 1e-5 to 10, each trained for 100 steps, side by side.
+result = lrjax.range_test(
+    loss_fn,
+    params,
+    batches,
+    optimizer=optax.adam,
+    min_lr=1e-5,
+    max_lr=10.0,
+    num_lrs=32,
+    num_steps=100,
+    progress=False,
+)
+print(result)
+print("best rate (lowest loss after 100 steps):", f"{result.best_lr:.3g}")
+for method, lr in result.suggestions().items():
+    print(f"suggest({method!r}):".ljust(20), f"{lr:.3g}")
+result.plot()
+
+# The classic single run: one copy, the rate ramped from 1e-5 to 10 over 100 steps.
+sweep = lrjax.range_test(
+    loss_fn,
+    params,
+    batches,
+    optimizer=optax.adam,
+    min_lr=1e-5,
+    max_lr=10.0,
+    num_steps=100,
+    mode="sweep",
+    progress=False,
+)
+print(sweep)
+for method, lr in sweep.suggestions().items():
+    print(f"sweep suggest({method!r}):".ljust(26), "none" if lr is None else f"{lr:.3g}")
+sweep.plot().axes[0].set_ylim(0, 3)  # zoom in: the raw loss explodes at the end
