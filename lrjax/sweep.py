@@ -22,6 +22,7 @@ import optax
 from lrjax.range_test import _engine
 from lrjax.range_test._adapters import adapt
 from lrjax.range_test._diagnose import Thresholds, diagnose_curves
+from lrjax.range_test._progress import progress_enabled
 from lrjax.range_test._result import _json, parallel_scores, score_window
 from lrjax.schedules._base import float_dtype, int_dtype
 
@@ -275,6 +276,7 @@ def sweep(
     factor = _engine.check_diverge_factor(diverge_factor)
     chunk = _engine.check_chunk_size(chunk_size)
     the_mesh = _engine.as_mesh(mesh)
+    progress_enabled(progress)  # validates
     loss_fn, params = adapt(loss_fn, params)
     _engine.check_steps_vs_batches(num_steps, batches)
     init_params, seeded = _engine.make_init_params(params, init_fn, seeds)

@@ -13,6 +13,7 @@ import optax
 from lrjax.range_test import _engine
 from lrjax.range_test._adapters import adapt
 from lrjax.range_test._parallel import log_rates, run_parallel
+from lrjax.range_test._progress import progress_enabled
 from lrjax.range_test._result import MODES, RangeTestResult
 from lrjax.range_test._sweep_mode import STEP_MODES, ramp, run_sweep
 
@@ -147,6 +148,7 @@ def range_test(
     factor = _engine.check_diverge_factor(diverge_factor)
     chunk = _engine.check_chunk_size(chunk_size)
     the_mesh = _engine.as_mesh(mesh)
+    progress_enabled(progress)  # validates
     if mode == "sweep":
         if seeds != 1:
             raise ValueError(f"seeds must be 1 in mode='sweep' (one run), got {seeds!r}")

@@ -483,7 +483,7 @@ def train_copies(
             interrupted = True
     losses, smoothed, stop = (np.concatenate(p, axis=1) for p in zip(*parts))
     done = min(K, len(parts) * chunk)
-    if interrupted:
+    if interrupted and done < K:
         warnings.warn(
             f"interrupted: returning the {done} of {K} copies that finished",
             RuntimeWarning,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -139,7 +140,7 @@ class RangeTestResult:
             end = int(bad[0]) if bad.size else self.lrs.size
             return self.lrs[:end], np.asarray(self.scores[:end], np.float64)
         recorded = self.num_steps if self.stop_step < 0 else self.stop_step + 1
-        lo, hi = self.num_steps // 10, recorded - 5
+        lo, hi = self.num_steps // 10, max(recorded - 5, 0)
         lrs = self.lrs[lo:hi]
         losses = np.asarray(self.smoothed[lo:hi], np.float64)
         bad = np.flatnonzero(~np.isfinite(losses))
@@ -323,9 +324,10 @@ class RangeTestResult:
             ok = np.isfinite(self.scores)
             ax.plot(lrs[ok], self.scores[ok], "o-", ms=3, color="C0", label="score (last 10%)")
             if self.losses.shape[0] > 1 and ok.any():
-                lo = self.scores - self.score_std
-                hi = self.scores + self.score_std
-                ax.fill_between(lrs[ok], lo[ok], hi[ok], color="C0", alpha=0.2, label="±1 std")
+                mid, std = self.scores[ok], self.score_std[ok]
+                ax.fill_between(
+                    lrs[ok], mid - std, mid + std, color="C0", alpha=0.2, label="±1 std"
+                )
             ref = float(np.nanmean(self.losses[:, :, 0]))
             values = self.scores[ok]
             ylabel = f"mean loss, last {score_window(self.num_steps)} steps"
@@ -401,10 +403,9 @@ class RangeTestResult:
         if self.mode == "parallel":
             norm = LogNorm(vmin=self.lrs.min(), vmax=max(self.lrs.max(), self.lrs.min() * 1.0001))
             cmap = plt.get_cmap("viridis")
-            with np.errstate(all="ignore"):
-                curves = (
-                    np.nanmean(self.losses, axis=0) if self.losses.shape[0] > 1 else self.losses[0]
-                )
+            with warnings.catch_warnings():  # all-NaN steps after a divergence
+                warnings.simplefilter("ignore", RuntimeWarning)
+                curves = np.nanmean(self.losses, axis=0)
             for k, lr in enumerate(self.lrs):
                 ax.plot(
                     steps,

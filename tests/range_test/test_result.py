@@ -1,0 +1,88 @@
+"""RangeTestResult: JSON round trip, best_lr, plots."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+import numpy as np
+import optax
+import pytest
+
+import lrjax
+from lrjax.range_test import RangeTestResult
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def results():
+    import jax
+
+    from lrjax.data import init_mlp
+
+    x = jax.random.normal(jax.random.PRNGKey(0), (20, 16, 4))
+    batches = (x, (x.sum(-1) > 0).astype(np.int32))
+
+    def loss_fn(p, b):
+        logits = b[0] @ p[0]["w"] + p[0]["b"]
+        return optax.softmax_cross_entropy_with_integer_labels(logits, b[1]).mean()
+
+    init = lambda k: init_mlp(k, (4, 2))
+    par = lrjax.range_test(
+        loss_fn, None, batches, optax.sgd, 1e-3, 1e3, num_lrs=20, num_steps=20, seeds=2,
+        init_fn=init,
+    )  # fmt: skip
+    swp = lrjax.range_test(
+        loss_fn, init(jax.random.PRNGKey(0)), batches, optax.sgd, 1e-3, 1e3, num_steps=20,
+        mode="sweep",
+    )  # fmt: skip
+    return par, swp
+
+
+def test_json_round_trip(results):
+    for r in results:
+        d = r.to_dict()
+        text = json.dumps(d, allow_nan=False)  # strict JSON: no NaN/inf tokens
+        back = RangeTestResult.from_dict(json.loads(text))
+        for field in ("lrs", "losses", "smoothed", "scores", "diverged", "status", "stop_step"):
+            np.testing.assert_array_equal(getattr(back, field), getattr(r, field), err_msg=field)
+        assert back.mode == r.mode and back.num_steps == r.num_steps
+        assert back.best_lr == r.best_lr
+        assert d["suggestions"] == r.suggestions()
+    with pytest.raises(ValueError, match="mode"):
+        RangeTestResult.from_dict({"mode": "other"})
+
+
+def test_parallel_fields_and_best_lr(results):
+    par, _ = results
+    K = 20
+    assert par.losses.shape == (2, K, 20) and par.scores.shape == (K,)
+    assert par.diverged.any() and not par.diverged.all()
+    finite = np.isfinite(par.scores)
+    assert par.best_lr == par.lrs[finite][np.argmin(par.scores[finite])]
+    assert set(par.status) <= {"good", "slow", "unstable", "diverged"}
+    assert (par.status[par.diverged] == "diverged").all()
+    assert "RangeTestResult(mode='parallel', 20 rates" in repr(par)
+
+
+def test_plots(results):
+    par, swp = results
+    for r in (par, swp):
+        fig = r.plot()
+        ax = fig.axes[0]
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert any(lab.startswith("valley") for lab in labels)
+        assert "diverged" in labels  # shaded region
+        assert ax.get_xscale() == "log"
+        fig2 = r.plot_curves()
+        n_lines = len(fig2.axes[0].get_lines())
+        assert n_lines == (20 if r.mode == "parallel" else 2)
+    fig = par.plot(suggestions=["minimum"])
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any(lab.startswith("minimum") for lab in labels)
+    assert not any(lab.startswith("valley") for lab in labels)
+    assert "±1 std" in labels  # two seeds: a spread band
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
