@@ -66,8 +66,11 @@ def range_test(
     x its best smoothed loss (for a negative best: rises by more than
     ``(diverge_factor - 1) * |best|``), is frozen from that step: its
     parameters stop changing, its later losses are NaN and it is marked
-    diverged. Copies never interact: the other copies' numbers are exactly
-    those of a run without the bad one.
+    diverged. Copies never interact: the other copies' numbers are bit for bit
+    those of a run where the bad copy had any other rate, and of a run without
+    it at the same ``chunk_size`` (same shapes per jitted call); a run with
+    another number of copies per call can differ in the last bit, because XLA
+    may pick other kernels for another batch size.
 
     Memory and devices: ``chunk_size`` evaluates the rates in jitted chunks of
     that many (one compilation; the last chunk is padded), bounding memory by

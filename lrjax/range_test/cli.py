@@ -186,10 +186,8 @@ def run_find(args: argparse.Namespace) -> int:
     lines = _table_parallel(result) if args.mode == "parallel" else _table_sweep(result)
     print("\n".join(lines))
     print()
-    what_curve = (
-        "score curve (final loss per rate)" if args.mode == "parallel" else "smoothed sweep curve"
-    )
-    print(f"suggestions (fastai's rules on the {what_curve}):")
+    what_curve = "the final loss per rate" if args.mode == "parallel" else "the smoothed sweep"
+    print(f"suggestions (fastai's rules, on {what_curve}):")
     notes = {
         "valley": "default: halfway into the longest decreasing stretch",
         "minimum": "a tenth of the rate at the lowest loss (conservative)",
