@@ -336,7 +336,7 @@ class RangeTestResult:
             ax.plot(lrs[:stop], self.losses[:stop], color="C0", alpha=0.25, lw=0.8, label="loss")
             ax.plot(lrs[:stop], self.smoothed[:stop], color="C0", label="smoothed")
             ref = float(self.smoothed[0])
-            values = self.smoothed[:stop][np.isfinite(self.smoothed[:stop])]
+            values = np.concatenate([self.smoothed[:stop], self.losses[:stop]])
             ylabel = "loss"
         self._shade_diverged(ax)
         methods = _suggest.METHODS if suggestions is None else tuple(suggestions)
