@@ -12,7 +12,13 @@ momentum=0.9)`` and one ``scheduler.step()`` per optimizer step.
 
 from __future__ import annotations
 
+import functools
+import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -325,7 +331,7 @@ ROWS: tuple[Row, ...] = (
         "lrjax's default is 1. `period_mult` must be an integer (exact restart steps; "
         "Keras finds the cycle with a float logarithm).",
         check="keras",
-        steps=150,
+        steps=75,
     ),
     R(
         "keras",
@@ -650,10 +656,35 @@ def _keras_module():
 
 
 def _keras(row: Row) -> np.ndarray:
-    keras = _keras_module()
-    names = {n: getattr(keras.optimizers.schedules, n) for n in dir(keras.optimizers.schedules)}
-    sched = eval(row.source, names)
-    return np.asarray([float(sched(t)) for t in range(row.steps)], dtype=np.float64)
+    return np.asarray(_keras_schedule_rates()[row.name], dtype=np.float64)
+
+
+@functools.cache
+def _keras_schedule_rates() -> dict[str, list[float]]:
+    """Every Keras schedule row, evaluated step by step in a subprocess.
+
+    The subprocess uses Keras' NumPy backend: the real Keras schedule code,
+    called eagerly as Keras calls it, without the per-op dispatch cost of the
+    JAX backend (and without XLA turning ``t / k`` into ``t * (1/k)``).
+    """
+    code = (
+        "import json, sys\n"
+        "import keras\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
+        "import migration_table as M\n"
+        "S = keras.optimizers.schedules\n"
+        "names = {n: getattr(S, n) for n in dir(S)}\n"
+        "out = {r.name: [float(eval(r.source, names)(t)) for t in range(r.steps)]\n"
+        "       for r in M.ROWS if r.check == 'keras'}\n"
+        "print(json.dumps(out))\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "numpy"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"evaluating the Keras schedules failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _keras_plateau(row: Row) -> np.ndarray:

@@ -82,6 +82,7 @@ def run_snippet(path: Path) -> tuple[str, list[bytes]]:
     """
     path = Path(path).resolve()
     os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ["COLUMNS"] = "90"  # argparse help wraps the same on every machine
     import matplotlib
 
     matplotlib.use("Agg")

@@ -1,4 +1,4 @@
-# Gradient descent on f(w) = curvature / 2 * w**2, whose gradient is curvature * w.
+# Gradient descent on L(w) = curvature / 2 * w**2, whose gradient is curvature * w.
 # Each step multiplies w by (1 - lr * curvature).
 curvature = 4.0
 for lr in (0.05, 0.2, 0.25, 0.4, 0.55):

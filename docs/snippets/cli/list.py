@@ -1,0 +1,3 @@
+from lrjax.cli import main
+
+main(["list"])
