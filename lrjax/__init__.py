@@ -5,10 +5,7 @@ rates are Optax transforms (``lrjax.reduce_on_plateau``), and
 ``lrjax.range_test`` trains many learning rates side by side with ``jax.vmap``.
 """
 
-# --- transforms and callbacks (lrjax/transforms, lrjax/callbacks.py) ---
-# --- range test and sweeps (lrjax/range_test, lrjax/sweep.py) ---
-from lrjax import data, schedules
-from lrjax.range_test import RangeTestResult, range_test
+from lrjax import schedules
 from lrjax.schedules import (
     Schedule,
     add,
@@ -36,6 +33,13 @@ from lrjax.schedules import (
     warmup,
     wsd,
 )
+
+# --- transforms and callbacks (lrjax/transforms, lrjax/callbacks.py) ---
+
+# --- range test and sweeps (lrjax/range_test, lrjax/sweep.py) ---
+# isort: split
+from lrjax import data
+from lrjax.range_test import RangeTestResult, range_test
 from lrjax.sweep import SweepResult, sweep
 
 __version__ = "0.1.0"
