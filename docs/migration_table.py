@@ -331,7 +331,7 @@ ROWS: tuple[Row, ...] = (
         "lrjax's default is 1. `period_mult` must be an integer (exact restart steps; "
         "Keras finds the cycle with a float logarithm).",
         check="keras",
-        steps=75,
+        steps=150,
     ),
     R(
         "keras",

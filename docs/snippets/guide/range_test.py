@@ -38,4 +38,4 @@ sweep = lrjax.range_test(
 print(sweep)
 for method, lr in sweep.suggestions().items():
     print(f"sweep suggest({method!r}):".ljust(26), "none" if lr is None else f"{lr:.3g}")
-sweep.plot().axes[0].set_ylim(0, 3)  # zoom in: the raw loss explodes at the end
+sweep.plot()
