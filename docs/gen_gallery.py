@@ -185,8 +185,8 @@ GALLERY: tuple[Entry, ...] = (
         "one_cycle-log",
         "one_cycle",
         "lrjax.one_cycle(max_value=0.1, total_steps=100)",
-        100,
-        "The same default one-cycle on a log axis: the final value is max_value / 1e5.",
+        101,
+        "The same default one-cycle on a log axis, to step 100: it ends at max_value / 1e5.",
         logy=True,
     ),
     E("one_cycle_momentum", "one_cycle_momentum", "lrjax.one_cycle_momentum(total_steps=100)", 100),
@@ -292,7 +292,11 @@ def render(entry: Entry) -> bytes:
     ax.set_xlim(xs[0] - 0.5 if entry.steps <= 30 else 0, xs[-1] + (0.5 if entry.steps <= 30 else 0))
     if entry.logy:
         ax.set_yscale("log")
-    else:
+    elif entry.family == "one_cycle_momentum":
+        lo, hi = float(ys.min()), float(ys.max())
+        pad = 0.1 * (hi - lo if hi > lo else 1.0)
+        ax.set_ylim(lo - pad, hi + pad)
+    else:  # rates: from zero, so the eye reads ratios right
         lo = min(0.0, float(ys.min()))
         hi = float(ys.max())
         ax.set_ylim(lo, hi + 0.08 * (hi - lo if hi > lo else 1.0))
