@@ -191,6 +191,13 @@ GALLERY: tuple[Entry, ...] = (
     ),
     E("one_cycle_momentum", "one_cycle_momentum", "lrjax.one_cycle_momentum(total_steps=100)", 100),
     E(
+        "one_cycle_momentum-torch",
+        "one_cycle_momentum",
+        'lrjax.one_cycle_momentum(total_steps=100, pct_start=0.3, convention="torch")',
+        100,
+        'convention="torch": the momentum torch OneCycleLR sets, for the same arguments.',
+    ),
+    E(
         "one_cycle_momentum-three_phase",
         "one_cycle_momentum",
         'lrjax.one_cycle_momentum(total_steps=100, pct_start=0.3, three_phase=True, anneal="linear")',

@@ -82,6 +82,8 @@ def test_plateau_early_stopping(tmp_path):
 
 
 def test_discriminative_finetune(tmp_path):
+    if not (EXAMPLES / "discriminative_finetune.py").exists():
+        pytest.skip("examples/discriminative_finetune.py needs lrjax.scale_by_layer")
     out = run_example("discriminative_finetune.py", tmp_path)
     assert out.strip()
 

@@ -1,8 +1,6 @@
 import jax.numpy as jnp
 import optax
 
-import lrjax
-
 # Four parameters whose gradients span five orders of magnitude.
 grads = jnp.array([1e-4, 1e-2, 1.0, 10.0])
 params = jnp.zeros(4)
@@ -11,7 +9,6 @@ optimizers = {
     "adagrad": optax.adagrad(0.1),
     "rmsprop": optax.rmsprop(0.1),
     "adam": optax.adam(0.1),
-    "adabound": lrjax.adabound(0.1),
 }
 print("gradient   " + "".join(f"{g:>10g}" for g in grads))
 for name, opt in optimizers.items():
