@@ -347,7 +347,10 @@ class RangeTestResult:
                 if suggestions is not None:
                     raise
                 continue
-            ax.plot([px], [py], "o", ms=8, color=f"C{i + 1}", label=f"{m}: {lr:.2g}", zorder=5)
+            # fastai marks `minimum` at the lowest point, though it suggests a tenth of it.
+            note = f" (marker at {px:.2g})" if not np.isclose(px, lr) else ""
+            label = f"{m}: {lr:.2g}{note}"
+            ax.plot([px], [py], "o", ms=8, color=f"C{i + 1}", label=label, zorder=5)
         _clip_ylim(ax, values, ref)
         ax.set_xscale("log")
         ax.set_xlabel("learning rate")
