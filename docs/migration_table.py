@@ -12,6 +12,7 @@ momentum=0.9)`` and one ``scheduler.step()`` per optimizer step.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -52,6 +53,8 @@ class Row:
     notes: str = ""
     check: str | None = None
     steps: int = 100
+    needs: str | None = None  # an lrjax name the row's lrjax call uses
+    alt: tuple[str, str, str] | None = None  # (call, args, notes) while ``needs`` is missing
 
 
 R = Row
@@ -192,6 +195,20 @@ ROWS: tuple[Row, ...] = (
         "calling `scheduler.step(loss)` once per epoch of `n` batches.",
         check="torch-plateau",
         steps=len(PLATEAU_LOSSES),
+        needs="reduce_on_plateau",
+        alt=(
+            "optax.chain(optax.sgd(0.1), optax.contrib.reduce_on_plateau(factor=0.5, "
+            "patience=3, rtol=0.01, cooldown=1, min_scale=0.1))",
+            '`patience` → `patience + 1`; `threshold` → `rtol` (`threshold_mode="rel"`) '
+            'or `atol` (`"abs"`); `factor`, `cooldown` unchanged; `min_lr` → '
+            "`min_scale = min_lr / lr`",
+            "lrjax has no plateau transform in this version; Optax's is the counterpart. "
+            "A transform, not a schedule: chain it after the optimizer and pass "
+            "`value=loss` to `update`; `accumulation_size=n` checks once per `n` updates "
+            "on their mean (once per epoch of `n` batches). Optax reduces on the "
+            "`patience`-th check without improvement, PyTorch on the `patience + 1`-th; "
+            "Optax's relative test never fires once the best loss is negative (use `atol`).",
+        ),
     ),
     R(
         "torch",
@@ -356,6 +373,17 @@ ROWS: tuple[Row, ...] = (
         "`threshold=1e-4` relative.",
         check="keras-plateau",
         steps=len(PLATEAU_LOSSES),
+        needs="reduce_on_plateau",
+        alt=(
+            "optax.contrib.reduce_on_plateau(factor=0.5, patience=3, rtol=0.0, atol=0.01, "
+            "cooldown=1)",
+            "`patience` unchanged; `min_delta` → `atol` with `rtol=0.0`; `cooldown` → "
+            "`cooldown - 1`; `min_lr` → `min_scale = min_lr / lr`",
+            "lrjax has no plateau transform in this version; Optax's is the counterpart "
+            "(chain it after the optimizer, pass `value=loss` to `update`). Keras' cooldown "
+            "includes the epoch that ends it. Keras' default `min_delta=1e-4` is absolute, "
+            "Optax's default `rtol=1e-4` relative.",
+        ),
     ),
     R(
         "keras",
@@ -538,6 +566,7 @@ ROWS: tuple[Row, ...] = (
         "best` never fires once the best loss is negative; lrjax follows PyTorch there.",
         check="optax-plateau",
         steps=len(PLATEAU_LOSSES),
+        needs="reduce_on_plateau",
     ),
 )
 
@@ -548,11 +577,27 @@ LIBS = {
 }
 
 
+def active(row: Row) -> Row | None:
+    """The row as this version of lrjax can honour it.
+
+    A row whose lrjax call ``needs`` a name lrjax does not have uses its
+    ``alt`` translation instead, or is left out when it has none.
+    """
+    import lrjax
+
+    if row.needs is None or hasattr(lrjax, row.needs):
+        return row
+    if row.alt is None:
+        return None
+    call, args, notes = row.alt
+    return dataclasses.replace(row, lrjax=call, args=args, notes=notes)
+
+
 def rows(lib: str) -> list[Row]:
-    """The rows of one library, in table order."""
+    """The rows of one library as shown, in table order."""
     if lib not in LIBS:
         raise ValueError(f"lib must be one of {sorted(LIBS)}, got {lib!r}")
-    return [r for r in ROWS if r.lib == lib]
+    return [a for r in ROWS if r.lib == lib and (a := active(r)) is not None]
 
 
 def markdown(lib: str) -> str:

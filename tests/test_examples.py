@@ -82,10 +82,25 @@ def test_plateau_early_stopping(tmp_path):
 
 
 def test_discriminative_finetune(tmp_path):
-    if not (EXAMPLES / "discriminative_finetune.py").exists():
-        pytest.skip("examples/discriminative_finetune.py needs lrjax.scale_by_layer")
     out = run_example("discriminative_finetune.py", tmp_path)
-    assert out.strip()
+    pre = float(re.search(r"pretrained on \d+ digits: test accuracy ([\d.]+)", out).group(1))
+    assert pre > 0.85, out
+    rows = dict(
+        (name.strip(), (float(loss), float(acc)))
+        for name, loss, acc in re.findall(
+            r"^([^\d\n]+?)\s+([\d.]+)\s+([\d.]+) ± [\d.]+$", out, re.M
+        )
+    )
+    assert set(rows) == {
+        "from scratch",
+        "one rate for all layers",
+        "frozen body (head only)",
+        "discriminative rates",
+    }, out
+    # Pretrained features help: discriminative fine-tuning beats training from scratch.
+    assert rows["discriminative rates"][1] > rows["from scratch"][1], out
+    # A frozen body cannot fit the new task as closely as one that moves a little.
+    assert rows["frozen body (head only)"][0] > rows["discriminative rates"][0], out
 
 
 def test_vectorized_sweep(tmp_path):
