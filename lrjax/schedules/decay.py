@@ -135,15 +135,23 @@ class polynomial(Schedule):
 
     def _value(self, t: Array, tf: Array) -> Array:
         steps = jnp.maximum(as_int(self.steps), 1)
+        tf = jnp.maximum(tf, 0.0)
         if self.cycle:
-            # ceil(t / steps) with integers; 1 at t = 0 (keras).
-            mult = jnp.maximum(int_floordiv(jnp.maximum(t, 0) + steps - 1, steps), 1)
+            # ceil(step / steps) with integers (the integer ceiling of a fractional
+            # step first); 1 at t = 0 (keras).
+            tc = jnp.maximum(t, 0) + (tf > jnp.floor(tf)).astype(t.dtype)
+            mult = jnp.maximum(int_floordiv(tc + steps - 1, steps), 1)
             horizon = as_float(steps) * as_float(mult)
-            p = jnp.clip(tf, 0.0, None) / horizon
         else:
-            p = jnp.clip(tf, 0.0, as_float(steps)) / as_float(steps)
+            horizon = as_float(steps)
+            tf = jnp.minimum(tf, horizon)
+        # `(horizon - t) / horizon`, not `1 - t / horizon`: the numerator is exact, so
+        # there is no cancellation near the end, and it never dips below 0 (under jit
+        # XLA computes `t / k` as `t * (1 / k)`, which can exceed 1 at `t = k`, and a
+        # negative base to a fractional power is NaN).
+        rest = jnp.maximum(horizon - tf, 0.0) / horizon
         init, end = as_float(self.init_value), as_float(self.end_value)
-        return (init - end) * (1.0 - p) ** as_float(self.power) + end
+        return (init - end) * rest ** as_float(self.power) + end
 
 
 @register("inverse_time", static=("staircase",))
@@ -240,7 +248,8 @@ class rex(Schedule):
 
     def _value(self, t: Array, tf: Array) -> Array:
         steps = as_float(jnp.maximum(as_int(self.steps), 1))
-        z = jnp.clip(tf, 0.0, steps) / steps
-        factor = (1.0 - z) / (0.5 + 0.5 * (1.0 - z))
+        # 1 - z as `(steps - t) / steps`: exact numerator, never below 0 (see polynomial).
+        rest = (steps - jnp.clip(tf, 0.0, steps)) / steps
+        factor = rest / (0.5 + 0.5 * rest)
         init, end = as_float(self.init_value), as_float(self.end_value)
         return end + (init - end) * factor

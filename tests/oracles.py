@@ -1,0 +1,86 @@
+"""Helpers shared by the oracle tests in ``tests/schedules/test_oracle_*.py``.
+
+lrjax is evaluated the way users run it (default float32, jitted, on a whole
+``jnp.arange(n)`` at once); every reference is computed in float64 (torch's Python
+floats, Keras/Optax under ``jax.enable_x64``, or plain Python closed forms).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+#: The issue's bar: max relative error per step.
+RTOL = 1e-5
+
+#: Absolute slack, as a fraction of the schedule's largest value, used where a
+#: reference value is ~0 (a cosine or polynomial that ends at 0, a cyclic base of
+#: 0, ...). There lrjax's float32 result is ``end + (peak - end) * w`` with ``w``
+#: from ``cos``/``pow`` of a float32 phase, whose absolute rounding error is a few
+#: float32 ulps of ``peak`` (eps32 = 1.2e-7, about 2.4e-7 * peak measured for the
+#: cosine); 1e-6 * peak is ~8 ulps. Wherever the reference is at least 10% of the
+#: peak, the relative bound 1e-5 is the binding one.
+ATOL_FRAC = 1e-6
+
+_eval = jax.jit(lambda sched, t: sched(t))
+
+
+def lrjax_values(sched, n: int) -> np.ndarray:
+    """``sched`` at steps ``0 .. n-1`` in one jitted call, as float64 NumPy."""
+    return np.asarray(_eval(sched, jnp.arange(n)), dtype=np.float64)
+
+
+def check(actual, expected, *, scale: float, context: str, atol_frac: float = ATOL_FRAC):
+    """Asserts ``|a - e| <= max(RTOL * |e|, atol_frac * scale)`` at every step.
+
+    Returns the observed maximum relative error ``|a - e| / max(|e|, floor)``
+    with ``floor = atol_frac * scale / RTOL`` (a tenth of ``scale``), so it is
+    <= RTOL exactly when the check passes. On failure the message names the
+    first bad step, both values and ``context`` (the configuration).
+    """
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    assert a.shape == e.shape, (a.shape, e.shape, context)
+    assert np.all(np.isfinite(a)), f"non-finite lrjax value; {context}"
+    atol = atol_frac * abs(scale)
+    err = np.abs(a - e)
+    bad = err > np.maximum(RTOL * np.abs(e), atol)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise AssertionError(
+            f"step {i}: lrjax {a[i]!r} vs reference {e[i]!r} "
+            f"(rel err {err[i] / max(abs(e[i]), 1e-300):.3g}, {int(bad.sum())} bad steps); "
+            f"{context}"
+        )
+    floor = max(atol / RTOL, 1e-300)
+    return float(np.max(err / np.maximum(np.abs(e), floor), initial=0.0))
+
+
+def f32(x: float) -> float:
+    """``x`` rounded to the nearest float32, as a Python float.
+
+    Random hyperparameters are drawn as float32 numbers and handed to both lrjax
+    and the reference, so the comparison measures lrjax's arithmetic and not the
+    rounding of its inputs: float32 ``gamma`` alone is off by up to 6e-8
+    relative, which ``gamma ** 400`` turns into 2.4e-5.
+    """
+    return float(np.float32(x))
+
+
+def uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    """A float32-representable float drawn uniformly from ``[lo, hi]``."""
+    return f32(rng.uniform(lo, hi))
+
+
+def log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    """A float32-representable float drawn log-uniformly from ``[lo, hi]``."""
+    return f32(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+def report(schedule: str, reference: str, n_configs: int, steps: int, max_rel: float) -> None:
+    """Prints one line of the oracle table (shown with ``pytest -s``)."""
+    print(
+        f"\nORACLE | {schedule} | {reference} | {n_configs} configs | {steps} steps | "
+        f"max rel err {max_rel:.2e}"
+    )
