@@ -14,6 +14,7 @@ Run it alone to look at the pictures::
 
 from __future__ import annotations
 
+import functools
 import io
 import sys
 import textwrap
@@ -275,6 +276,18 @@ def _stepped(entry: Entry, sched) -> bool:
     return entry.family in _STEPPED or bool(getattr(sched, "staircase", False))
 
 
+@functools.cache
+def _jitted():
+    import jax
+
+    return jax.jit(lambda schedule, steps: schedule(steps))
+
+
+def _evaluate(schedule, steps: np.ndarray) -> np.ndarray:
+    """The schedule at ``steps``, jitted as users run it (one compile per kind)."""
+    return _jitted()(schedule, steps)
+
+
 def render(entry: Entry) -> bytes:
     """The PNG of one entry, drawn from the schedule's real values."""
     import matplotlib
@@ -284,7 +297,7 @@ def render(entry: Entry) -> bytes:
 
     sched = build(entry)
     xs = np.arange(entry.steps)
-    ys = np.asarray(sched(xs))
+    ys = np.asarray(_evaluate(sched, xs))
     ylabel = "momentum" if entry.family == "one_cycle_momentum" else "learning rate"
 
     fig, ax = plt.subplots(figsize=(6.4, 2.6), dpi=110, layout="constrained")

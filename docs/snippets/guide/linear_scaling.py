@@ -15,7 +15,7 @@ for batch_size in (4, 8, 16, 64, 128):
         optimizer=optax.sgd,
         min_lr=1e-3,
         max_lr=10.0,
-        num_lrs=33,
+        num_lrs=21,
         num_steps=num_steps,
         progress=False,
     )

@@ -11,8 +11,9 @@ STEPS_PER_EPOCH, EPOCHS = 20, 20
 batches = data.make_batches(X[fit], y[fit], num_steps=STEPS_PER_EPOCH * EPOCHS, batch_size=64)
 
 # Adam at a deliberately high rate, scaled down by 0.3 after 3 epochs without a
-# new best validation loss. The transform sees the value at every update and
-# checks once per epoch (accumulation_size), on that epoch's validation loss.
+# new best validation loss. The transform is given the value at every update and
+# checks once per epoch (accumulation_size): every update of an epoch gets the
+# validation loss measured just before it.
 optimizer = optax.chain(
     optax.adam(2e-2),
     optax.contrib.reduce_on_plateau(factor=0.3, patience=3, accumulation_size=STEPS_PER_EPOCH),
