@@ -25,8 +25,13 @@ def round_half_even(x: Array) -> Array:
 
     ``decay_fraction * total_steps`` is an exact tie in float64 (``0.1 * 25 ==
     2.5``) but not in float32 (``2.5000000373``), so values within a few ulps of
-    a half are treated as the tie Python would see, and rounded to even.
+    a half are treated as the tie Python would see, and rounded to even. A float64
+    product just below a half (``0.35 * 90 == 31.499999999999996``) cannot be told
+    from a tie in float32 and also rounds to even there. Under ``jax_enable_x64``
+    the product is Python's own, so plain half-to-even rounding is exact.
     """
+    if x.dtype == jnp.float64:
+        return jnp.round(x)  # half to even, as Python's round
     lower = jnp.floor(x)
     tie = jnp.abs(x - (lower + 0.5)) <= 8 * jnp.finfo(x.dtype).eps * jnp.maximum(x, 1.0)
     even = jnp.where(jnp.mod(lower, 2) == 0, lower, lower + 1)
@@ -39,7 +44,10 @@ class wsd(Schedule):
 
     Linear warmup from 0 at step 0 to ``peak_value`` at ``warmup_steps``, hold,
     then decay over the last ``D = round(decay_fraction * total_steps)`` steps
-    (Python's ``round``). With ``z = (t - (total_steps - D)) / D``::
+    (Python's ``round``; in float32 a product a few ulps below a half, such as
+    ``0.35 * 90 == 31.499999999999996``, is taken for the tie and rounds to even,
+    while under ``jax_enable_x64`` it matches Python exactly).
+    With ``z = (t - (total_steps - D)) / D``::
 
         linear: 1 - z     sqrt: 1 - sqrt(z)     cosine: (1 + cos(pi z)) / 2
         rate = end_value + (peak_value - end_value) * shape(z)
