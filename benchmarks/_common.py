@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import jax
+import numpy as np
+
+#: JAX's own compile-phase events (tracing, lowering, XLA compilation).
+_COMPILE_EVENTS = (
+    "/jax/core/compile/jaxpr_trace_duration",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration",
+    "/jax/core/compile/backend_compile_duration",
+)
 
 
 def machine_info() -> str:
@@ -56,3 +65,55 @@ def table(rows: list[list[object]], header: list[str]) -> str:
     lines = [fmt(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     lines += [fmt(r) for r in cells[1:]]
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def compile_seconds() -> Iterator[list[float]]:
+    """Sums JAX's trace + lower + compile durations inside the block into ``out[0]``.
+
+    Uses ``jax.monitoring`` events, so the figure is the time JAX itself spent
+    compiling, not a difference of two noisy wall times.
+    """
+    out = [0.0]
+
+    def listen(event: str, duration: float, **kwargs: object) -> None:
+        if event in _COMPILE_EVENTS:
+            out[0] += duration
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        yield out
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+
+
+def matmul_peak(sizes: tuple[int, ...] = (512, 1024, 2048), repeats: int = 9) -> tuple[float, int]:
+    """The f32 matmul peak of this machine, measured now: ``(GFLOP/s, n)``.
+
+    For each ``n``, the median GFLOP/s of ``repeats`` runs of a jitted
+    ``[n, n] @ [n, n]``; the best size wins. (A median, not a maximum: on a
+    shared machine single runs vary by 2x or more.)
+    """
+    f = jax.jit(lambda a, b: a @ b)
+    best, best_n = 0.0, 0
+    for n in sizes:
+        a = jax.random.normal(jax.random.PRNGKey(0), (n, n), np.float32)
+        b = jax.random.normal(jax.random.PRNGKey(1), (n, n), np.float32)
+        block(f(a, b))
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            block(f(a, b))
+            times.append(time.perf_counter() - t0)
+        g = 2 * n**3 / statistics.median(times) / 1e9
+        if g > best:
+            best, best_n = g, n
+    return best, best_n
+
+
+def load_note() -> str:
+    """The 1-minute load average next to the core count (a busy machine skews timings)."""
+    try:
+        return f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+    except OSError:  # pragma: no cover - not on every platform
+        return "load average unknown"

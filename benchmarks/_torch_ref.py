@@ -1,0 +1,98 @@
+"""The digits MLP in PyTorch, for the benchmarks that compare against torch.
+
+The torch model is built from the JAX parameters of :mod:`lrjax.data` (the
+same initial weights) and trained on the same minibatches, in the same order,
+with a plain Python step loop, or swept with torch-lr-finder's ``LRFinder``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def torch_mlp(params) -> nn.Sequential:
+    """A ReLU MLP equal to ``lrjax.data.mlp_apply`` with the JAX ``params``."""
+    layers: list[nn.Module] = []
+    for i, layer in enumerate(params):
+        w = np.asarray(layer["w"])
+        lin = nn.Linear(w.shape[0], w.shape[1])
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(w.T.copy()))
+            lin.bias.copy_(torch.from_numpy(np.asarray(layer["b"]).copy()))
+        layers.append(lin)
+        if i < len(params) - 1:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def torch_batches(batches) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The ``([T, B, d], [T, B])`` NumPy batches as a list of torch tensors."""
+    xb, yb = batches
+    return [
+        (torch.from_numpy(np.asarray(x)), torch.from_numpy(np.asarray(y).astype(np.int64)))
+        for x, y in zip(xb, yb)
+    ]
+
+
+def train_loop(params, tbatches, lr: float, num_steps: int) -> list[float]:
+    """``num_steps`` Adam steps at rate ``lr``, a Python loop; returns the losses."""
+    model = torch_mlp(params)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    loss_fn = nn.CrossEntropyLoss()
+    losses = []
+    for t in range(num_steps):
+        x, y = tbatches[t]
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+def lr_finder_sweep(params, tbatches, min_lr: float, max_lr: float, num_steps: int):
+    """One torch-lr-finder ``range_test`` (exp ramp, its defaults otherwise).
+
+    Returns ``(lrs, smoothed losses, suggestion)``; the suggestion is
+    torch-lr-finder's own (the steepest gradient of the curve after
+    ``skip_start=10``, ``skip_end=5``, read from ``LRFinder.plot``), or
+    ``None`` when the run stopped too early for one. Its prints and progress
+    bar are silenced.
+    """
+    from torch.utils.data import DataLoader, TensorDataset
+    from torch_lr_finder import LRFinder
+
+    xs = torch.stack([x for x, _ in tbatches])
+    ys = torch.stack([y for _, y in tbatches])
+    loader = DataLoader(TensorDataset(xs, ys), batch_size=None, shuffle=False)
+    model = torch_mlp(params)
+    opt = torch.optim.Adam(model.parameters(), lr=min_lr)
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        finder = LRFinder(model, opt, nn.CrossEntropyLoss())
+        finder.range_test(loader, start_lr=min_lr, end_lr=max_lr, num_iter=num_steps)
+    lrs, losses = finder.history["lr"], finder.history["loss"]
+    return np.asarray(lrs), np.asarray(losses), _finder_suggestion(finder)
+
+
+def _finder_suggestion(finder) -> float | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    sink = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            _, lr = finder.plot(ax=ax, suggest_lr=True)
+    except RuntimeError:  # too few points (it stopped early)
+        lr = None
+    finally:
+        plt.close(fig)
+    return None if lr is None else float(lr)
