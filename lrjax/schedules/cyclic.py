@@ -100,7 +100,8 @@ def one_cycle_curve(
     ``total_steps`` (fastai's ``combine_scheds`` on ``pos = t / total_steps``);
     ``"torch"`` uses ``OneCycleLR``'s ends ``pct_start * total_steps - 1``,
     (``2 * pct_start * total_steps - 2``) and ``total_steps - 1``. Past the last
-    end the final value holds (torch raises there).
+    end the final value holds (torch extrapolates the last phase one step further,
+    to step ``total_steps``, and raises after that).
     """
     total = as_float(jnp.maximum(as_int(total_steps), 1))
     pct = as_float(pct_start)
@@ -155,7 +156,10 @@ class one_cycle(Schedule):
       ``total_steps - 1``); equals ``OneCycleLR`` for the same arguments. Note
       torch's own defaults differ (``pct_start=0.3``, ``final_div_factor=1e4``).
 
-    Past ``total_steps`` the final value holds (torch raises instead).
+    From the last phase end on (``total_steps``; ``total_steps - 1`` for
+    ``"torch"``) the final value holds. torch defines ``OneCycleLR`` up to step
+    ``total_steps - 1``: its step ``total_steps`` extrapolates the last phase and
+    later steps raise.
 
     Example:
       >>> import lrjax
