@@ -19,8 +19,6 @@ from oracles import check, f32, log_uniform, lrjax_values, report, uniform
 
 import lrjax
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
 
 def run_torch(make_scheduler, n: int, *, optimizer: str = "sgd", lr: float = 0.1):
     """Steps a torch scheduler ``n - 1`` times; returns the lr (and momentum) per step.
