@@ -161,11 +161,26 @@ def example_batch(batches: Any) -> Any:
     )
 
 
+def _describe(x: Any) -> str:
+    try:
+        return f"{jnp.result_type(x)}{list(np.shape(x))}"
+    except Exception:
+        return type(x).__name__
+
+
 def check_loss_fn(loss_fn: Any, params: Any, batch: Any) -> None:
     """Checks that ``loss_fn(params, batch)`` is a real scalar (by tracing it once)."""
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable (params, batch) -> scalar, got {loss_fn!r}")
-    out = jax.eval_shape(loss_fn, params, batch)
+    try:
+        out = jax.eval_shape(loss_fn, params, batch)
+    except (TypeError, ValueError) as e:  # shape/dtype mismatches of params and batches
+        kind = TypeError if isinstance(e, TypeError) else ValueError
+        raise kind(
+            f"loss_fn(params, batch) failed on (params, one batch) = "
+            f"{jax.tree.map(_describe, (params, batch))}; check that params and batches "
+            f"fit the model: {e}"
+        ) from e
     if not isinstance(out, jax.ShapeDtypeStruct):
         raise ValueError(
             f"loss_fn must return a scalar array, got a {type(out).__name__} "
@@ -185,12 +200,15 @@ def check_params(params: Any, name: str = "params") -> None:
     if not leaves:
         raise ValueError(f"{name} must be a pytree with at least one array, got {params!r}")
     for path, leaf in leaves:
-        dtype = jnp.result_type(leaf)
+        where = f"{name}{jax.tree_util.keystr(path)}"
+        try:
+            dtype = jnp.result_type(leaf)
+        except TypeError:
+            raise TypeError(f"{where} must be a float array to be trained, got {leaf!r}") from None
         if not jnp.issubdtype(dtype, jnp.floating):
-            raise TypeError(
-                f"{name}{jax.tree_util.keystr(path)} must be a float array to be trained, "
-                f"got dtype {dtype}"
-            )
+            raise TypeError(f"{where} must be a float array to be trained, got dtype {dtype}")
+        if not isinstance(leaf, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(leaf))):
+            raise ValueError(f"{where} holds non-finite values (NaN or inf); cannot train from it")
 
 
 def check_optimizer(optimizer: Any, name: str = "optimizer") -> None:

@@ -183,8 +183,14 @@ class RangeTestResult:
             raise ValueError(f"method must be one of {list(_suggest.METHODS)}, got {method!r}")
         lrs, losses = self.curve()
         if lrs.size == 0:
+            at_start = np.size(self.stop_step) > 0 and np.all(np.asarray(self.stop_step) == 0)
             why = (
-                "every rate diverged; lower min_lr"
+                (
+                    "the loss is not finite at the initial params on the first batch "
+                    "(every rate stopped at step 0); check params, batches and loss_fn"
+                    if at_start
+                    else "every rate diverged; lower min_lr"
+                )
                 if self.mode == "parallel"
                 else f"the sweep stopped at step {self.stop_step}, too early to read a curve; "
                 "lower max_lr or raise num_steps"

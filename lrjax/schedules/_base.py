@@ -65,7 +65,12 @@ def split_step(step: ArrayLike) -> tuple[Array, Array]:
     ``float_step`` feeds the continuous formulas, so a fractional step such as
     ``2.5`` interpolates where the formula is continuous.
     """
-    step = jnp.asarray(step)
+    try:
+        step = jnp.asarray(step)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"step must be an int or float (array), got {step!r} ({type(step).__name__})"
+        ) from None
     if not (jnp.issubdtype(step.dtype, jnp.integer) or jnp.issubdtype(step.dtype, jnp.floating)):
         if step.dtype == jnp.bool_:
             step = step.astype(int_dtype())
@@ -102,8 +107,8 @@ def _is_concrete(x: Any) -> bool:
     Arrays (NumPy or JAX) and tracers are *not* concrete here: a stacked or
     traced schedule skips validation, as the design asks.
     """
-    if x is None or _is_concrete_scalar(x):
-        return True
+    if x is None or _is_concrete_scalar(x) or isinstance(x, (str, bytes)):
+        return True  # a string is a concrete (wrong) value: validate it, do not defer
     if isinstance(x, Schedule):
         return all(_is_concrete(getattr(x, f)) for f in x._leaf_fields())
     if isinstance(x, (list, tuple)):
