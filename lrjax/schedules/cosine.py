@@ -135,6 +135,7 @@ class cosine_restarts(Schedule):
         check_finite("end_value", self.end_value)
 
     def _value(self, t: Array, tf: Array) -> Array:
+        t, tf = jnp.maximum(t, 0), jnp.maximum(tf, 0.0)  # negative steps: the value at 0
         i, start, length = restart_cycle(t, as_int(self.period), as_int(self.period_mult))
         # Position from exact integers, plus the fractional part of a float step.
         pos = as_float(t - start) + jnp.clip(tf - jnp.floor(tf), 0.0, 1.0)
