@@ -69,7 +69,8 @@ class cyclic(Schedule):
         t0 = jnp.maximum(t, 0)
         c = int_floordiv(t0, total)
         # Exact integer position, plus the fractional part of a float step.
-        pos = as_float(t0 - c * total) + jnp.clip(tf - jnp.floor(tf), 0.0, 1.0)
+        frac = jnp.where(tf < 0, 0.0, jnp.clip(tf - jnp.floor(tf), 0.0, 1.0))  # t < 0: step 0
+        pos = as_float(t0 - c * total) + frac
         upf, downf = as_float(up), as_float(down)
         x = jnp.where(pos <= upf, pos / upf, (upf + downf - pos) / downf)
         if self.mode == "triangular":
