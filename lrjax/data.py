@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import zipfile
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -56,7 +57,15 @@ def load_npz(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"data file {path!r} does not exist")
+        what = "is not a file" if os.path.exists(path) else "does not exist"
+        raise FileNotFoundError(f"data file {path!r} {what}")
+    with open(path, "rb") as f:
+        is_npy = f.read(6) == b"\x93NUMPY"
+    if not is_npy and not zipfile.is_zipfile(path):  # numpy would say "pickled data"
+        raise ValueError(
+            f"cannot read {path!r} as an .npz file: not a zip archive; "
+            "save with np.savez(path, X=features, y=labels)"
+        )
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:

@@ -92,7 +92,7 @@ def _load(args: argparse.Namespace):
         try:
             X, y = data.load_npz(args.data)
         except (OSError, ValueError) as e:
-            raise UsageError(str(e)) from None
+            raise UsageError(f"--data: {e}") from None
         return X, y, os.path.basename(args.data)
     try:
         X, y = data.load_digits()
