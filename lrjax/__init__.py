@@ -35,6 +35,18 @@ from lrjax.schedules import (
 )
 
 # --- transforms and callbacks (lrjax/transforms, lrjax/callbacks.py) ---
+# isort: split
+from lrjax import callbacks, transforms
+from lrjax.callbacks import early_stopping
+from lrjax.transforms import (
+    adabound,
+    bold_driver,
+    get_hyperparam,
+    get_learning_rate,
+    layer_multipliers,
+    reduce_on_plateau,
+    scale_by_layer,
+)
 
 # --- range test and sweeps (lrjax/range_test, lrjax/sweep.py) ---
 # isort: split

@@ -1,0 +1,140 @@
+"""The bold driver: grow the rate while the loss falls, cut it when it rises."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from lrjax.transforms._checks import check_number, check_value, float_dtype
+
+
+class BoldDriverState(NamedTuple):
+    """State of :func:`bold_driver`; every field is a scalar array.
+
+    Attributes:
+      scale: the factor the updates are multiplied by (starts at 1.0).
+      previous: the last finite checked value (NaN before the first check).
+      num_checks: how many checks have run (one per ``accumulation_steps``
+        updates).
+      count: values accumulated towards the next check.
+      accum: their sum.
+    """
+
+    scale: jax.Array
+    previous: jax.Array
+    num_checks: jax.Array
+    count: jax.Array
+    accum: jax.Array
+
+
+def bold_driver(
+    increase: float = 1.05,
+    decrease: float = 0.5,
+    *,
+    min_scale: float = 0.0,
+    max_scale: float = 10.0,
+    accumulation_steps: int = 1,
+) -> optax.GradientTransformationExtraArgs:
+    """Scales the updates up while the loss falls and down when it rises.
+
+    The "bold driver" heuristic (Vogl et al. 1988; Battiti 1989) as an Optax
+    transform: chain it after an optimizer and pass the loss to ``update``
+    (``tx.update(grads, state, params, value=loss)``). Every
+    ``accumulation_steps`` updates one check compares the mean value ``v`` of
+    those updates with the previous check's ``prev``:
+
+    - first check: nothing to compare with; ``prev = v``, the scale stays.
+    - ``v < prev``: ``scale = min(scale * increase, max_scale)``.
+    - ``v > prev``, or ``v`` not finite (NaN, inf): ``scale = max(scale *
+      decrease, min_scale)``.
+    - ``v == prev``: the scale stays.
+    - ``prev = v`` when ``v`` is finite (a NaN never becomes the reference).
+
+    The update that completes a check is scaled by the new scale. Unlike the
+    original heuristic the step that raised the loss is not undone. On noisy
+    minibatch losses use ``accumulation_steps`` (e.g. one epoch) so that checks
+    compare means rather than noise. Every numeric hyperparameter may be a JAX
+    array or a tracer (vmap over settings, ``optax.inject_hyperparams``).
+
+    Args:
+      increase: growth factor while the loss falls, ``>= 1``.
+      decrease: cut factor when it rises, in ``(0, 1]``.
+      min_scale: lower bound of the scale, ``>= 0``.
+      max_scale: upper bound of the scale, ``>= 1`` (may be ``inf``).
+      accumulation_steps: updates per check; the check sees their mean value.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs`` whose state is a
+      :class:`BoldDriverState`.
+
+    Raises:
+      ValueError: an argument out of range, naming the parameter.
+
+    Example:
+      >>> import jax.numpy as jnp, optax, lrjax
+      >>> tx = optax.chain(optax.sgd(0.1), lrjax.bold_driver(increase=1.1, decrease=0.5))
+      >>> params = {"w": jnp.ones(2)}
+      >>> state = tx.init(params)
+      >>> for loss in [1.0, 0.8, 0.6, 0.9]:
+      ...     updates, state = tx.update(params, state, params, value=loss)
+      >>> round(float(lrjax.get_learning_rate(state, base_lr=0.1)), 6)   # 0.1 * 1.1**2 * 0.5
+      0.0605
+    """
+    check_number("increase", increase, lambda x: x >= 1, ">= 1")
+    check_number("decrease", decrease, lambda x: (x > 0) & (x <= 1), "in (0, 1]")
+    check_number("min_scale", min_scale, lambda x: x >= 0, ">= 0")
+    check_number("max_scale", max_scale, lambda x: x >= 1, ">= 1", allow_inf=True)
+    check_number("accumulation_steps", accumulation_steps, lambda x: x >= 1, ">= 1", integer=True)
+
+    def init_fn(params: Any = None) -> BoldDriverState:
+        del params
+        f = float_dtype()
+        return BoldDriverState(
+            scale=jnp.ones((), f),
+            previous=jnp.full((), jnp.nan, f),
+            num_checks=jnp.zeros((), jnp.int32),
+            count=jnp.zeros((), jnp.int32),
+            accum=jnp.zeros((), f),
+        )
+
+    def check(s: BoldDriverState, v: jax.Array) -> BoldDriverState:
+        first = s.num_checks == 0
+        finite = jnp.isfinite(v)
+        grow = ~first & finite & (v < s.previous)
+        cut = ~first & (~finite | (v > s.previous))
+        up = jnp.minimum(s.scale * increase, max_scale).astype(s.scale.dtype)
+        down = jnp.maximum(s.scale * decrease, min_scale).astype(s.scale.dtype)
+        scale = jnp.where(grow, up, jnp.where(cut, down, s.scale))
+        return BoldDriverState(
+            scale=scale,
+            previous=jnp.where(finite, v, s.previous),
+            num_checks=s.num_checks + 1,
+            count=jnp.zeros((), jnp.int32),
+            accum=jnp.zeros_like(s.accum),
+        )
+
+    def step(s: BoldDriverState, value: Any) -> BoldDriverState:
+        v = check_value(value, "bold_driver").astype(s.accum.dtype)
+        count = s.count + 1
+        accum = s.accum + v
+        waiting = s._replace(count=count, accum=accum)
+        checked = check(waiting, accum / count.astype(accum.dtype))
+        due = count >= accumulation_steps
+        return jax.tree.map(lambda a, b: jnp.where(due, a, b), checked, waiting)
+
+    def update_fn(updates, state=None, params=None, *, value=None, **extra_args):
+        del params, extra_args
+        if isinstance(updates, BoldDriverState):  # host form: update(state, value)
+            if state is not None and value is not None:
+                raise TypeError("host-side update takes (state, value): value given twice")
+            return step(updates, value if value is not None else state)
+        if not isinstance(state, BoldDriverState):
+            raise TypeError(f"bold_driver: expected a BoldDriverState, got {type(state).__name__}")
+        state = step(state, value)
+        updates = jax.tree.map(lambda u: u * state.scale.astype(u.dtype), updates)
+        return updates, state
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
