@@ -75,10 +75,35 @@ def test_range_test_then_train(tmp_path):
 
 
 def test_plateau_early_stopping(tmp_path):
-    if not (EXAMPLES / "plateau_early_stopping.py").exists():
-        pytest.skip("examples/plateau_early_stopping.py not written yet")
     out = run_example("plateau_early_stopping.py", tmp_path)
-    assert out.strip()
+    rows = re.findall(
+        r"^\s*(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.e+-]+)(  <- rate reduced)?$",
+        out,
+        re.M,
+    )
+    assert len(rows) >= 5, out
+    assert [int(r[0]) for r in rows] == list(range(1, len(rows) + 1))
+    rates = [float(r[4]) for r in rows]
+    assert rates[0] == pytest.approx(0.1), out  # the base rate, read from the state
+    assert rates == sorted(rates, reverse=True), out  # the rate only goes down
+    # The plateau check cut the rate at least once, by factor=0.3, and marked it.
+    cuts = [i for i in range(1, len(rates)) if rates[i] < rates[i - 1]]
+    assert cuts, out
+    assert [i for i, r in enumerate(rows) if r[5]] == cuts, out
+    assert rates[cuts[0]] == pytest.approx(0.3 * rates[cuts[0] - 1], rel=1e-4), out
+    # Training stopped early on the validation loss, or ran all its epochs.
+    stop = re.search(r"^early stop after epoch (\d+)", out, re.M)
+    if stop:
+        assert int(stop.group(1)) == len(rows), out
+    else:
+        assert re.search(r"^finished all \d+ epochs", out, re.M), out
+    m = re.search(r"best epoch (\d+): validation loss ([\d.]+);.* accuracy ([\d.]+)", out)
+    best_epoch, best_val, test_acc = int(m.group(1)), float(m.group(2)), float(m.group(3))
+    # The best epoch is the one with the lowest printed validation loss.
+    val = [float(r[2]) for r in rows]
+    assert best_val == pytest.approx(min(val), abs=1e-4)
+    assert val[best_epoch - 1] == pytest.approx(best_val, abs=1e-4)
+    assert test_acc > 0.9, out
 
 
 def test_discriminative_finetune(tmp_path):
