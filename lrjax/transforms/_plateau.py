@@ -93,9 +93,10 @@ def reduce_on_plateau(
 
     **Increase again** (optional): with ``increase_factor`` set, once a
     reduction has happened, ``increase_patience`` consecutive improving checks
-    (outside cooldown) multiply the scale by ``increase_factor``, capped at
-    ``max_scale`` (1.0: back to the optimizer's rate at most), and the count
-    starts again.
+    (outside cooldown; a check in cooldown breaks the run) multiply the scale
+    by ``increase_factor``, capped at ``max_scale`` (1.0: back to the
+    optimizer's rate at most; an increase never lowers a scale already above
+    ``max_scale``), and the count starts again.
 
     **Host-side use**: the same object is a pure state machine for a loop that
     checks once per epoch: ``state = tx.init()`` then

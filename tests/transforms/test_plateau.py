@@ -1,0 +1,702 @@
+"""Oracle tests for ``lrjax.reduce_on_plateau``.
+
+The reference is the real ``torch.optim.lr_scheduler.ReduceLROnPlateau``: a dummy
+SGD optimizer with ``lr=1.0`` is stepped with ``scheduler.step(value)`` and its
+``param_groups[0]["lr"]`` is the scale lrjax must hold after the same check
+(``min_lr`` is then ``min_scale`` and torch's ``eps`` is lrjax's ``eps``). The
+increase-again rule, which torch does not have, is checked against a plain-Python
+reference written from the docstring's rules (itself checked against torch where
+the two overlap).
+
+Every sequence is drawn from a seeded ``numpy.random.default_rng`` and rounded to
+multiples of 2**-8, so exact ties (``value == best``) occur and are represented
+exactly in float32. lrjax runs in float32, torch in float64: scales are compared
+relatively, with a bound of one float32 rounding per multiply (see
+:func:`assert_scales`).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+import torch
+
+from lrjax.transforms import ReduceOnPlateauState, reduce_on_plateau
+
+#: float32 unit roundoff.
+U32 = 2.0**-24
+
+KINDS = (
+    "negative",
+    "constant",
+    "noisy",
+    "increasing",
+    "decreasing_flat",
+    "loss_like",
+    "zero_crossing",
+    "steps",
+    "large",
+)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def make_sequence(rng: np.random.Generator, kind: str, n: int) -> np.ndarray:
+    """A NaN-free sequence of monitored values of the given ``kind``.
+
+    Args:
+      rng: the seeded generator.
+      kind: one of :data:`KINDS`.
+      n: the length.
+
+    Returns:
+      ``n`` float64 values, multiples of 2**-8 (exact in float32).
+    """
+    t = np.arange(n, dtype=np.float64)
+    if kind == "negative":
+        v = -0.5 - np.abs(rng.normal(0, 0.3)) - 0.5 * rng.random() * np.log1p(t)
+        v = v + rng.normal(0, 0.05, n)
+        v = np.minimum(v, -(2.0**-8))
+    elif kind == "constant":
+        v = np.full(n, rng.choice([-3.0, -0.5, 0.0, 0.25, 2.0]))
+    elif kind == "noisy":
+        v = rng.normal(rng.normal(0, 2), rng.choice([0.01, 0.1, 1.0]), n)
+    elif kind == "increasing":
+        v = rng.normal(0, 1) + np.cumsum(rng.random(n) * 0.2)
+    elif kind == "decreasing_flat":
+        k = int(rng.integers(1, n))
+        v = 2.0 - 0.1 * np.minimum(t, k) + rng.choice([0.0, 0.004]) * rng.normal(size=n)
+    elif kind == "loss_like":
+        v = 2.0 * np.exp(-t / rng.uniform(3, 30)) + 0.1 + rng.normal(0, 0.02, n)
+    elif kind == "zero_crossing":
+        v = np.linspace(1.0, -1.0, n) * rng.choice([1.0, -1.0]) + rng.normal(0, 0.1, n)
+    elif kind == "steps":
+        levels = rng.integers(-4, 5, size=max(1, n // 5)).astype(np.float64) / 4
+        v = np.repeat(levels, 5)[:n]
+        v = np.concatenate([v, np.full(n - len(v), levels[-1])])
+    elif kind == "large":
+        v = 1000.0 * rng.choice([1.0, -1.0]) + np.cumsum(rng.normal(-1.0, 5.0, n))
+    else:
+        raise ValueError(kind)
+    return np.round(np.asarray(v, np.float64) * 256) / 256
+
+
+def sample_config(rng: np.random.Generator, mode: str, threshold_mode: str) -> dict[str, Any]:
+    """Random valid ``reduce_on_plateau`` / torch arguments (as Python numbers).
+
+    Args:
+      rng: the seeded generator.
+      mode: ``"min"`` or ``"max"``.
+      threshold_mode: ``"rel"`` or ``"abs"``.
+
+    Returns:
+      lrjax keyword arguments; torch's are derived by :func:`torch_scales`.
+    """
+    if threshold_mode == "rel":
+        threshold = float(rng.choice([0.0, 1e-4, 1e-3, 1e-2, 0.05, 0.2]))
+    else:
+        threshold = float(rng.choice([0.0, 2.0**-8, 2.0**-4, 0.01, 0.1, 0.5]))
+    factor = 0.0 if rng.random() < 0.08 else float(rng.uniform(0.05, 0.95))
+    return {
+        "mode": mode,
+        "threshold_mode": threshold_mode,
+        "factor": factor,
+        "patience": int(rng.integers(0, 6)),
+        "cooldown": int(rng.integers(0, 5)),
+        "threshold": threshold,
+        "min_scale": float(rng.choice([0.0, 0.0, 1e-4, 1e-2, 0.05, 0.2])),
+        "eps": float(rng.choice([1e-8, 1e-8, 0.0, 1e-3, 0.01])),
+    }
+
+
+def make_cases(seed: int, count: int, n: int) -> list[tuple[dict[str, Any], np.ndarray]]:
+    """``count`` (config, values) pairs covering every mode, threshold mode and kind.
+
+    Args:
+      seed: the RNG seed.
+      count: how many cases.
+      n: the length of each sequence.
+
+    Returns:
+      The cases, in a fixed order.
+    """
+    rng = np.random.default_rng(seed)
+    cases = []
+    for i in range(count):
+        mode = ("min", "max")[i % 2]
+        threshold_mode = ("rel", "abs")[(i // 2) % 2]
+        kind = KINDS[i % len(KINDS)]
+        values = make_sequence(rng, kind, n)
+        if mode == "max" and rng.random() < 0.5:
+            values = -values  # a rising accuracy-like curve for "max"
+        cases.append((sample_config(rng, mode, threshold_mode), values))
+    return cases
+
+
+#: 72 random cases, 60 checks each.
+CASES = make_cases(seed=20240601, count=72, n=60)
+
+
+# ------------------------------------------------------------------------ references
+
+
+def torch_scales(values: Sequence[float], cfg: dict[str, Any]) -> np.ndarray:
+    """The lr of torch's ``ReduceLROnPlateau`` (initial lr 1.0) after each ``step``.
+
+    Args:
+      values: the monitored values, one ``scheduler.step`` each.
+      cfg: lrjax keyword arguments (``min_scale`` becomes ``min_lr``).
+
+    Returns:
+      ``len(values)`` float64 learning rates.
+    """
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=1.0)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt,
+        mode=cfg["mode"],
+        factor=cfg["factor"],
+        patience=cfg["patience"],
+        threshold=cfg["threshold"],
+        threshold_mode=cfg["threshold_mode"],
+        cooldown=cfg["cooldown"],
+        min_lr=cfg["min_scale"],
+        eps=cfg["eps"],
+    )
+    out = []
+    for v in values:
+        sched.step(float(v))
+        out.append(opt.param_groups[0]["lr"])
+    return np.asarray(out, np.float64)
+
+
+def reference_scales(
+    values: Sequence[float],
+    *,
+    mode: str = "min",
+    factor: float = 0.1,
+    patience: int = 10,
+    threshold: float = 1e-4,
+    threshold_mode: str = "rel",
+    cooldown: int = 0,
+    min_scale: float = 0.0,
+    eps: float = 1e-8,
+    accumulation_steps: int = 1,
+    increase_factor: float | None = None,
+    increase_patience: int | None = None,
+    max_scale: float = 1.0,
+) -> np.ndarray:
+    """Brute-force Python (float64) version of the docstring's rules.
+
+    Written from ``reduce_on_plateau``'s docstring, not from its code: a check every
+    ``accumulation_steps`` values on their mean; torch's better / bad-count /
+    cooldown / eps rules; and, with ``increase_factor``, once a reduction has been
+    applied, ``increase_patience`` consecutive improving checks outside cooldown
+    multiply the scale by ``increase_factor`` (at most ``max_scale``; an increase
+    never lowers the scale), after which the count starts again.
+
+    Args:
+      values: the value passed to each update.
+      mode: see ``reduce_on_plateau``; the other arguments likewise.
+      factor: see ``reduce_on_plateau``.
+      patience: see ``reduce_on_plateau``.
+      threshold: see ``reduce_on_plateau``.
+      threshold_mode: see ``reduce_on_plateau``.
+      cooldown: see ``reduce_on_plateau``.
+      min_scale: see ``reduce_on_plateau``.
+      eps: see ``reduce_on_plateau``.
+      accumulation_steps: see ``reduce_on_plateau``.
+      increase_factor: see ``reduce_on_plateau``.
+      increase_patience: see ``reduce_on_plateau`` (default ``patience + 1``).
+      max_scale: see ``reduce_on_plateau``.
+
+    Returns:
+      The scale in force after each update.
+    """
+    if increase_factor is not None and increase_patience is None:
+        increase_patience = patience + 1
+    scale = 1.0
+    best = math.inf if mode == "min" else -math.inf
+    num_bad = 0
+    cooldown_left = 0
+    good = 0
+    ever_reduced = False
+    pending: list[float] = []
+    out = []
+    for v in values:
+        pending.append(float(v))
+        if len(pending) == accumulation_steps:
+            cur = sum(pending) / len(pending)
+            pending = []
+            if mode == "min":
+                ref = best * (1 - threshold) if threshold_mode == "rel" else best - threshold
+                better = cur < ref
+            else:
+                ref = best * (1 + threshold) if threshold_mode == "rel" else best + threshold
+                better = cur > ref
+            if better:
+                best = cur
+                num_bad = 0
+            else:
+                num_bad += 1
+            in_cooldown = cooldown_left > 0
+            if in_cooldown:
+                cooldown_left -= 1
+                num_bad = 0
+            if num_bad > patience:
+                new = max(scale * factor, min_scale)
+                if scale - new > eps:
+                    scale = new
+                    ever_reduced = True
+                cooldown_left = cooldown
+                num_bad = 0
+            if increase_factor is not None:
+                good = good + 1 if (better and not in_cooldown) else 0
+                if ever_reduced and good >= increase_patience:
+                    scale = max(scale, min(scale * increase_factor, max_scale))
+                    good = 0
+        out.append(scale)
+    return np.asarray(out, np.float64)
+
+
+def assert_scales(actual: Any, expected: np.ndarray, context: str) -> None:
+    """Asserts lrjax's float32 scales equal the float64 reference, step by step.
+
+    The bound at a step is ``(2 * k + 2) * 2**-24`` relative, ``k`` the number of
+    times the reference scale has changed so far: each change is one float32
+    multiply by a float32-rounded factor (two roundings), plus the rounding of
+    ``min_scale`` / ``max_scale``. That is ~1e-6 after 7 changes. A zero scale
+    must be exactly zero.
+
+    Args:
+      actual: lrjax's scales, one per update.
+      expected: the reference's.
+      context: printed on failure (the configuration).
+    """
+    a = np.asarray(actual, np.float64)
+    e = np.asarray(expected, np.float64)
+    assert a.shape == e.shape, (a.shape, e.shape, context)
+    changes = np.concatenate([[0], np.cumsum(e[1:] != e[:-1])]) + (e[0] != 1.0)
+    tol = (2 * changes + 2) * U32 * np.abs(e)
+    bad = ~(np.abs(a - e) <= tol)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise AssertionError(
+            f"update {i}: lrjax scale {a[i]!r} vs reference {e[i]!r} "
+            f"({int(bad.sum())} bad updates); {context}"
+        )
+
+
+# ------------------------------------------------------------------- lrjax drivers
+
+HPARAMS = ("factor", "patience", "cooldown", "threshold", "min_scale", "eps")
+INT_HPARAMS = ("patience", "cooldown", "accumulation_steps", "increase_patience")
+
+
+def stack_hparams(cfgs: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, jax.Array]:
+    """The numeric hyperparameters of ``cfgs`` as arrays with a leading config axis."""
+    return {
+        k: jnp.asarray([c[k] for c in cfgs], jnp.int32 if k in INT_HPARAMS else jnp.float32)
+        for k in names
+    }
+
+
+@functools.partial(jax.jit, static_argnames=("mode", "threshold_mode"))
+def chain_scales(
+    hp: dict[str, jax.Array], values: jax.Array, *, mode: str, threshold_mode: str
+) -> jax.Array:
+    """Scales revealed by ``optax.chain(optax.sgd(1.0), reduce_on_plateau(...))``.
+
+    The transform is built inside ``jax.vmap`` (its hyperparameters are tracers)
+    and driven by ``update(grads, state, params, value=v)`` in a ``lax.scan``;
+    with unit gradients and ``sgd(1.0)`` the update is ``-scale``.
+
+    Args:
+      hp: hyperparameters, each with a leading config axis ``C``.
+      values: ``[C, N]`` monitored values.
+      mode: static ``mode``.
+      threshold_mode: static ``threshold_mode``.
+
+    Returns:
+      ``[C, N]`` scales after each update (read from the update's magnitude).
+    """
+
+    def one(hp: dict[str, jax.Array], vals: jax.Array) -> jax.Array:
+        tx = optax.chain(
+            optax.sgd(1.0), reduce_on_plateau(mode=mode, threshold_mode=threshold_mode, **hp)
+        )
+        params = {"w": jnp.zeros(3), "b": jnp.zeros(())}
+        grads = jax.tree.map(jnp.ones_like, params)
+
+        def body(state: Any, v: jax.Array) -> tuple[Any, jax.Array]:
+            updates, state = tx.update(grads, state, params, value=v)
+            return state, -updates["w"][1]
+
+        return jax.lax.scan(body, tx.init(params), vals)[1]
+
+    return jax.vmap(one)(hp, values)
+
+
+def run_grouped(
+    cases: Sequence[tuple[dict[str, Any], np.ndarray]], names: Sequence[str]
+) -> list[np.ndarray]:
+    """Runs every case through :func:`chain_scales`, one call per (mode, threshold_mode).
+
+    Args:
+      cases: (config, values) pairs of equal length.
+      names: the hyperparameters to pass as arrays.
+
+    Returns:
+      lrjax's scales per case, in the order of ``cases``.
+    """
+    out: list[np.ndarray | None] = [None] * len(cases)
+    for mode in ("min", "max"):
+        for tm in ("rel", "abs"):
+            idx = [
+                i
+                for i, (c, _) in enumerate(cases)
+                if c["mode"] == mode and c["threshold_mode"] == tm
+            ]
+            if not idx:
+                continue
+            hp = stack_hparams([cases[i][0] for i in idx], names)
+            vals = jnp.asarray(np.stack([cases[i][1] for i in idx]), jnp.float32)
+            scales = np.asarray(chain_scales(hp, vals, mode=mode, threshold_mode=tm))
+            for row, i in enumerate(idx):
+                out[i] = scales[row]
+    return out  # type: ignore[return-value]
+
+
+@functools.partial(jax.jit, static_argnames=("mode", "threshold_mode"))
+def host_step(
+    hp: dict[str, jax.Array], state: ReduceOnPlateauState, value: jax.Array, **static: str
+) -> ReduceOnPlateauState:
+    """One jitted host-form update, the transform built from traced hyperparameters."""
+    return reduce_on_plateau(**static, **hp).update(state, value)
+
+
+def host_scales(cfg: dict[str, Any], values: Sequence[float], *, jit: bool = False) -> list[float]:
+    """Scales from the host form ``s = tx.update(s, value)``.
+
+    Args:
+      cfg: lrjax keyword arguments (Python numbers).
+      values: the values, one update each.
+      jit: step with the jitted :func:`host_step` (hyperparameters as arrays, one
+        compilation per structure) instead of eagerly with Python arguments.
+
+    Returns:
+      ``state.scale`` after each update.
+    """
+    tx = reduce_on_plateau(**cfg)
+    state = tx.init()
+    static = {k: cfg[k] for k in ("mode", "threshold_mode") if k in cfg}
+    hp = {k: v for k, v in cfg.items() if k not in static}
+    hp = {k: jnp.asarray(v, jnp.int32 if k in INT_HPARAMS else jnp.float32) for k, v in hp.items()}
+    out = []
+    for v in values:
+        if jit:
+            state = host_step(hp, state, jnp.float32(v), **static)
+        else:
+            state = tx.update(state, float(v))
+        out.append(float(state.scale))
+    return out
+
+
+# ----------------------------------------------------------------------------- tests
+
+
+def test_cases_cover_the_brief() -> None:
+    """The random cases span both modes, both threshold modes and every kind."""
+    assert len(CASES) >= 50
+    combos = {(c["mode"], c["threshold_mode"]) for c, _ in CASES}
+    assert combos == {("min", "rel"), ("min", "abs"), ("max", "rel"), ("max", "abs")}
+    assert any(np.all(v < 0) for _, v in CASES)
+    assert any(np.all(v == v[0]) for _, v in CASES)
+
+
+@pytest.fixture(scope="module")
+def torch_reference() -> list[np.ndarray]:
+    """torch's lr after every check, for every case of :data:`CASES`."""
+    return [torch_scales(v, c) for c, v in CASES]
+
+
+def test_optax_chain_under_jit_matches_torch(torch_reference: list[np.ndarray]) -> None:
+    """All cases: the jitted, vmapped Optax form equals torch after every check."""
+    got = run_grouped(CASES, HPARAMS)
+    reductions = 0
+    for (cfg, values), scales, expected in zip(CASES, got, torch_reference):
+        assert_scales(scales, expected, f"{cfg}, values={values.tolist()}")
+        reductions += int(np.sum(expected[1:] != expected[:-1]))
+    assert reductions > 3 * len(CASES)  # the cases do exercise reductions
+
+
+def test_host_form_matches_torch(torch_reference: list[np.ndarray]) -> None:
+    """The host form ``s = tx.update(s, v)`` with Python arguments: eager, then jitted."""
+    for k, ((cfg, values), expected) in enumerate(zip(CASES[:10], torch_reference[:10])):
+        assert_scales(host_scales(cfg, values[:40]), expected[:40], f"eager; {cfg}")
+        if k < 3:
+            assert_scales(host_scales(cfg, values, jit=True), expected, f"jit; {cfg}")
+
+
+def test_per_call_jit_update_with_python_arguments(torch_reference: list[np.ndarray]) -> None:
+    """``jax.jit(tx.update)`` of the chain, called once per step, equals torch."""
+    for cfg, values in CASES[10:13]:
+        tx = optax.chain(optax.sgd(1.0), reduce_on_plateau(**cfg))
+        params = jnp.zeros(2)
+        update = jax.jit(tx.update)
+        state = tx.init(params)
+        got = []
+        for v in values:
+            updates, state = update(jnp.ones(2), state, params, value=jnp.float32(v))
+            got.append(-float(updates[0]))
+        assert_scales(got, torch_scales(values, cfg), str(cfg))
+    del torch_reference
+
+
+def test_state_fields_track_torch() -> None:
+    """``best``, ``num_bad`` and ``cooldown_counter`` mirror torch's attributes."""
+    for cfg, values in CASES[:8]:
+        param = torch.nn.Parameter(torch.zeros(1))
+        opt = torch.optim.SGD([param], lr=1.0)
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt,
+            **{k: cfg[k] for k in ("mode", "factor", "patience", "threshold", "cooldown", "eps")},
+            threshold_mode=cfg["threshold_mode"],
+            min_lr=cfg["min_scale"],
+        )
+        static = {k: cfg[k] for k in ("mode", "threshold_mode")}
+        hp = stack_hparams([cfg], HPARAMS)
+        hp = {k: x[0] for k, x in hp.items()}
+        state = reduce_on_plateau(**cfg).init()
+        for i, v in enumerate(values[:30]):
+            sched.step(float(v))
+            state = host_step(hp, state, jnp.float32(v), **static)
+            assert float(state.best) == np.float32(sched.best), (i, cfg)
+            assert int(state.num_bad) == sched.num_bad_epochs, (i, cfg)
+            assert int(state.cooldown_counter) == sched.cooldown_counter, (i, cfg)
+            assert int(state.num_checks) == i + 1
+
+
+def test_accumulation_steps_check_the_mean() -> None:
+    """``accumulation_steps=k`` equals torch stepping once on each mean of k values."""
+    cases = []
+    for i, (cfg, values) in enumerate(make_cases(seed=11, count=24, n=60)):
+        cases.append(({**cfg, "accumulation_steps": int(2 + i % 4)}, values))
+    got = run_grouped(cases, (*HPARAMS, "accumulation_steps"))
+    for (cfg, values), scales in zip(cases, got):
+        k = cfg["accumulation_steps"]
+        n_checks = len(values) // k
+        means = values[: n_checks * k].reshape(n_checks, k).mean(axis=1)
+        per_check = torch_scales(means, cfg)
+        # after update t, (t + 1) // k checks have run
+        done = (np.arange(len(values)) + 1) // k
+        expected = np.concatenate([[1.0], per_check])[done]
+        assert_scales(scales, expected, f"{cfg}, values={values.tolist()}")
+    # the host form with Python arguments, for two of them
+    for cfg, values in cases[:2]:
+        k = cfg["accumulation_steps"]
+        means = values[: (30 // k) * k].reshape(-1, k).mean(axis=1)
+        expected = np.concatenate([[1.0], torch_scales(means, cfg)])[(np.arange(30) + 1) // k]
+        assert_scales(host_scales(cfg, values[:30], jit=True), expected, str(cfg))
+
+
+def test_negative_values_follow_torch_literally() -> None:
+    """Negative losses: torch's ``best * (1 - threshold)`` rule, reductions included."""
+    rng = np.random.default_rng(3)
+    n = 40
+    t = np.arange(n)
+    sequences = [
+        np.full(n, -1.0),  # torch: always "better" in rel mode, never reduces
+        -1.0 + 0.0 * t,
+        np.where(t < 5, -2.0 + 0.1 * t, -1.5),  # rises then flat: torch reduces
+        -3.0 + np.round(rng.normal(0, 0.05, n) * 256) / 256,
+        -0.01 * (1 + np.round(rng.random(n) * 256) / 256),
+        np.round(np.linspace(-1.0, -0.2, n) * 256) / 256,  # worsening in "min"
+    ]
+    cases = []
+    for i in range(32):
+        mode = ("min", "max")[i % 2]
+        tm = ("rel", "abs")[(i // 2) % 2]
+        cfg = sample_config(rng, mode, tm)
+        cfg["factor"] = 0.5
+        cfg["threshold"] = 0.01 if tm == "rel" else cfg["threshold"]
+        cases.append((cfg, np.asarray(sequences[i % len(sequences)], np.float64)))
+    got = run_grouped(cases, HPARAMS)
+    reduced_by_torch = 0
+    for (cfg, values), scales in zip(cases, got):
+        expected = torch_scales(values, cfg)
+        assert_scales(scales, expected, f"{cfg}, values={values.tolist()}")
+        assert_scales(host_scales(cfg, values, jit=True), expected, f"host; {cfg}")
+        reduced_by_torch += bool(expected[-1] < 1.0)
+    assert reduced_by_torch >= 8  # torch does reduce on some negative sequences
+
+    # the documented example: in rel mode a constant negative loss always "improves"
+    cfg = {"mode": "min", "factor": 0.5, "patience": 1, "threshold": 0.01}
+    assert host_scales(cfg, [-1.0] * 6) == [1.0] * 6
+    assert host_scales({**cfg, "threshold_mode": "abs"}, [-1.0] * 6)[-1] == 0.25
+
+
+def test_nan_values_are_never_better() -> None:
+    """A NaN value counts as a bad check, as in torch (``nan < best`` is False)."""
+    rng = np.random.default_rng(5)
+    cases = []
+    for cfg, values in CASES[:16]:
+        values = values.copy()
+        values[rng.random(len(values)) < 0.15] = np.nan
+        cases.append((cfg, values))
+    for (cfg, values), scales in zip(cases, run_grouped(cases, HPARAMS)):
+        assert_scales(scales, torch_scales(values, cfg), f"{cfg}, values={values.tolist()}")
+
+
+def test_mode_max_mirrors_min_on_negated_values() -> None:
+    """In abs mode, ``mode="max"`` on ``-x`` equals ``mode="min"`` on ``x`` (both vs torch)."""
+    lo_cases = [({**c, "mode": "min", "threshold_mode": "abs"}, v) for c, v in CASES[:16]]
+    hi_cases = [({**c, "mode": "max"}, -v) for c, v in lo_cases]
+    for (cfg, values), lo, hi in zip(
+        lo_cases, run_grouped(lo_cases, HPARAMS), run_grouped(hi_cases, HPARAMS)
+    ):
+        np.testing.assert_array_equal(lo, hi)
+        assert_scales(lo, torch_scales(values, cfg), str(cfg))
+
+
+def test_reference_agrees_with_torch() -> None:
+    """The Python reference (used for increase-again) is torch where they overlap."""
+    for cfg, values in CASES:
+        np.testing.assert_array_equal(reference_scales(values, **cfg), torch_scales(values, cfg))
+
+
+def make_increase_cases(seed: int, count: int) -> list[tuple[dict[str, Any], np.ndarray]]:
+    """Cases with ``increase_factor`` on sequences that plateau, then improve again.
+
+    Args:
+      seed: the RNG seed.
+      count: how many cases.
+
+    Returns:
+      (config, values) pairs of length 80.
+    """
+    rng = np.random.default_rng(seed)
+    n = 80
+    cases = []
+    for i in range(count):
+        mode = ("min", "max")[i % 2]
+        tm = ("rel", "abs")[(i // 2) % 2]
+        cfg = sample_config(rng, mode, tm)
+        cfg["factor"] = float(rng.uniform(0.2, 0.9))
+        cfg["patience"] = int(rng.integers(0, 3))
+        cfg["cooldown"] = int(rng.integers(0, 3))
+        cfg["increase_factor"] = float(rng.uniform(1.05, 3.0))
+        cfg["increase_patience"] = int(rng.integers(1, 4))
+        cfg["max_scale"] = float(rng.choice([1.0, 1.0, 0.3, 0.7, 2.0, 5.0]))
+        # alternate plateaus and descents, with noise
+        segments = []
+        level = float(rng.normal(0, 1))
+        while sum(len(s) for s in segments) < n:
+            m = int(rng.integers(2, 12))
+            if rng.random() < 0.5:
+                segments.append(np.full(m, level) + rng.normal(0, 0.01, m) * (rng.random() < 0.5))
+            else:
+                step = rng.uniform(0.05, 0.5)
+                segments.append(level - step * (1 + np.arange(m)))
+                level -= step * m
+        values = np.round(np.concatenate(segments)[:n] * 256) / 256
+        if mode == "max":
+            values = -values
+        cases.append((cfg, values))
+    return cases
+
+
+def test_increase_again_matches_reference() -> None:
+    """``increase_factor``/``increase_patience``/``max_scale`` vs the Python reference."""
+    names = (*HPARAMS, "increase_factor", "increase_patience", "max_scale")
+    cases = make_increase_cases(seed=99, count=40)
+    cases.append(({**cases[0][0], "max_scale": math.inf}, cases[0][1]))
+    got = run_grouped(cases, names)
+    increases = 0
+    for (cfg, values), scales in zip(cases, got):
+        expected = reference_scales(values, **cfg)
+        assert_scales(scales, expected, f"{cfg}, values={values.tolist()}")
+        increases += int(np.sum(expected[1:] > expected[:-1]))
+    assert increases > len(cases)  # the cases do increase the scale
+
+    # host form with Python arguments, and the default increase_patience = patience + 1
+    for cfg, values in cases[:3]:
+        cfg = dict(cfg)
+        del cfg["increase_patience"]
+        expected = reference_scales(values, **cfg)
+        assert_scales(host_scales(cfg, values, jit=True), expected, str(cfg))
+
+
+def test_increase_again_small_example() -> None:
+    """A hand-checkable run: reduce after 2 bad checks, grow after 2 improving ones."""
+    cfg = {"factor": 0.5, "patience": 1, "threshold": 0.0, "increase_factor": 4.0}
+    cfg["increase_patience"] = 2
+    values = [1.0, 1.0, 1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4]
+    expected = reference_scales(values, **cfg)
+    # 1, 1, 0.5 (2nd bad), 0.5, 1.0 (2 improving, capped at max_scale 1), 1, 1, ...
+    np.testing.assert_array_equal(expected, [1, 1, 0.5, 0.5, 1, 1, 1, 1, 1])
+    assert_scales(host_scales(cfg, values), expected, str(cfg))
+
+
+def test_state_is_a_namedtuple_of_scalar_arrays() -> None:
+    """Host ``init`` gives the documented state; it round-trips through jit unchanged."""
+    tx = reduce_on_plateau()
+    state = tx.init()
+    assert isinstance(state, ReduceOnPlateauState)
+    assert all(jnp.shape(x) == () for x in state)
+    assert float(state.scale) == 1.0 and float(state.best) == math.inf
+    assert float(reduce_on_plateau(mode="max").init().best) == -math.inf
+    again = jax.jit(lambda s: s)(state)
+    assert jax.tree.all(jax.tree.map(lambda a, b: bool(a == b), state, again))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"factor": 1.0}, "factor"),
+        ({"factor": 1.5}, "factor"),
+        ({"factor": -0.1}, "factor"),
+        ({"factor": float("nan")}, "factor"),
+        ({"patience": -1}, "patience"),
+        ({"patience": 1.5}, "patience"),
+        ({"threshold": -1e-4}, "threshold"),
+        ({"threshold_mode": "relative"}, "threshold_mode"),
+        ({"mode": "auto"}, "mode"),
+        ({"mode": "minimum"}, "mode"),
+        ({"cooldown": -1}, "cooldown"),
+        ({"cooldown": 0.5}, "cooldown"),
+        ({"min_scale": -0.1}, "min_scale"),
+        ({"accumulation_steps": 0}, "accumulation_steps"),
+        ({"accumulation_steps": 2.5}, "accumulation_steps"),
+        ({"eps": -1.0}, "eps"),
+        ({"max_scale": 0.0}, "max_scale"),
+        ({"increase_factor": 1.0}, "increase_factor"),
+        ({"increase_factor": 0.5}, "increase_factor"),
+        ({"increase_patience": 3}, "increase_patience"),
+        ({"increase_factor": 2.0, "increase_patience": 0}, "increase_patience"),
+        ({"increase_factor": 2.0, "increase_patience": -2}, "increase_patience"),
+    ],
+)
+def test_bad_arguments_name_the_parameter(kwargs: dict[str, Any], name: str) -> None:
+    """Each out-of-range argument raises ValueError naming the parameter."""
+    with pytest.raises(ValueError, match=name):
+        reduce_on_plateau(**kwargs)
+
+
+def test_torch_rejects_what_lrjax_rejects() -> None:
+    """Sanity of the shared contract: torch also refuses ``factor >= 1`` and bad modes."""
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    for kwargs in ({"factor": 1.0}, {"mode": "auto"}, {"threshold_mode": "relative"}):
+        with pytest.raises(ValueError):
+            torch.optim.lr_scheduler.ReduceLROnPlateau(opt, **kwargs)
+        with pytest.raises(ValueError):
+            reduce_on_plateau(**kwargs)
