@@ -123,6 +123,9 @@ def one_cycle_curve(
     begin = jnp.zeros_like(pct)
     for k, end_k in enumerate(ends):
         frac = jnp.clip(safe_div(tf - begin, end_k - begin), 0.0, 1.0)
+        # Exactly 1 from the phase end on: under vmap XLA may divide as a multiply
+        # by the reciprocal, which leaves a few ulps of the peak in the final value.
+        frac = jnp.where(tf >= end_k, 1.0, frac)
         # torch's test is `step <= end`; at the shared end both phases agree.
         out = jnp.where(tf > begin if k else True, interp(levels[k], levels[k + 1], frac), out)
         begin = end_k
