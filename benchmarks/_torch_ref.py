@@ -3,16 +3,24 @@
 The torch model is built from the JAX parameters of :mod:`lrjax.data` (the
 same initial weights) and trained on the same minibatches, in the same order,
 with a plain Python step loop, or swept with torch-lr-finder's ``LRFinder``.
+Torch runs on the GPU when one is there (as a torch user would run it there),
+else on the CPU; ``LRJAX_BENCH_TORCH_DEVICE=cpu`` forces the CPU.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
 
 import numpy as np
 import torch
 from torch import nn
+
+#: Where the torch references run.
+DEVICE = torch.device(
+    os.environ.get("LRJAX_BENCH_TORCH_DEVICE", "cuda" if torch.cuda.is_available() else "cpu")
+)
 
 
 def torch_mlp(params) -> nn.Sequential:
@@ -27,14 +35,17 @@ def torch_mlp(params) -> nn.Sequential:
         layers.append(lin)
         if i < len(params) - 1:
             layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
+    return nn.Sequential(*layers).to(DEVICE)
 
 
 def torch_batches(batches) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The ``([T, B, d], [T, B])`` NumPy batches as a list of torch tensors."""
     xb, yb = batches
     return [
-        (torch.from_numpy(np.asarray(x)), torch.from_numpy(np.asarray(y).astype(np.int64)))
+        (
+            torch.from_numpy(np.asarray(x)).to(DEVICE),
+            torch.from_numpy(np.asarray(y).astype(np.int64)).to(DEVICE),
+        )
         for x, y in zip(xb, yb)
     ]
 
@@ -74,7 +85,7 @@ def lr_finder_sweep(params, tbatches, min_lr: float, max_lr: float, num_steps: i
     opt = torch.optim.Adam(model.parameters(), lr=min_lr)
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-        finder = LRFinder(model, opt, nn.CrossEntropyLoss())
+        finder = LRFinder(model, opt, nn.CrossEntropyLoss(), device=DEVICE)
         finder.range_test(loader, start_lr=min_lr, end_lr=max_lr, num_iter=num_steps)
     lrs, losses = finder.history["lr"], finder.history["loss"]
     return np.asarray(lrs), np.asarray(losses), _finder_suggestion(finder)

@@ -37,7 +37,7 @@ import numpy as np
 import optax
 import torch
 from _common import compile_seconds, interleaved, load_note, machine_info, table
-from _torch_ref import lr_finder_sweep, torch_batches, train_loop
+from _torch_ref import DEVICE, lr_finder_sweep, torch_batches, train_loop
 
 import lrjax
 from lrjax import data
@@ -125,7 +125,10 @@ def main() -> None:
     }
 
     print(machine_info())
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; start: {load_note()}")
+    print(
+        f"torch {torch.__version__} on {DEVICE}, {torch.get_num_threads()} threads; "
+        f"start: {load_note()}"
+    )
     print(f"digits MLP 64-64-10, batch 128, Adam, {K} rates x {T} steps\n")
 
     # First calls, with fresh functions: what a user waits for the first time.
