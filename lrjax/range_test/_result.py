@@ -160,6 +160,13 @@ class RangeTestResult:
             points).
           **kwargs: options of ``slide``.
 
+        The rules are fastai's, made for a sweep, whose loss at a rate lags
+        behind it. On a parallel result they act on the per-rate scores, where
+        every rate was trained on its own: there ``valley`` and ``steep`` land
+        one to two decades below the rate that trained best, and
+        :attr:`best_lr` is the better pick (``benchmarks/suggestion_quality.py``
+        trains with each and compares them with a dense grid).
+
         Returns:
           The suggested rate.
 

@@ -187,9 +187,18 @@ def run_find(args: argparse.Namespace) -> int:
     print("\n".join(lines))
     print()
     what_curve = "the final loss per rate" if args.mode == "parallel" else "the smoothed sweep"
-    print(f"suggestions (fastai's rules, on {what_curve}):")
+    if args.mode == "parallel":
+        # Each rate was trained on its own, so the lowest final loss is measured, not
+        # inferred; fastai's rules were made for a sweep, whose loss lags the rate.
+        best = result.best_lr
+        print(f"suggested rate: {'n/a' if best is None else f'{best:.3g}'} (lowest final loss)")
+        print()
+    print(f"fastai's rules, on {what_curve}:")
     notes = {
-        "valley": "default: halfway into the longest decreasing stretch",
+        "valley": (
+            "halfway into the longest decreasing stretch"
+            + (" (on final losses: well below the best rate)" if args.mode == "parallel" else "")
+        ),
         "minimum": "a tenth of the rate at the lowest loss (conservative)",
         "steep": "steepest descent (aggressive)",
         "slide": "interval slide rule",
@@ -200,9 +209,6 @@ def run_find(args: argparse.Namespace) -> int:
         except ValueError as e:
             value, note = "n/a", str(e)
         print(f"  {method:<8} {value:>9}   {note}")
-    if args.mode == "parallel":
-        best = result.best_lr
-        print(f"  {'best':<8} {'n/a' if best is None else f'{best:.3g}':>9}   lowest final loss")
     counts = {s: int((result.status == s).sum()) for s in ("good", "slow", "unstable", "diverged")}
     print("status: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     _write_plot(result, args.out)
