@@ -12,7 +12,6 @@ momentum=0.9)`` and one ``scheduler.step()`` per optimizer step.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import os
@@ -40,9 +39,11 @@ class Row:
     ``check`` names how the test verifies it: ``"torch"`` (the optimizer's ``lr``
     after each ``scheduler.step()``), ``"torch-momentum"`` (its ``momentum``),
     ``"torch-plateau"`` (``lr`` after ``scheduler.step(loss)`` on
-    :data:`PLATEAU_LOSSES`), ``"keras"``, ``"keras-plateau"``, ``"optax"``,
-    ``"optax-plateau"``, or ``None`` for rows that state a composition with
-    no single call to compare (said in ``notes``).
+    :data:`PLATEAU_LOSSES`), ``"keras"``, ``"keras-plateau"``,
+    ``"keras-early-stopping"`` (whether training stops, epoch by epoch, on
+    :data:`PLATEAU_LOSSES`), ``"optax"``, ``"optax-plateau"``, or ``None`` for
+    rows that state a composition with no single call to compare (said in
+    ``notes``).
     """
 
     lib: str
@@ -53,8 +54,6 @@ class Row:
     notes: str = ""
     check: str | None = None
     steps: int = 100
-    needs: str | None = None  # an lrjax name the row's lrjax call uses
-    alt: tuple[str, str, str] | None = None  # (call, args, notes) while ``needs`` is missing
 
 
 R = Row
@@ -195,20 +194,6 @@ ROWS: tuple[Row, ...] = (
         "calling `scheduler.step(loss)` once per epoch of `n` batches.",
         check="torch-plateau",
         steps=len(PLATEAU_LOSSES),
-        needs="reduce_on_plateau",
-        alt=(
-            "optax.chain(optax.sgd(0.1), optax.contrib.reduce_on_plateau(factor=0.5, "
-            "patience=3, rtol=0.01, cooldown=1, min_scale=0.1))",
-            '`patience` → `patience + 1`; `threshold` → `rtol` (`threshold_mode="rel"`) '
-            'or `atol` (`"abs"`); `factor`, `cooldown` unchanged; `min_lr` → '
-            "`min_scale = min_lr / lr`",
-            "lrjax has no plateau transform in this version; Optax's is the counterpart. "
-            "A transform, not a schedule: chain it after the optimizer and pass "
-            "`value=loss` to `update`; `accumulation_size=n` checks once per `n` updates "
-            "on their mean (once per epoch of `n` batches). Optax reduces on the "
-            "`patience`-th check without improvement, PyTorch on the `patience + 1`-th; "
-            "Optax's relative test never fires once the best loss is negative (use `atol`).",
-        ),
     ),
     R(
         "torch",
@@ -373,17 +358,21 @@ ROWS: tuple[Row, ...] = (
         "`threshold=1e-4` relative.",
         check="keras-plateau",
         steps=len(PLATEAU_LOSSES),
-        needs="reduce_on_plateau",
-        alt=(
-            "optax.contrib.reduce_on_plateau(factor=0.5, patience=3, rtol=0.0, atol=0.01, "
-            "cooldown=1)",
-            "`patience` unchanged; `min_delta` → `atol` with `rtol=0.0`; `cooldown` → "
-            "`cooldown - 1`; `min_lr` → `min_scale = min_lr / lr`",
-            "lrjax has no plateau transform in this version; Optax's is the counterpart "
-            "(chain it after the optimizer, pass `value=loss` to `update`). Keras' cooldown "
-            "includes the epoch that ends it. Keras' default `min_delta=1e-4` is absolute, "
-            "Optax's default `rtol=1e-4` relative.",
-        ),
+    ),
+    R(
+        "keras",
+        "callbacks.EarlyStopping",
+        'EarlyStopping(monitor="val_loss", patience=4, min_delta=0.005)',
+        "lrjax.callbacks.early_stopping(patience=4, min_delta=0.005)",
+        "`mode`, `min_delta`, `patience`, `baseline` unchanged; `start_from_epoch` → "
+        "`start_from_step`; `monitor` → the value you pass to `update`",
+        "Not a callback but a pure state machine: `state = stopper.init()`, then "
+        "`state = stopper.update(state, val_loss)` once per epoch, and stop when "
+        "`state.should_stop`. It also runs inside `jax.jit` and `lax.while_loop`. "
+        "`restore_best_weights=True`: keep the parameters of the epoch "
+        "`state.best_step` yourself.",
+        check="keras-early-stopping",
+        steps=len(PLATEAU_LOSSES),
     ),
     R(
         "keras",
@@ -566,7 +555,6 @@ ROWS: tuple[Row, ...] = (
         "best` never fires once the best loss is negative; lrjax follows PyTorch there.",
         check="optax-plateau",
         steps=len(PLATEAU_LOSSES),
-        needs="reduce_on_plateau",
     ),
 )
 
@@ -577,27 +565,11 @@ LIBS = {
 }
 
 
-def active(row: Row) -> Row | None:
-    """The row as this version of lrjax can honour it.
-
-    A row whose lrjax call ``needs`` a name lrjax does not have uses its
-    ``alt`` translation instead, or is left out when it has none.
-    """
-    import lrjax
-
-    if row.needs is None or hasattr(lrjax, row.needs):
-        return row
-    if row.alt is None:
-        return None
-    call, args, notes = row.alt
-    return dataclasses.replace(row, lrjax=call, args=args, notes=notes)
-
-
 def rows(lib: str) -> list[Row]:
     """The rows of one library as shown, in table order."""
     if lib not in LIBS:
         raise ValueError(f"lib must be one of {sorted(LIBS)}, got {lib!r}")
-    return [a for r in ROWS if r.lib == lib and (a := active(r)) is not None]
+    return [r for r in ROWS if r.lib == lib]
 
 
 def markdown(lib: str) -> str:
@@ -623,13 +595,23 @@ def markdown(lib: str) -> str:
 
 
 def lrjax_rates(row: Row) -> np.ndarray:
-    """The lrjax side of a row at steps ``0 .. row.steps - 1``."""
+    """The lrjax side of a row at steps ``0 .. row.steps - 1``.
+
+    For a schedule, its rates; for a transform, the rate each update applies;
+    for early stopping, 1.0 from the epoch at which training stops.
+    """
     import jax.numpy as jnp
     import optax
 
     import lrjax
 
     obj = eval(row.lrjax, {"lrjax": lrjax, "optax": optax, "jnp": jnp})
+    if row.check == "keras-early-stopping":
+        state, stops = obj.init(), []
+        for v in PLATEAU_LOSSES[: row.steps]:
+            state = obj.update(state, v)
+            stops.append(bool(state.should_stop))
+        return np.asarray(stops, dtype=np.float64)
     if row.check and row.check.endswith("plateau"):
         return _transform_rates(obj, row.steps)
     steps = jnp.arange(row.steps)
@@ -665,6 +647,8 @@ def reference_rates(row: Row) -> np.ndarray:
         return _keras(row)
     if row.check == "keras-plateau":
         return _keras_plateau(row)
+    if row.check == "keras-early-stopping":
+        return _keras_early_stopping(row)
     if row.check in ("optax", "optax-plateau"):
         return _optax(row)
     raise ValueError(f"row {row.name!r} has no numeric check")
@@ -748,6 +732,24 @@ def _keras_plateau(row: Row) -> np.ndarray:
     for t in range(row.steps):
         cb.on_epoch_end(t, {"loss": PLATEAU_LOSSES[t]})
         out.append(float(_Model.optimizer.learning_rate))
+    return np.asarray(out, dtype=np.float64)
+
+
+def _keras_early_stopping(row: Row) -> np.ndarray:
+    """``model.stop_training`` after each ``on_epoch_end`` with ``val_loss`` the plateau losses."""
+    keras = _keras_module()
+    cb = eval(row.source, {"EarlyStopping": keras.callbacks.EarlyStopping})
+
+    class _Model:
+        stop_training = False
+
+    model = _Model()
+    cb.set_model(model)
+    cb.on_train_begin()
+    out = []
+    for t in range(row.steps):
+        cb.on_epoch_end(t, {"val_loss": PLATEAU_LOSSES[t]})
+        out.append(float(model.stop_training))
     return np.asarray(out, dtype=np.float64)
 
 
