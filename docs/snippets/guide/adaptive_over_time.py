@@ -12,6 +12,7 @@ optimizers = {
     "adagrad": optax.adagrad(0.1),
     "adam": optax.adam(0.1),
     "adam + cosine": optax.adam(cosine),
+    "adabound": lrjax.adabound(0.1, final_lr=0.1),
 }
 checkpoints = (1, 10, 100, 500, 1000)
 print("step size |update| / lr0 at step:   " + "".join(f"{t:>16d}" for t in checkpoints))
