@@ -8,8 +8,10 @@
    layer, freeze the pretrained body (train the head only), and
    **discriminative rates**: the rate spread geometrically from 1/10 of it for
    the first layer to all of it for the new head (fastai's
-   ``lr_max=slice(lr / 10, lr)``), one Adam per layer group through
-   ``optax.multi_transform``.
+   ``lr_max=slice(lr / 10, lr)``): ``lrjax.layer_multipliers`` gives the
+   multipliers and ``lrjax.scale_by_layer``, chained after Adam, applies them
+   by regex on the parameter path (``"body/0/w"``, ``"head/b"``, ...). The
+   frozen body is the same transform with multiplier 0 for the body.
 
 Each strategy is run on six different draws of the 60 examples (vmapped) and
 scored on 500 held-out digits, so the printed means come with their spread.
@@ -26,6 +28,7 @@ import jax
 import numpy as np
 import optax
 
+import lrjax
 from lrjax import data
 
 FAST = os.environ.get("LRJAX_EXAMPLE_FAST") == "1"
@@ -54,16 +57,6 @@ def apply(params: dict, x: jax.Array) -> jax.Array:
 def loss_fn(params: dict, batch) -> jax.Array:
     x, labels = batch
     return optax.softmax_cross_entropy_with_integer_labels(apply(params, x), labels).mean()
-
-
-def group_labels(params: dict) -> dict:
-    """The layer group of every parameter: "body0", "body1" or "head"."""
-    return {
-        "body": [
-            jax.tree.map(lambda _, i=i: f"body{i}", layer) for i, layer in enumerate(params["body"])
-        ],
-        "head": jax.tree.map(lambda _: "head", params["head"]),
-    }
 
 
 def train(optimizer, params, batches):
@@ -105,26 +98,17 @@ def main() -> None:
     scratch = jax.vmap(lambda k: init(k, 3))(jax.random.split(jax.random.key(2), DRAWS))
 
     # Layer groups: first layer, second layer, new head; fastai's geometric spread.
-    rates = dict(zip(["body0", "body1", "head"], np.geomspace(LR / 10, LR, 3)))
-    print("discriminative rates:", {g: f"{r:.2g}" for g, r in rates.items()})
+    groups = dict(zip(["^body/0/", "^body/1/", "^head/"], lrjax.layer_multipliers(3, 0.1, 1.0)))
+    print("discriminative rates:", {p: f"{LR * m:.2g}" for p, m in groups.items()})
     strategies = {
         "from scratch": (optax.adam(LR), scratch),
         "one rate for all layers": (optax.adam(LR), extended),
         "frozen body (head only)": (
-            optax.multi_transform(
-                {
-                    "body0": optax.set_to_zero(),
-                    "body1": optax.set_to_zero(),
-                    "head": optax.adam(LR),
-                },
-                group_labels,
-            ),
+            optax.chain(optax.adam(LR), lrjax.scale_by_layer({"^body/": 0.0})),
             extended,
         ),
         "discriminative rates": (
-            optax.multi_transform(
-                {g: optax.adam(float(r)) for g, r in rates.items()}, group_labels
-            ),
+            optax.chain(optax.adam(LR), lrjax.scale_by_layer(groups)),
             extended,
         ),
     }
