@@ -82,6 +82,14 @@ def test_mkdocs_build_strict(tmp_path):
             assert f"docs/snippets/{rel}" in text and "Output" in text, f"{rel}: no output"
         assert "<!-- snippet:" not in raw
 
+    # Every example's code on the examples page (pymdownx.snippets includes the file).
+    raw = (site / "examples" / "index.html").read_text()
+    text = htmllib.unescape(re.sub(r"<[^>]+>", "", raw))
+    assert "--8<--" not in text
+    for script in sorted((ROOT / "examples").glob("*.py")):
+        first = script.read_text().splitlines()[0].strip('"')
+        assert f"examples/{script.name}" in text and first in text, script.name
+
     # Every mkdocstrings directive rendered.
     for page in (DOCS / "api").glob("*.md"):
         html = (site / "api" / page.stem / "index.html").read_text()
@@ -160,7 +168,7 @@ CHECKED = [r for lib in migration.LIBS for r in migration.rows(lib) if r.check]
 
 @pytest.mark.parametrize("row", CHECKED, ids=[f"{r.lib}-{r.name}" for r in CHECKED])
 def test_migration_row_matches_the_real_library(row):
-    """Every row shown (as this lrjax version shows it) gives the library's rates."""
+    """Every row gives the library's rates (for early stopping, its stop decisions)."""
     ref = migration.reference_rates(row)
     ours = migration.lrjax_rates(row)
     assert ref.shape == ours.shape == (row.steps,)

@@ -1,7 +1,5 @@
 """mkdocs hook: everything the docs show that comes from running code.
 
-- ``<!-- if-exists: examples/x.py -->`` ... ``<!-- end-if -->`` keeps its block
-  only while that file exists (an example another part of the project adds).
 - ``<!-- gallery -->`` becomes the schedule gallery; its PNGs are drawn from the
   real schedules by ``docs/gen_gallery.py`` at build time.
 - ``<!-- migration: torch -->`` (``keras``, ``optax``) becomes a migration table
@@ -42,10 +40,6 @@ SNIPPETS = DOCS / "snippets"
 _SNIPPET = re.compile(r"^<!-- snippet: (?P<path>[\w./-]+\.py) -->$", re.MULTILINE)
 _GALLERY = "<!-- gallery -->"
 _MIGRATION = re.compile(r"^<!-- migration: (?P<lib>\w+) -->$", re.MULTILINE)
-_IF_EXISTS = re.compile(
-    r"^<!-- if-exists: (?P<path>[\w./-]+) -->\n(?P<body>.*?)^<!-- end-if -->\n",
-    re.MULTILINE | re.DOTALL,
-)
 _API = re.compile(r"^<!-- api: (?P<names>[\w. ]+) -->$", re.MULTILINE)
 
 
@@ -205,14 +199,8 @@ def on_files(files: Files, config: Any) -> Files:
     return files
 
 
-def _if_exists(m: re.Match) -> str:
-    """Keeps a block only while the file it is about exists in the repository."""
-    return m.group("body") if (DOCS.parent / m.group("path")).exists() else ""
-
-
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
     uri = page.file.src_uri
-    markdown = _IF_EXISTS.sub(_if_exists, markdown)
     if _GALLERY in markdown:
         gallery = sys.modules["lrjax_docs_gallery"]
         markdown = markdown.replace(_GALLERY, gallery.markdown())
