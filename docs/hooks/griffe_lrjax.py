@@ -7,7 +7,10 @@ fields, in order, with defaults) and drops the fields from the member list, wher
 they would only repeat the signature.
 
 It also reads a Google-style ``Example:`` heading as ``Examples:`` so that
-doctest examples render as code (griffe only knows the plural form).
+doctest examples render as code (griffe only knows the plural form), and turns
+the reStructuredText left in the docstrings into Markdown: a role such as
+``:class:`Foo``` becomes the code ``Foo``, and a paragraph ending in ``::``
+(which introduces the indented code block after it) ends in ``:``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from typing import Any
 import griffe
 
 _EXAMPLE_HEADING = re.compile(r"^(\s*)Example:\s*$", re.MULTILINE)
+_ROLE = re.compile(r":(?:func|class|meth|attr|data|mod|obj):`~?([^`]+)`")
+_LITERAL_MARKER = re.compile(r"(?<=\S)::$", re.MULTILINE)
 
 
 def _is_registered_schedule(cls: griffe.Class) -> bool:
@@ -30,11 +35,13 @@ def _is_registered_schedule(cls: griffe.Class) -> bool:
 
 
 class LrjaxGriffe(griffe.Extension):
-    """Dataclass signatures for ``@register`` schedules; ``Example:`` sections."""
+    """Dataclass signatures for ``@register`` schedules; Markdown-ready docstrings."""
 
     def on_instance(self, *, obj: griffe.Object, **kwargs: Any) -> None:
         if obj.docstring is not None:
-            obj.docstring.value = _EXAMPLE_HEADING.sub(r"\1Examples:", obj.docstring.value)
+            value = _EXAMPLE_HEADING.sub(r"\1Examples:", obj.docstring.value)
+            value = _ROLE.sub(r"``\1``", value)
+            obj.docstring.value = _LITERAL_MARKER.sub(":", value)
 
     def on_class_members(self, *, cls: griffe.Class, **kwargs: Any) -> None:
         if not _is_registered_schedule(cls):
