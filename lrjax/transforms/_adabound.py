@@ -78,7 +78,9 @@ def adabound(
       b1: first-moment decay, in ``[0, 1)``.
       b2: second-moment decay, in ``[0, 1)``.
       eps: added to ``sqrt(nu)``, ``>= 0``.
-      weight_decay: L2 penalty added to the gradient (needs ``params``).
+      weight_decay: L2 penalty added to the gradient. ``update`` needs ``params``
+        unless it is a concrete 0; a traced value (``optax.inject_hyperparams``
+        under ``jax.jit``, where the default 0.0 is injected too) needs them as well.
       amsbound: use the AMSBound variant (running maximum of ``nu``).
 
     Returns:
@@ -131,7 +133,9 @@ def adabound(
         if not no_decay:
             if params is None:
                 raise ValueError(
-                    "adabound with weight_decay needs params: update(g, state, params)"
+                    "adabound needs params, update(g, state, params), when weight_decay is "
+                    "not a concrete 0 (nonzero, or traced as under optax.inject_hyperparams "
+                    "inside jax.jit)"
                 )
             updates = jax.tree.map(lambda g, p: g + weight_decay * p, updates, params)
         lr = rate_at(state.count)

@@ -221,3 +221,22 @@ def test_warmup_from_zero_uses_final_lr_unscaled() -> None:
     for _ in range(20):
         updates, state = tx.update(g, state, g)
         assert np.all(np.isfinite(np.asarray(updates["w"])))
+
+
+def test_params_needed_only_for_weight_decay() -> None:
+    """Without weight decay ``update(g, state)`` works; a traced weight_decay (the injected
+    default 0.0 under jit) cannot be known to be 0, so params are required with a clear
+    message, and passing them gives the plain adabound numbers."""
+    g = {"w": jnp.array([0.5, -2.0, 3.0])}
+    plain = lrjax.adabound(1e-2, final_lr=0.05)
+    want = plain.update(g, plain.init(g))[0]
+    tx = optax.inject_hyperparams(lrjax.adabound)(learning_rate=1e-2, final_lr=0.05)
+    state = tx.init(g)
+    np.testing.assert_allclose(tx.update(g, state)[0]["w"], want["w"], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"needs params.*inject_hyperparams"):
+        jax.jit(tx.update)(g, state)
+    got = jax.jit(tx.update)(g, state, g)[0]
+    np.testing.assert_allclose(got["w"], want["w"], rtol=1e-6)
+    with pytest.raises(ValueError, match="needs params"):
+        wd = lrjax.adabound(1e-2, weight_decay=1e-3)
+        wd.update(g, wd.init(g))
