@@ -48,7 +48,7 @@ def bold_driver(
 
     - first check: nothing to compare with; ``prev = v``, the scale stays.
       Likewise a finite ``v`` while no finite value has been checked yet
-      (the first check was NaN) only becomes ``prev``.
+      (the first check was not finite) only becomes ``prev``.
     - ``v < prev``: ``scale = min(scale * increase, max_scale)``.
     - ``v > prev``, or ``v`` not finite (NaN, inf): ``scale = max(scale *
       decrease, min_scale)``.
