@@ -44,6 +44,7 @@ from lrjax.transforms import (
     get_hyperparam,
     get_learning_rate,
     layer_multipliers,
+    parameter_paths,
     reduce_on_plateau,
     scale_by_layer,
 )
