@@ -557,6 +557,42 @@ def test_nan_values_are_never_better() -> None:
         assert_scales(scales, torch_scales(values, cfg), f"{cfg}, values={values.tolist()}")
 
 
+def optax_contrib_scales(values: Sequence[float], patience: int, factor: float) -> list[float]:
+    """Scales of ``optax.contrib.reduce_on_plateau`` (rtol 1e-4, no cooldown)."""
+    tx = optax.contrib.reduce_on_plateau(factor=factor, patience=patience, rtol=1e-4, atol=0.0)
+    params = jnp.zeros(1)
+
+    def body(state: Any, v: jax.Array) -> tuple[Any, jax.Array]:
+        _, state = tx.update(params, state, params, value=v)
+        return state, state.scale
+
+    scales = jax.jit(lambda vals: jax.lax.scan(body, tx.init(params), vals)[1])
+    return np.asarray(scales(jnp.asarray(values, jnp.float32))).tolist()
+
+
+def test_negative_losses_side_with_torch_not_optax_contrib() -> None:
+    """On negative losses, where Optax's contrib rule differs from torch, lrjax is torch.
+
+    (With optax 0.2.8 the threshold rule is the same, ``v < (1 - rtol) * best``, and
+    the difference is when a plateau triggers: after ``patience`` bad checks, not
+    ``patience + 1``.) Every sequence here is negative; each one must give lrjax ==
+    torch, and at least one must separate torch from Optax, or the test is moot.
+    """
+    rng = np.random.default_rng(17)
+    differs = 0
+    for patience in (0, 1, 2, 3):
+        for _ in range(3):
+            values = np.round((-2.0 + np.cumsum(rng.normal(0.02, 0.05, 30))) * 256) / 256
+            values = np.minimum(values, -0.5)
+            cfg = {"mode": "min", "factor": 0.5, "patience": patience, "threshold": 1e-4}
+            cfg |= {"threshold_mode": "rel", "cooldown": 0, "min_scale": 0.0, "eps": 1e-8}
+            expected = torch_scales(values, cfg)
+            assert_scales(host_scales(cfg, values, jit=True), expected, str(cfg))
+            theirs = optax_contrib_scales(values, patience, 0.5)
+            differs += not np.allclose(theirs, expected, rtol=1e-5)
+    assert differs >= 1
+
+
 def test_mode_max_mirrors_min_on_negated_values() -> None:
     """In abs mode, ``mode="max"`` on ``-x`` equals ``mode="min"`` on ``x`` (both vs torch)."""
     lo_cases = [({**c, "mode": "min", "threshold_mode": "abs"}, v) for c, v in CASES[:16]]
