@@ -77,6 +77,10 @@ def early_stopping(
       ``baseline`` or ``value`` also improves on it;
     - otherwise, if ``wait >= patience`` and ``step > 0``, ``should_stop``.
 
+    Every numeric argument may also be a JAX array or a tracer (build the
+    stopper inside ``jax.vmap`` to watch several settings side by side); they
+    are validated only when concrete.
+
     So with ``patience=p`` training stops after ``p`` updates without
     improvement (one at least, as Keras never stops at step 0). A NaN value
     never improves (except as the very first, as in Keras). ``min_delta`` is

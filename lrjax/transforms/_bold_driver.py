@@ -64,7 +64,7 @@ def bold_driver(
     Args:
       increase: growth factor while the loss falls, ``>= 1``.
       decrease: cut factor when it rises, in ``(0, 1]``.
-      min_scale: lower bound of the scale, ``>= 0``.
+      min_scale: lower bound of the scale, in ``[0, 1]``.
       max_scale: upper bound of the scale, ``>= 1`` (may be ``inf``).
       accumulation_steps: updates per check; the check sees their mean value.
 
@@ -87,8 +87,9 @@ def bold_driver(
     """
     check_number("increase", increase, lambda x: x >= 1, ">= 1")
     check_number("decrease", decrease, lambda x: (x > 0) & (x <= 1), "in (0, 1]")
-    check_number("min_scale", min_scale, lambda x: x >= 0, ">= 0")
     check_number("max_scale", max_scale, lambda x: x >= 1, ">= 1", allow_inf=True)
+    # Above 1, a cut from the starting scale would raise it.
+    check_number("min_scale", min_scale, lambda x: (x >= 0) & (x <= 1), "in [0, 1]")
     check_number("accumulation_steps", accumulation_steps, lambda x: x >= 1, ">= 1", integer=True)
 
     def init_fn(params: Any = None) -> BoldDriverState:

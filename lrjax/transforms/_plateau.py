@@ -111,6 +111,8 @@ def reduce_on_plateau(
       factor: multiplies the scale at a reduction, in ``[0, 1)``.
       patience: bad checks tolerated before a reduction, an integer ``>= 0``.
       threshold: how much better a value must be to count as an improvement.
+        It is applied in the state's float dtype: in float32 a relative
+        threshold below about 1e-7 acts as 0 (torch computes in float64).
       threshold_mode: ``"rel"`` or ``"abs"``.
       mode: ``"min"`` (lower is better) or ``"max"``.
       cooldown: checks after a reduction during which bad checks are ignored.
