@@ -276,6 +276,7 @@ def transform_cases():
         cases += [
             ("bold_driver increase < 1", lambda: bd(increase=0.9), ValueError, "increase"),
             ("bold_driver decrease > 1", lambda: bd(decrease=1.5), ValueError, "decrease"),
+            ("bold_driver min_scale > 1", lambda: bd(min_scale=2.0), ValueError, "min_scale"),
         ]
     if "scale_by_layer" in names:
         sbl = transforms.scale_by_layer
