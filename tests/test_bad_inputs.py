@@ -11,7 +11,6 @@ never a NaN) or hang.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
 
@@ -21,7 +20,8 @@ import optax
 import pytest
 
 import lrjax
-from lrjax import cli
+from lrjax import cli, transforms
+from lrjax.callbacks import early_stopping
 
 nan, inf = math.nan, math.inf
 
@@ -240,84 +240,67 @@ RESULT_CASES = [("suggest unknown method", suggest_bad_method, ValueError, "meth
 
 
 def transform_cases():
-    """Wrong calls of lrjax.transforms / lrjax.callbacks, once those modules exist."""
-    if importlib.util.find_spec("lrjax.transforms") is None:
-        return []
-    try:
-        from lrjax import transforms
-    except ImportError:
-        return []
+    """Wrong calls of lrjax.transforms / lrjax.callbacks."""
     cases = []
-    names = set(dir(transforms))
-    if "reduce_on_plateau" in names:
-        rop = transforms.reduce_on_plateau
-        cases += [
-            ("plateau factor >= 1", lambda: rop(factor=1.5), ValueError, "factor"),
-            ("plateau factor nan", lambda: rop(factor=nan), ValueError, "factor"),
-            ("plateau negative patience", lambda: rop(patience=-1), ValueError, "patience"),
-            (
-                "plateau threshold_mode",
-                lambda: rop(threshold_mode="pct"),
-                ValueError,
-                "threshold_mode",
-            ),
-            ("plateau mode", lambda: rop(mode="lowest"), ValueError, "mode"),
-            ("plateau negative cooldown", lambda: rop(cooldown=-2), ValueError, "cooldown"),
-            (
-                "plateau accumulation 0",
-                lambda: rop(accumulation_steps=0),
-                ValueError,
-                "accumulation_steps",
-            ),
-            ("plateau min_scale < 0", lambda: rop(min_scale=-0.1), ValueError, "min_scale"),
-        ]
-    if "bold_driver" in names:
-        bd = transforms.bold_driver
-        cases += [
-            ("bold_driver increase < 1", lambda: bd(increase=0.9), ValueError, "increase"),
-            ("bold_driver decrease > 1", lambda: bd(decrease=1.5), ValueError, "decrease"),
-            ("bold_driver min_scale > 1", lambda: bd(min_scale=2.0), ValueError, "min_scale"),
-        ]
-    if "scale_by_layer" in names:
-        sbl = transforms.scale_by_layer
-        params = {"dense": {"kernel": jnp.ones((2, 2))}}
+    rop = transforms.reduce_on_plateau
+    cases += [
+        ("plateau factor >= 1", lambda: rop(factor=1.5), ValueError, "factor"),
+        ("plateau factor nan", lambda: rop(factor=nan), ValueError, "factor"),
+        ("plateau negative patience", lambda: rop(patience=-1), ValueError, "patience"),
+        (
+            "plateau threshold_mode",
+            lambda: rop(threshold_mode="pct"),
+            ValueError,
+            "threshold_mode",
+        ),
+        ("plateau mode", lambda: rop(mode="lowest"), ValueError, "mode"),
+        ("plateau negative cooldown", lambda: rop(cooldown=-2), ValueError, "cooldown"),
+        (
+            "plateau accumulation 0",
+            lambda: rop(accumulation_steps=0),
+            ValueError,
+            "accumulation_steps",
+        ),
+        ("plateau min_scale < 0", lambda: rop(min_scale=-0.1), ValueError, "min_scale"),
+    ]
+    bd = transforms.bold_driver
+    cases += [
+        ("bold_driver increase < 1", lambda: bd(increase=0.9), ValueError, "increase"),
+        ("bold_driver decrease > 1", lambda: bd(decrease=1.5), ValueError, "decrease"),
+        ("bold_driver min_scale > 1", lambda: bd(min_scale=2.0), ValueError, "min_scale"),
+    ]
+    sbl = transforms.scale_by_layer
+    params = {"dense": {"kernel": jnp.ones((2, 2))}}
 
-        def no_match():
-            tx = sbl({"nothing_like_this": 2.0})
-            return tx.init(params)
+    def no_match():
+        tx = sbl({"nothing_like_this": 2.0})
+        return tx.init(params)
 
-        def bad_regex():
-            tx = sbl({"dense[": 2.0})
-            return tx.init(params)
+    def bad_regex():
+        tx = sbl({"dense[": 2.0})
+        return tx.init(params)
 
-        cases += [
-            ("scale_by_layer pattern matches nothing", no_match, ValueError, "nothing_like_this"),
-            ("scale_by_layer bad regex", bad_regex, (ValueError, TypeError), "dense["),
-            ("scale_by_layer nan multiplier", lambda: sbl({"dense": nan}), ValueError, "dense"),
-        ]
-    if "layer_multipliers" in names:
-        lm = transforms.layer_multipliers
-        cases += [
-            ("layer_multipliers 0 groups", lambda: lm(0, 1e-4, 1e-2), ValueError, "n_groups"),
-            ("layer_multipliers lo <= 0", lambda: lm(3, 0.0, 1e-2), ValueError, "lo"),
-        ]
-    if "adabound" in names:
-        ab = transforms.adabound
-        cases += [
-            ("adabound negative final_lr", lambda: ab(1e-3, final_lr=-0.1), ValueError, "final_lr"),
-            ("adabound b1 >= 1", lambda: ab(1e-3, b1=1.0), ValueError, "b1"),
-            ("adabound gamma nan", lambda: ab(1e-3, gamma=nan), ValueError, "gamma"),
-        ]
-    if "get_learning_rate" in names:
+    cases += [
+        ("scale_by_layer pattern matches nothing", no_match, ValueError, "nothing_like_this"),
+        ("scale_by_layer bad regex", bad_regex, (ValueError, TypeError), "dense["),
+        ("scale_by_layer nan multiplier", lambda: sbl({"dense": nan}), ValueError, "dense"),
+    ]
+    lm = transforms.layer_multipliers
+    cases += [
+        ("layer_multipliers 0 groups", lambda: lm(0, 1e-4, 1e-2), ValueError, "n_groups"),
+        ("layer_multipliers lo <= 0", lambda: lm(3, 0.0, 1e-2), ValueError, "lo"),
+    ]
+    ab = transforms.adabound
+    cases += [
+        ("adabound negative final_lr", lambda: ab(1e-3, final_lr=-0.1), ValueError, "final_lr"),
+        ("adabound b1 >= 1", lambda: ab(1e-3, b1=1.0), ValueError, "b1"),
+        ("adabound gamma nan", lambda: ab(1e-3, gamma=nan), ValueError, "gamma"),
+    ]
 
-        def no_rate():
-            return transforms.get_learning_rate(optax.sgd(0.1).init(W0))
+    def no_rate():
+        return transforms.get_learning_rate(optax.sgd(0.1).init(W0))
 
-        cases += [("get_learning_rate without a rate", no_rate, ValueError, "learning rate")]
-    try:
-        from lrjax.callbacks import early_stopping
-    except ImportError:
-        return cases
+    cases += [("get_learning_rate without a rate", no_rate, ValueError, "learning rate")]
     cases += [
         ("early_stopping mode", lambda: early_stopping(mode="lowest"), ValueError, "mode"),
         (

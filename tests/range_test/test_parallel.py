@@ -246,15 +246,19 @@ def test_optimizer_variants(tiny, helpers):
     assert np.isfinite(chained.losses).all()
 
 
-def test_adabound_optimizer_if_available(tiny, helpers):
-    adabound = pytest.importorskip("lrjax.transforms").__dict__.get("adabound")
-    if adabound is None:
-        pytest.skip("lrjax.transforms.adabound not available")
+def test_adabound_optimizer(tiny, helpers):
     loss_fn, params, batches = tiny
     r = lrjax.range_test(
-        loss_fn, params, batches, adabound, min_lr=1e-3, max_lr=1.0, num_lrs=3, num_steps=helpers.T
+        loss_fn,
+        params,
+        batches,
+        lrjax.adabound,
+        min_lr=1e-3,
+        max_lr=1.0,
+        num_lrs=3,
+        num_steps=helpers.T,
     )
-    ref, _, _ = helpers.reference_run(loss_fn, params, batches, adabound, r.lrs[1], helpers.T)
+    ref, _, _ = helpers.reference_run(loss_fn, params, batches, lrjax.adabound, r.lrs[1], helpers.T)
     np.testing.assert_allclose(r.losses[0, 1], ref, rtol=2e-5, atol=1e-6)
 
 
