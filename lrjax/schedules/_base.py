@@ -116,35 +116,50 @@ def _is_concrete(x: Any) -> bool:
     return False
 
 
-def check_finite(name: str, value: Any) -> None:
-    """Raises ValueError unless every number in ``value`` is finite."""
-    values = value if isinstance(value, (list, tuple)) else [value]
-    for v in values:
+def _numbers(name: str, value: Any, many: bool) -> list[Any]:
+    """The numbers in ``value``; a list or tuple only where ``many`` (else TypeError)."""
+    if isinstance(value, (list, tuple)):
+        if not many:
+            raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+        return list(value)
+    return [value]
+
+
+def check_finite(name: str, value: Any, *, many: bool = False) -> None:
+    """Raises ValueError unless every number in ``value`` is finite.
+
+    ``value`` is one number, or a list of them with ``many=True``.
+    """
+    for v in _numbers(name, value, many):
         if isinstance(v, bool) or not isinstance(v, (numbers.Real, np.number)):
             raise TypeError(f"{name} must be a real number, got {v!r} ({type(v).__name__})")
         if not math.isfinite(float(v)):
             raise ValueError(f"{name} must be finite, got {v!r}")
 
 
-def check_int(name: str, value: Any, *, minimum: int | None = None) -> None:
-    """Raises unless ``value`` is an integral number (>= ``minimum`` if given)."""
-    check_finite(name, value)
-    values = value if isinstance(value, (list, tuple)) else [value]
-    for v in values:
+def check_int(name: str, value: Any, *, minimum: int | None = None, many: bool = False) -> None:
+    """Raises unless ``value`` is an integral number (>= ``minimum`` if given).
+
+    ``value`` is one number, or a list of them with ``many=True``. It must also
+    fit JAX's default int (int32 unless ``jax_enable_x64``), which steps use.
+    """
+    check_finite(name, value, many=many)
+    top = np.iinfo(int_dtype()).max
+    for v in _numbers(name, value, many):
         if float(v) != int(v):
             raise ValueError(f"{name} must be an integer, got {v!r}")
         if minimum is not None and int(v) < minimum:
             raise ValueError(f"{name} must be >= {minimum}, got {v!r}")
+        if int(v) > top:
+            raise ValueError(f"{name} must be <= {top} (steps are {int_dtype()}), got {v!r}")
 
 
 def check_positive(name: str, value: Any, *, strict: bool = True) -> None:
-    """Raises unless ``value`` is finite and > 0 (>= 0 with ``strict=False``)."""
+    """Raises unless ``value`` is a finite number > 0 (>= 0 with ``strict=False``)."""
     check_finite(name, value)
-    values = value if isinstance(value, (list, tuple)) else [value]
-    for v in values:
-        if (strict and not v > 0) or (not strict and not v >= 0):
-            op = ">" if strict else ">="
-            raise ValueError(f"{name} must be {op} 0, got {v!r}")
+    if (strict and not value > 0) or (not strict and not value >= 0):
+        op = ">" if strict else ">="
+        raise ValueError(f"{name} must be {op} 0, got {value!r}")
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> None:

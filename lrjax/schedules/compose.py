@@ -103,7 +103,7 @@ class join(Schedule):
                 "boundaries must have len(schedules) - 1 entries, got "
                 f"len(boundaries)={len(self.boundaries)}, len(schedules)={len(self.schedules)}"
             )
-        check_int("boundaries", self.boundaries, minimum=0)
+        check_int("boundaries", self.boundaries, minimum=0, many=True)
         check_sorted("boundaries", self.boundaries)
 
     def __post_init__(self) -> None:

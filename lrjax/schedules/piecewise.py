@@ -93,7 +93,7 @@ class multistep(Schedule):
             raise ValueError(
                 f"milestones must be a non-empty list of steps, got {self.milestones!r}"
             )
-        check_int("milestones", self.milestones, minimum=0)
+        check_int("milestones", self.milestones, minimum=0, many=True)
         check_sorted("milestones", self.milestones)
         check_positive("gamma", self.gamma, strict=False)
 
@@ -134,9 +134,9 @@ class piecewise_constant(Schedule):
                 "values must have len(boundaries) + 1 entries, got "
                 f"len(values)={len(self.values)} and len(boundaries)={len(self.boundaries)}"
             )
-        check_int("boundaries", self.boundaries, minimum=0)
+        check_int("boundaries", self.boundaries, minimum=0, many=True)
         check_sorted("boundaries", self.boundaries)
-        check_finite("values", self.values)
+        check_finite("values", self.values, many=True)
 
     def _value(self, t: Array, tf: Array) -> Array:
         vals = as_float(jnp.stack(jnp.broadcast_arrays(*self.values), axis=-1))

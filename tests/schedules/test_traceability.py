@@ -238,3 +238,20 @@ def test_stacked_one_cycle_holds_its_final_value(anneal, convention):
     final = m32 / f32 if convention == "fastai" else (m32 / np.float32(25.0)) / f32
     # To an ulp or two (XLA may also divide ``max / div / final_div`` by reciprocals).
     np.testing.assert_allclose(got, np.broadcast_to(final[:, None], got.shape), rtol=3e-7)
+
+
+def test_concrete_lists_and_out_of_range_ints_are_still_validated():
+    """Lists are concrete: a list where a number belongs, or a step count past the
+    int range, is refused at construction (it used to fail only when evaluated)."""
+    with pytest.raises(TypeError, match="init_value"):
+        lrjax.cosine([0.1, 0.2], 10)
+    with pytest.raises(TypeError, match="gamma"):
+        lrjax.multistep(0.1, [10, 20], gamma=[0.5])
+    with pytest.raises(ValueError, match="steps"):
+        lrjax.cosine(0.1, 2**31)
+    with pytest.raises(ValueError, match="milestones"):
+        lrjax.multistep(0.1, [10, 2**31])
+    # Parameters that are lists take lists; the largest int32 step count is fine.
+    assert float(lrjax.multistep(1.0, [1, 2], gamma=0.5)(2)) == 0.25
+    assert float(lrjax.join([lrjax.constant(1.0), lrjax.constant(2.0)], [3])(3)) == 2.0
+    assert float(lrjax.cosine(0.1, 2**31 - 1)(0)) == pytest.approx(0.1)
