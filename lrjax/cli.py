@@ -120,9 +120,10 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     from lrjax.plotting import plot_schedule
 
     sched = parse_spec(args.spec)
-    steps = args.steps if args.steps is not None else _default_steps(sched)
-    if steps < 1:
-        raise UsageError(f"--steps must be >= 1, got {steps}")
+    top = 2**31  # steps 0 .. 2**31 - 1, the int32 range schedules are defined on
+    if args.steps is not None and not 1 <= args.steps <= top:
+        raise UsageError(f"--steps must be between 1 and {top}, got {args.steps}")
+    steps = args.steps if args.steps is not None else min(_default_steps(sched), top)
     fig = plot_schedule(sched, steps, logy=args.logy)
     _save(fig, args.out)
     print(f"wrote {args.out}")

@@ -30,6 +30,11 @@ def _has_display() -> bool:
     return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY"))
 
 
+#: Longer step ranges are plotted at this many evenly spaced steps (a figure has
+#: far fewer pixels, and a billion steps would not fit in memory).
+MAX_POINTS = 100_000
+
+
 def plot_schedule(
     schedules: Any,
     steps: int | Sequence[int] | np.ndarray,
@@ -41,7 +46,9 @@ def plot_schedule(
 
     Args:
       schedules: a schedule (any ``step -> rate`` callable) or a list of them.
-      steps: the number of steps (plots ``0 .. steps-1``) or the steps themselves.
+      steps: the number of steps (plots ``0 .. steps-1``; more than ``MAX_POINTS``
+        are sampled at ``MAX_POINTS`` evenly spaced integer steps) or the steps
+        themselves.
       ax: a matplotlib Axes to draw on; a new figure is made when ``None``.
       labels: one legend label per schedule (default: each schedule's ``repr``).
       logy: use a log scale for the rate.
@@ -51,8 +58,11 @@ def plot_schedule(
 
     Example:
       >>> import lrjax
-      >>> fig = lrjax.plotting.plot_schedule(lrjax.one_cycle(0.1, 1000), 1000)
+      >>> from lrjax.plotting import plot_schedule
+      >>> fig = plot_schedule(lrjax.one_cycle(0.1, 1000), 1000)
     """
+    from lrjax.schedules._base import int_dtype
+
     plt = require_matplotlib()
     if callable(schedules):
         schedules = [schedules]
@@ -63,9 +73,13 @@ def plot_schedule(
         if not callable(s):
             raise TypeError(f"schedules[{i}] must be callable (step -> rate), got {s!r}")
     if isinstance(steps, (int, np.integer)):
-        if steps < 1:
-            raise ValueError(f"steps must be >= 1, got {steps!r}")
-        xs = np.arange(int(steps))
+        top = np.iinfo(int_dtype()).max + 1  # steps are ints of JAX's default width
+        if not 1 <= steps <= top:
+            raise ValueError(f"steps must be between 1 and {top}, got {steps!r}")
+        if steps <= MAX_POINTS:
+            xs = np.arange(int(steps))
+        else:
+            xs = np.unique(np.linspace(0, int(steps) - 1, MAX_POINTS).round().astype(np.int64))
     else:
         xs = np.asarray(steps)
         if xs.ndim != 1 or xs.size == 0:
