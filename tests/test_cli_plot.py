@@ -313,3 +313,15 @@ def test_list_names_every_catalogue_schedule_and_composition(capsys):
     comp = next(line for line in out.splitlines() if line.startswith("compositions:"))
     for name in COMPOSITIONS:
         assert name in comp
+
+
+def test_list_into_a_closed_pipe_is_quiet() -> None:
+    """``lrjax list | head``: a reader that goes away ends the command without a traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lrjax", "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait() in (0, 141)
+    assert "Traceback" not in err and "BrokenPipe" not in err
