@@ -70,7 +70,11 @@ def range_test(
     those of a run where the bad copy had any other rate, and of a run without
     it at the same ``chunk_size`` (same shapes per jitted call); a run with
     another number of copies per call can differ in the last bit, because XLA
-    may pick other kernels for another batch size.
+    may pick other kernels for another batch size. On a GPU, JAX's default
+    float32 matmuls are TF32, and a batched matmul may round differently from
+    a single one: parallel and one-at-a-time runs then agree to about 1e-3;
+    ``jax.config.update("jax_default_matmul_precision", "highest")`` brings
+    that back to float32 rounding (measured on an H200).
 
     Memory and devices: ``chunk_size`` evaluates the rates in jitted chunks of
     that many (one compilation; the last chunk is padded), bounding memory by
