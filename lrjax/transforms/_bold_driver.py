@@ -8,7 +8,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lrjax.transforms._checks import check_number, check_value, float_dtype
+from lrjax.transforms._checks import check_number, float_dtype
+from lrjax.transforms._monitor import scale_by_monitor
 
 
 class BoldDriverState(NamedTuple):
@@ -111,33 +112,6 @@ def bold_driver(
         up = jnp.minimum(s.scale * increase, max_scale).astype(s.scale.dtype)
         down = jnp.maximum(s.scale * decrease, min_scale).astype(s.scale.dtype)
         scale = jnp.where(grow, up, jnp.where(cut, down, s.scale))
-        return BoldDriverState(
-            scale=scale,
-            previous=jnp.where(finite, v, s.previous),
-            num_checks=s.num_checks + 1,
-            count=jnp.zeros((), jnp.int32),
-            accum=jnp.zeros_like(s.accum),
-        )
+        return s._replace(scale=scale, previous=jnp.where(finite, v, s.previous))
 
-    def step(s: BoldDriverState, value: Any) -> BoldDriverState:
-        v = check_value(value, "bold_driver").astype(s.accum.dtype)
-        count = s.count + 1
-        accum = s.accum + v
-        waiting = s._replace(count=count, accum=accum)
-        checked = check(waiting, accum / count.astype(accum.dtype))
-        due = count >= accumulation_steps
-        return jax.tree.map(lambda a, b: jnp.where(due, a, b), checked, waiting)
-
-    def update_fn(updates, state=None, params=None, *, value=None, **extra_args):
-        del params, extra_args
-        if isinstance(updates, BoldDriverState):  # host form: update(state, value)
-            if state is not None and value is not None:
-                raise TypeError("host-side update takes (state, value): value given twice")
-            return step(updates, value if value is not None else state)
-        if not isinstance(state, BoldDriverState):
-            raise TypeError(f"bold_driver: expected a BoldDriverState, got {type(state).__name__}")
-        state = step(state, value)
-        updates = jax.tree.map(lambda u: u * state.scale.astype(u.dtype), updates)
-        return updates, state
-
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return scale_by_monitor("bold_driver", BoldDriverState, init_fn, check, accumulation_steps)

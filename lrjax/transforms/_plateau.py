@@ -11,10 +11,10 @@ import optax
 from lrjax.transforms._checks import (
     check_choice,
     check_number,
-    check_value,
     float_dtype,
     python_one_minus,
 )
+from lrjax.transforms._monitor import scale_by_monitor
 
 
 class ReduceOnPlateauState(NamedTuple):
@@ -219,39 +219,15 @@ def reduce_on_plateau(
             scale = jnp.where(grow, jnp.maximum(scale, raised), scale)
             num_good = jnp.where(grow, 0, num_good)
         i = jnp.int32
-        return ReduceOnPlateauState(
+        return s._replace(
             scale=scale,
             best=best,
             num_bad=num_bad.astype(i),
             cooldown_counter=cooldown_counter.astype(i),
             num_good=num_good.astype(i),
             reduced=reduced,
-            num_checks=s.num_checks + 1,
-            count=jnp.zeros((), i),
-            accum=jnp.zeros_like(s.accum),
         )
 
-    def step(s: ReduceOnPlateauState, value: Any) -> ReduceOnPlateauState:
-        v = check_value(value, "reduce_on_plateau").astype(s.accum.dtype)
-        count = s.count + 1
-        accum = s.accum + v
-        waiting = s._replace(count=count, accum=accum)
-        checked = check(waiting, accum / count.astype(accum.dtype))
-        due = count >= accumulation_steps
-        return jax.tree.map(lambda a, b: jnp.where(due, a, b), checked, waiting)
-
-    def update_fn(updates, state=None, params=None, *, value=None, **extra_args):
-        del params, extra_args
-        if isinstance(updates, ReduceOnPlateauState):  # host form: update(state, value)
-            if state is not None and value is not None:
-                raise TypeError("host-side update takes (state, value): value given twice")
-            return step(updates, value if value is not None else state)
-        if not isinstance(state, ReduceOnPlateauState):
-            raise TypeError(
-                f"reduce_on_plateau: expected a ReduceOnPlateauState, got {type(state).__name__}"
-            )
-        state = step(state, value)
-        updates = jax.tree.map(lambda u: u * state.scale.astype(u.dtype), updates)
-        return updates, state
-
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return scale_by_monitor(
+        "reduce_on_plateau", ReduceOnPlateauState, init_fn, check, accumulation_steps
+    )
