@@ -115,7 +115,7 @@ class piecewise_constant(Schedule):
     Example:
       >>> import lrjax
       >>> s = lrjax.piecewise_constant([10, 20], [1.0, 0.5, 0.1])
-      >>> [float(s(t)) for t in (9, 10, 20)]
+      >>> [round(float(s(t)), 6) for t in (9, 10, 20)]
       [1.0, 0.5, 0.1]
     """
 
