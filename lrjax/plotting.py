@@ -23,6 +23,14 @@ def require_matplotlib():
     return plt
 
 
+def figure_and_axes(ax: Any = None, figsize: tuple[float, float] = (6.5, 4)) -> tuple[Any, Any]:
+    """``(figure, axes)``: those of ``ax`` when given, else a new figure's."""
+    if ax is not None:
+        return ax.figure, ax
+    plt = require_matplotlib()
+    return plt.subplots(figsize=figsize, layout="constrained")
+
+
 def _has_display() -> bool:
     import os
     import sys
@@ -63,7 +71,7 @@ def plot_schedule(
     """
     from lrjax.schedules._base import int_dtype
 
-    plt = require_matplotlib()
+    require_matplotlib()  # a missing extra is reported before anything else
     if callable(schedules):
         schedules = [schedules]
     schedules = list(schedules)
@@ -88,10 +96,7 @@ def plot_schedule(
         raise ValueError(
             f"labels must have one entry per schedule, got {len(labels)} for {len(schedules)}"
         )
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axes(ax, (6, 3.5))
     for i, s in enumerate(schedules):
         ys = np.asarray(s(xs))
         label = labels[i] if labels is not None else _label(s)

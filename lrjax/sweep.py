@@ -114,13 +114,9 @@ class SweepResult:
         Returns:
           The matplotlib Figure.
         """
-        from lrjax.plotting import require_matplotlib
+        from lrjax.plotting import figure_and_axes
 
-        plt = require_matplotlib()
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
-        else:
-            fig = ax.figure
+        fig, ax = figure_and_axes(ax, (6.5, 4))
         x = self.grid[self.names[0]].astype(np.float64)
         ok = np.isfinite(self.scores)
         if len(self.names) >= 2:

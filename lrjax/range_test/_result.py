@@ -325,13 +325,9 @@ class RangeTestResult:
         Returns:
           The matplotlib Figure.
         """
-        from lrjax.plotting import require_matplotlib
+        from lrjax.plotting import figure_and_axes
 
-        plt = require_matplotlib()
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
-        else:
-            fig = ax.figure
+        fig, ax = figure_and_axes(ax, (6.5, 4))
         lrs = self.lrs
         if self.mode == "parallel":
             ok = np.isfinite(self.scores)
@@ -406,15 +402,12 @@ class RangeTestResult:
         Returns:
           The matplotlib Figure.
         """
-        from lrjax.plotting import require_matplotlib
+        from lrjax.plotting import figure_and_axes, require_matplotlib
 
         plt = require_matplotlib()
         from matplotlib.colors import LogNorm
 
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
-        else:
-            fig = ax.figure
+        fig, ax = figure_and_axes(ax, (6.5, 4))
         steps = np.arange(self.num_steps)
         if self.mode == "parallel":
             norm = LogNorm(vmin=self.lrs.min(), vmax=max(self.lrs.max(), self.lrs.min() * 1.0001))
