@@ -1,4 +1,5 @@
-"""Helpers shared by the oracle tests in ``tests/schedules/test_oracle_*.py``.
+"""Helpers shared by the tests: the schedule oracles (``tests/schedules/test_oracle_*.py``)
+and bit-for-bit pytree comparison (checkpoint and resume tests).
 
 lrjax is evaluated the way users run it (default float32, jitted, on a whole
 ``jnp.arange(n)`` at once); every reference is computed in float64 (torch's Python
@@ -85,3 +86,12 @@ def report(schedule: str, reference: str, n_configs: int, steps: int, max_rel: f
         f"\nORACLE | {schedule} | {reference} | {n_configs} configs | {steps} steps | "
         f"max rel err {max_rel:.2e}"
     )
+
+
+def assert_trees_identical(a, b) -> None:
+    """Same structure, and every leaf the same dtype, shape and bits."""
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        x, y = np.asarray(x), np.asarray(y)
+        assert x.dtype == y.dtype and x.shape == y.shape
+        np.testing.assert_array_equal(x, y)

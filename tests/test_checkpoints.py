@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -26,6 +26,7 @@ import numpy as np
 import optax
 import pytest
 from flax import serialization
+from oracles import assert_trees_identical
 
 import lrjax
 from lrjax import transforms
@@ -138,14 +139,6 @@ def train(step, params, state, batches, start, stop):
         params, state, loss = step(params, state, jax.tree.map(lambda b: b[t], batches))
         losses.append(loss)
     return params, state, losses
-
-
-def assert_trees_identical(a: Any, b: Any) -> None:
-    assert jax.tree.structure(a) == jax.tree.structure(b)
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        x, y = np.asarray(x), np.asarray(y)
-        assert x.dtype == y.dtype and x.shape == y.shape
-        np.testing.assert_array_equal(x, y)
 
 
 def flax_roundtrip(tree, template, tmp_path):

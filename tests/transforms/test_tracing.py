@@ -28,6 +28,7 @@ import numpy as np
 import optax
 import pytest
 from flax import serialization
+from oracles import assert_trees_identical
 
 import lrjax
 
@@ -139,14 +140,6 @@ def differs(a: Any, b: Any) -> bool:
         not np.allclose(np.asarray(x), np.asarray(y), rtol=1e-4)
         for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))
     )
-
-
-def assert_trees_identical(a: Any, b: Any) -> None:
-    assert jax.tree.structure(a) == jax.tree.structure(b)
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        x, y = np.asarray(x), np.asarray(y)
-        assert x.dtype == y.dtype and x.shape == y.shape
-        np.testing.assert_array_equal(x, y)
 
 
 @pytest.mark.parametrize("kind", KINDS)
