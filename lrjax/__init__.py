@@ -49,10 +49,17 @@ from lrjax.transforms import (
     scale_by_layer,
 )
 
-# --- range test and sweeps (lrjax/range_test, lrjax/sweep.py) ---
+# --- range test and sweeps (lrjax/_range_test, lrjax/_sweep.py) ---
 # isort: split
 from lrjax import data
-from lrjax.range_test import RangeTestResult, range_test
-from lrjax.sweep import SweepResult, sweep
+from lrjax._range_test import (
+    SUGGESTION_METHODS,
+    RangeTestResult,
+    Thresholds,
+    from_linen,
+    from_nnx,
+    range_test,
+)
+from lrjax._sweep import SweepResult, sweep
 
 __version__ = "0.1.0"

@@ -169,7 +169,7 @@ def _save(fig, out: str) -> None:
 
 
 def _cmd_find(args: argparse.Namespace) -> int:
-    from lrjax.range_test.cli import run_find
+    from lrjax._range_test.cli import run_find
 
     return run_find(args)
 

@@ -102,8 +102,8 @@ def test_mkdocs_build_strict(tmp_path):
 def _static_choices() -> dict[str, tuple]:
     import importlib
 
-    cyclic = importlib.import_module("lrjax.schedules.cyclic")
-    wsd = importlib.import_module("lrjax.schedules.wsd")
+    cyclic = importlib.import_module("lrjax.schedules._cyclic")
+    wsd = importlib.import_module("lrjax.schedules._wsd")
     return {
         "mode": cyclic.CYCLIC_MODES,
         "anneal": cyclic.ANNEALS,
@@ -272,7 +272,7 @@ def test_api_pages_document_every_public_name():
 
 def test_api_directive_points_at_the_defining_class():
     text = hook.api_directive("lrjax.cosine")
-    assert text.startswith("::: lrjax.schedules.cosine.cosine\n")
+    assert text.startswith("::: lrjax.schedules._cosine.cosine\n")
     assert 'heading: "lrjax.cosine"' in text
 
 

@@ -24,8 +24,8 @@ import optax
 import pytest
 
 import lrjax
-from lrjax.range_test import _engine
-from lrjax.range_test._progress import ProgressBar
+from lrjax._range_test import _engine
+from lrjax._range_test._progress import ProgressBar
 
 T = 16
 K = 8

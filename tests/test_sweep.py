@@ -13,7 +13,7 @@ import optax
 import pytest
 
 import lrjax
-from lrjax.sweep import grid_settings
+from lrjax._sweep import grid_settings
 
 T = 16
 
@@ -103,7 +103,7 @@ def test_range_test_is_a_sweep_over_the_rate():
 
 
 def test_changing_grid_values_does_not_recompile():
-    from lrjax.range_test import _engine
+    from lrjax._range_test import _engine
 
     params, batches = _problem()
     before = None

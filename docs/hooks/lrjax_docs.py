@@ -156,7 +156,7 @@ def api_directive(name: str) -> str:
     """The mkdocstrings block documenting ``name`` under its public name.
 
     The block points at the object's defining module (``lrjax.cosine`` is the class
-    ``lrjax.schedules.cosine.cosine``, not the module of the same name) and keeps
+    ``lrjax.schedules._cosine.cosine``, not the module of the same name) and keeps
     the public name as the heading. Schedule classes list no members: their
     fields are the signature and the shared methods are documented on
     ``Schedule``.

@@ -6,12 +6,12 @@ schedules can be traced, stacked and vmapped without recompiling.
 """
 
 from lrjax.schedules._base import Schedule, catalogue, from_dict
-from lrjax.schedules.compose import add, clip, join, product, scale, warmup
-from lrjax.schedules.cosine import cosine, cosine_restarts, flat_cos
-from lrjax.schedules.cyclic import cyclic, one_cycle, one_cycle_momentum
-from lrjax.schedules.decay import exponential, inverse_sqrt, inverse_time, linear, polynomial, rex
-from lrjax.schedules.piecewise import constant, multistep, piecewise_constant, step_decay
-from lrjax.schedules.wsd import wsd
+from lrjax.schedules._compose import add, clip, join, product, scale, warmup
+from lrjax.schedules._cosine import cosine, cosine_restarts, flat_cos
+from lrjax.schedules._cyclic import cyclic, one_cycle, one_cycle_momentum
+from lrjax.schedules._decay import exponential, inverse_sqrt, inverse_time, linear, polynomial, rex
+from lrjax.schedules._piecewise import constant, multistep, piecewise_constant, step_decay
+from lrjax.schedules._wsd import wsd
 
 #: Compositions are schedules too, but not entries of the catalogue table.
 COMPOSITIONS = ("warmup", "join", "clip", "scale", "add", "product")

@@ -244,7 +244,7 @@ class Schedule:
     # -- composition --------------------------------------------------------
 
     def __mul__(self, other: Any) -> Schedule:
-        from lrjax.schedules.compose import product, scale
+        from lrjax.schedules._compose import product, scale
 
         if isinstance(other, Schedule):
             return product(self, other)
@@ -253,7 +253,7 @@ class Schedule:
     __rmul__ = __mul__
 
     def __add__(self, other: Any) -> Schedule:
-        from lrjax.schedules.compose import add, constant
+        from lrjax.schedules._compose import add, constant
 
         if not isinstance(other, Schedule):
             other = constant(other)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lrjax.range_test import RangeTestResult, Thresholds
-from lrjax.range_test._diagnose import diagnose_curves, diagnose_sweep
+from lrjax._range_test import RangeTestResult, Thresholds
+from lrjax._range_test._diagnose import diagnose_curves, diagnose_sweep
 
 DEFAULT = Thresholds()
 

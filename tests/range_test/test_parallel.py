@@ -13,7 +13,7 @@ import optax
 import pytest
 
 import lrjax
-from lrjax.range_test import _engine
+from lrjax._range_test import _engine
 
 
 @pytest.mark.parametrize("opt_name", ["sgd", "momentum", "adam"])

@@ -10,7 +10,7 @@ import optax
 import pytest
 
 import lrjax
-from lrjax.range_test import RangeTestResult
+from lrjax._range_test import RangeTestResult
 
 matplotlib.use("Agg")
 

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 
-from lrjax.range_test import RangeTestResult, _suggest
+from lrjax._range_test import RangeTestResult, _suggest
 
 # ------------------------------------------------------------ fastai reference
 

@@ -15,7 +15,7 @@ from lrjax.schedules._base import (
     check_int,
     register,
 )
-from lrjax.schedules.cosine import half_cosine
+from lrjax.schedules._cosine import half_cosine
 
 DECAY_SHAPES = ("linear", "sqrt", "cosine")
 

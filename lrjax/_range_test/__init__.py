@@ -5,11 +5,11 @@ side and returns a :class:`RangeTestResult` with suggestions (``valley``,
 ``minimum``, ``steep``, ``slide``), a per-rate diagnosis and plots.
 """
 
-from lrjax.range_test._adapters import from_linen, from_nnx
-from lrjax.range_test._api import range_test
-from lrjax.range_test._diagnose import Thresholds
-from lrjax.range_test._result import RangeTestResult
-from lrjax.range_test._suggest import METHODS as SUGGESTION_METHODS
+from lrjax._range_test._adapters import from_linen, from_nnx
+from lrjax._range_test._api import range_test
+from lrjax._range_test._diagnose import Thresholds
+from lrjax._range_test._result import RangeTestResult
+from lrjax._range_test._suggest import METHODS as SUGGESTION_METHODS
 
 __all__ = [
     "SUGGESTION_METHODS",

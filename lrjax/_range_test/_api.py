@@ -10,12 +10,12 @@ from typing import Any
 import jax
 import optax
 
-from lrjax.range_test import _engine
-from lrjax.range_test._adapters import adapt
-from lrjax.range_test._parallel import log_rates, run_parallel
-from lrjax.range_test._progress import progress_enabled
-from lrjax.range_test._result import MODES, RangeTestResult
-from lrjax.range_test._sweep_mode import STEP_MODES, ramp, run_sweep
+from lrjax._range_test import _engine
+from lrjax._range_test._adapters import adapt
+from lrjax._range_test._parallel import log_rates, run_parallel
+from lrjax._range_test._progress import progress_enabled
+from lrjax._range_test._result import MODES, RangeTestResult
+from lrjax._range_test._sweep_mode import STEP_MODES, ramp, run_sweep
 
 
 def _check_rate(name: str, value: Any) -> float:

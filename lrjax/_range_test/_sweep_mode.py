@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from lrjax.range_test import _engine
-from lrjax.range_test._result import RangeTestResult
+from lrjax._range_test import _engine
+from lrjax._range_test._result import RangeTestResult
 from lrjax.schedules._base import float_dtype
 
 STEP_MODES = ("exp", "linear")

@@ -33,7 +33,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from lrjax.range_test._progress import ProgressBar, progress_enabled
+from lrjax._range_test._progress import ProgressBar, progress_enabled
 from lrjax.schedules._base import float_dtype
 
 #: EMA coefficient of the smoothed loss (fastai's ``AvgSmoothLoss`` default).

@@ -18,7 +18,7 @@ from lrjax.schedules._base import (
     register,
     safe_div,
 )
-from lrjax.schedules.cosine import check_unit_interval, half_cosine
+from lrjax.schedules._cosine import check_unit_interval, half_cosine
 
 CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
 ANNEALS = ("cos", "linear")

@@ -153,7 +153,7 @@ def run_find(args: argparse.Namespace) -> int:
     import jax
 
     from lrjax import data
-    from lrjax.range_test import range_test
+    from lrjax._range_test import range_test
 
     sizes = data.mlp_sizes(X, y)
     params = data.init_mlp(jax.random.PRNGKey(0), sizes)

@@ -19,11 +19,11 @@ import jax
 import numpy as np
 import optax
 
-from lrjax.range_test import _engine
-from lrjax.range_test._adapters import adapt
-from lrjax.range_test._diagnose import Thresholds, diagnose_curves
-from lrjax.range_test._progress import progress_enabled
-from lrjax.range_test._result import _json, parallel_scores, score_window
+from lrjax._range_test import _engine
+from lrjax._range_test._adapters import adapt
+from lrjax._range_test._diagnose import Thresholds, diagnose_curves
+from lrjax._range_test._progress import progress_enabled
+from lrjax._range_test._result import _json, parallel_scores, score_window
 from lrjax.schedules._base import float_dtype, int_dtype
 
 COMBINE = ("product", "zip")
@@ -45,7 +45,7 @@ class SweepResult:
       score_std: ``[N]`` spread of the score over seeds.
       diverged: ``[N]`` bool (any seed diverged).
       status: ``[N]`` ``diverged`` / ``unstable`` / ``slow`` / ``good``, as in
-        :attr:`lrjax.range_test.RangeTestResult.status`.
+        :attr:`lrjax.RangeTestResult.status`.
       stop_step: ``[seeds, N]`` step at which each copy diverged, ``-1`` if never.
       num_steps: steps per copy.
       combine: ``"product"`` or ``"zip"``.

@@ -22,7 +22,7 @@ from lrjax.schedules._base import (
     register,
     split_step,
 )
-from lrjax.schedules.piecewise import constant
+from lrjax.schedules._piecewise import constant
 
 __all__ = ["add", "clip", "constant", "join", "product", "scale", "warmup"]
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from lrjax.range_test import _suggest
-from lrjax.range_test._diagnose import DEFAULT, Thresholds, diagnose_curves, diagnose_sweep
+from lrjax._range_test import _suggest
+from lrjax._range_test._diagnose import DEFAULT, Thresholds, diagnose_curves, diagnose_sweep
 
 MODES = ("parallel", "sweep")
 
@@ -40,7 +40,7 @@ class RangeTestResult:
       diverged: ``[K]`` (sweep: ``[num_steps]``) bool; a rate diverged if any
         seed did (sweep: steps from the stop on).
       status: ``[K]`` (sweep: ``[num_steps]``) labels ``diverged``,
-        ``unstable``, ``slow`` or ``good`` (see :mod:`lrjax.range_test._diagnose`).
+        ``unstable``, ``slow`` or ``good`` (see :class:`lrjax.Thresholds`).
       stop_step: parallel: ``[seeds, K]`` step at which each copy diverged
         (``-1``: never); sweep: the step at which the sweep stopped, or ``-1``.
       num_steps: steps per copy (sweep: steps of the ramp).
@@ -176,7 +176,7 @@ class RangeTestResult:
 
         Example:
           >>> import numpy as np
-          >>> from lrjax.range_test import RangeTestResult
+          >>> from lrjax._range_test import RangeTestResult
           >>> lrs = np.logspace(-4, 0, 5)
           >>> losses = np.array([[[2.3, 2.2], [2.3, 1.5], [2.3, 0.4], [2.3, 0.9], [2.3, 2.3]]])
           >>> r = RangeTestResult.from_parallel(lrs, losses, losses, -np.ones((1, 5), int), 4.0)
@@ -235,7 +235,7 @@ class RangeTestResult:
 
         Example:
           >>> import numpy as np
-          >>> from lrjax.range_test import RangeTestResult
+          >>> from lrjax._range_test import RangeTestResult
           >>> losses = np.array([[[2.0, 1.9, 1.85, 1.8]]])
           >>> r = RangeTestResult.from_parallel([0.1], losses, losses, -np.ones((1, 1), int), 4.0)
           >>> r.status.tolist(), r.diagnose(slow=0.2).tolist()
