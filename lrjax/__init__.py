@@ -54,6 +54,7 @@ from lrjax.transforms import (
 from lrjax import data
 from lrjax._range_test import (
     SUGGESTION_METHODS,
+    RampResult,
     RangeTestResult,
     Thresholds,
     from_linen,

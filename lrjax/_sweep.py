@@ -11,7 +11,6 @@ parameters works: ``make_optimizer(max_value, pct_start)`` may return
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,133 +18,18 @@ import jax
 import numpy as np
 import optax
 
-from lrjax._range_test import _engine
-from lrjax._range_test._adapters import adapt
-from lrjax._range_test._diagnose import Thresholds, diagnose_curves
-from lrjax._range_test._progress import progress_enabled
-from lrjax._range_test._result import _json, parallel_scores, score_window
-from lrjax.schedules._base import float_dtype, int_dtype
+from lrjax import _train
+from lrjax._train._result import SweepResult
+from lrjax._validation import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_optional_bool,
+    float_dtype,
+    int_dtype,
+)
 
 COMBINE = ("product", "zip")
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class SweepResult:
-    """The outcome of :func:`sweep`.
-
-    Attributes:
-      names: the hyperparameter names, in grid order.
-      grid: ``{name: [N] array}``, the value of each hyperparameter in each of
-        the ``N`` settings (flattened in C order for ``combine="product"``).
-      shape: the grid's shape: one length per name (product) or ``(N,)`` (zip).
-      losses: ``[seeds, N, num_steps]`` raw training loss, NaN after divergence.
-      smoothed: the debiased EMA (beta 0.98) of ``losses``.
-      scores: ``[N]`` mean loss over the last 10% of steps, averaged over seeds,
-        ``inf`` when diverged.
-      score_std: ``[N]`` spread of the score over seeds.
-      diverged: ``[N]`` bool (any seed diverged).
-      status: ``[N]`` ``diverged`` / ``unstable`` / ``slow`` / ``good``, as in
-        :attr:`lrjax.RangeTestResult.status`.
-      stop_step: ``[seeds, N]`` step at which each copy diverged, ``-1`` if never.
-      num_steps: steps per copy.
-      combine: ``"product"`` or ``"zip"``.
-      interrupted: a ``KeyboardInterrupt`` cut the run: only the first settings
-        are here.
-    """
-
-    names: tuple[str, ...]
-    grid: dict[str, np.ndarray]
-    shape: tuple[int, ...]
-    losses: np.ndarray
-    smoothed: np.ndarray
-    scores: np.ndarray
-    score_std: np.ndarray
-    diverged: np.ndarray
-    status: np.ndarray
-    stop_step: np.ndarray
-    num_steps: int
-    combine: str
-    interrupted: bool = False
-
-    @property
-    def best_index(self) -> int | None:
-        """Index of the setting with the lowest score (``None`` if all diverged)."""
-        if not np.isfinite(self.scores).any():
-            return None
-        return int(np.argmin(self.scores))
-
-    @property
-    def best(self) -> dict[str, float] | None:
-        """The setting with the lowest score, ``{name: value}``."""
-        i = self.best_index
-        if i is None:
-            return None
-        return {k: self.grid[k][i].item() for k in self.names}
-
-    def scores_grid(self) -> np.ndarray:
-        """``scores`` reshaped to :attr:`shape` (needs a complete run)."""
-        return self.scores.reshape(self.shape)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON; NaN and inf become ``None``."""
-        return {
-            "names": list(self.names),
-            "grid": {k: np.asarray(v).tolist() for k, v in self.grid.items()},
-            "shape": list(self.shape),
-            "losses": _json(self.losses),
-            "smoothed": _json(self.smoothed),
-            "scores": _json(self.scores),
-            "score_std": _json(self.score_std),
-            "diverged": self.diverged.tolist(),
-            "status": self.status.tolist(),
-            "stop_step": self.stop_step.tolist(),
-            "num_steps": self.num_steps,
-            "combine": self.combine,
-            "interrupted": self.interrupted,
-            "best": self.best,
-        }
-
-    def plot(self, ax: Any = None):
-        """Score vs the first hyperparameter, one line per value of the second.
-
-        Axes are log-scaled where every value is positive and they span more
-        than a decade. Diverged settings are left out.
-
-        Returns:
-          The matplotlib Figure.
-        """
-        from lrjax.plotting import figure_and_axes
-
-        fig, ax = figure_and_axes(ax, (6.5, 4))
-        x = self.grid[self.names[0]].astype(np.float64)
-        ok = np.isfinite(self.scores)
-        if len(self.names) >= 2:
-            other = self.grid[self.names[1]]
-            for i, v in enumerate(np.unique(other)):
-                sel = (other == v) & ok
-                order = np.argsort(x[sel])
-                ax.plot(
-                    x[sel][order],
-                    self.scores[sel][order],
-                    "o-",
-                    ms=3,
-                    color=f"C{i % 10}",
-                    label=f"{self.names[1]}={v:.3g}",
-                )
-            ax.legend(fontsize=8)
-        else:
-            order = np.argsort(x[ok])
-            ax.plot(x[ok][order], self.scores[ok][order], "o-", ms=3)
-        pos = x[x > 0]
-        if pos.size == x.size and pos.size and pos.max() / pos.min() > 10:
-            ax.set_xscale("log")
-        best = self.best_index
-        if best is not None:
-            ax.plot([x[best]], [self.scores[best]], "*", ms=14, color="red", label="best")
-        ax.set_xlabel(self.names[0])
-        ax.set_ylabel(f"mean loss, last {score_window(self.num_steps)} steps")
-        ax.grid(alpha=0.3, which="both")
-        return fig
 
 
 def _traced_dtype(values: np.ndarray) -> np.dtype:
@@ -194,9 +78,17 @@ def sweep(
     seeds: int = 1,
     init_fn: Callable[[jax.Array], Any] | None = None,
     diverge_factor: float | None = 4.0,
-    chunk_size: int | None = None,
+    chunk_size: int | str | None = None,
     mesh: Any = None,
     progress: bool | None = None,
+    *,
+    state: Any = None,
+    key: Any = None,
+    val_batches: Any = None,
+    eval_fn: Callable[..., Any] | None = None,
+    eval_every: int | None = None,
+    has_aux: bool = False,
+    return_params: bool = False,
 ) -> SweepResult:
     """Trains one copy per grid setting, all side by side, and finds the best.
 
@@ -263,52 +155,50 @@ def sweep(
                 f"make_optimizer(**setting) must return an optax.GradientTransformation, "
                 f"got {type(tx).__name__}"
             )
+    check_choice("combine", combine, COMBINE)
+    factor = _train.check_diverge_factor(diverge_factor)
+    chunk = _train.check_chunk_size(chunk_size)
+    the_mesh = _train.as_mesh(mesh)
+    check_optional_bool("progress", progress)
+    check_bool("return_params", return_params)
+    prepared = _train.prepare(
+        loss_fn,
+        params,
+        batches,
+        seeds=seeds,
+        init_fn=init_fn,
+        state=state,
+        eval_fn=eval_fn,
+        has_aux=has_aux,
+        val_batches=val_batches,
+        key=key,
+    )
     if num_steps is None:
-        n = _engine.num_batches(batches)
-        if n is None:
-            raise ValueError("num_steps is required when batches is a callable")
-        num_steps = n
-    num_steps = _engine.check_num_steps(num_steps)
-    factor = _engine.check_diverge_factor(diverge_factor)
-    chunk = _engine.check_chunk_size(chunk_size)
-    the_mesh = _engine.as_mesh(mesh)
-    progress_enabled(progress)  # validates
-    loss_fn, params = adapt(loss_fn, params)
-    _engine.check_steps_vs_batches(num_steps, batches)
-    init_params, seeded = _engine.make_init_params(params, init_fn, seeds)
-    one = jax.tree.map(lambda x: x[0], init_params) if seeded else init_params
-    _engine.check_loss_fn(loss_fn, one, _engine.example_batch(batches))
-
-    out = _engine.train_copies(
-        loss_fn=loss_fn,
-        make_tx=_engine.KwargsOptimizer(make_optimizer),
-        hparams={k: v.astype(_traced_dtype(v)) for k, v in flat.items()},
-        params=init_params,
-        seeded=seeded,
-        batches=batches,
+        if prepared.source.length is None:
+            raise ValueError("num_steps is required when batches is a callable or an iterable")
+        num_steps = prepared.source.length
+    num_steps = check_int("num_steps", num_steps, minimum=1)
+    prepared.source.check_steps(num_steps)
+    every = _train.check_eval_every(eval_every, num_steps, prepared.val is not None)
+    out = _train.run(
+        prepared,
+        _train.KwargsOptimizer(make_optimizer),
+        {k: v.astype(_traced_dtype(v)) for k, v in flat.items()},
         num_steps=num_steps,
         diverge_factor=factor,
+        eval_every=every,
         chunk_size=chunk,
         mesh=the_mesh,
         progress=progress,
+        return_params=return_params,
         description=f"sweep: {n_settings} settings x {num_steps} steps",
     )
-    done = out.completed
-    scores, score_std, diverged = parallel_scores(out.losses, out.stop_step)
     return SweepResult(
         names=names,
-        grid={k: v[:done] for k, v in flat.items()},
+        grid={k: v[: out.completed] for k, v in flat.items()},
         shape=shape,
-        losses=out.losses,
-        smoothed=out.smoothed,
-        scores=scores,
-        score_std=score_std,
-        diverged=diverged,
-        status=diagnose_curves(np.mean(out.losses, axis=0), diverged, Thresholds()),
-        stop_step=out.stop_step,
-        num_steps=num_steps,
         combine=combine,
-        interrupted=done < n_settings,
+        **SweepResult._fields_from(out, factor, every),
     )
 
 

@@ -24,8 +24,8 @@ import optax
 import pytest
 
 import lrjax
-from lrjax._range_test import _engine
-from lrjax._range_test._progress import ProgressBar
+from lrjax._train import _kernel
+from lrjax._train._progress import ProgressBar
 
 T = 16
 K = 8
@@ -284,7 +284,7 @@ def test_interrupt_while_dispatching_a_chunk(monkeypatch):
     loss_fn, params, batches = problem()
     full = run(loss_fn, params, batches, optax.sgd, chunk_size=2)
     calls = [0]
-    original = _engine._run
+    original = _kernel.run_all
 
     def run_then_interrupt(*args, **kwargs):
         calls[0] += 1
@@ -292,7 +292,7 @@ def test_interrupt_while_dispatching_a_chunk(monkeypatch):
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(_engine, "_run", run_then_interrupt)
+    monkeypatch.setattr(_kernel, "run_all", run_then_interrupt)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         part = run(loss_fn, params, batches, optax.sgd, chunk_size=2)
@@ -319,7 +319,7 @@ def test_interrupt_before_any_chunk_finished_propagates(monkeypatch):
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_engine, "_run", interrupt)
+    monkeypatch.setattr(_kernel, "run_all", interrupt)
     with pytest.raises(KeyboardInterrupt):
         run(loss_fn, params, batches, optax.sgd, chunk_size=3)
     with pytest.raises(KeyboardInterrupt):

@@ -103,14 +103,14 @@ def test_range_test_is_a_sweep_over_the_rate():
 
 
 def test_changing_grid_values_does_not_recompile():
-    from lrjax._range_test import _engine
+    from lrjax._train import _kernel
 
     params, batches = _problem()
     before = None
     for values in ([0.01, 0.1], [0.02, 0.5], [1.0, 2.0]):
         lrjax.sweep(loss_fn, params, batches, make_one_cycle, {"max_value": values,
                     "pct_start": [0.3]})  # fmt: skip
-        size = _engine._run._cache_size()
+        size = _kernel.run_all._cache_size()
         assert before is None or size == before
         before = size
 

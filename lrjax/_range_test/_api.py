@@ -1,34 +1,39 @@
-"""`lrjax.range_test`: the public entry point of the learning-rate range test."""
+"""`lrjax.range_test`: check arguments, prepare inputs, run the engine, build a result."""
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable
 from typing import Any
 
 import jax
+import numpy as np
 import optax
 
-from lrjax._range_test import _engine
-from lrjax._range_test._adapters import adapt
-from lrjax._range_test._parallel import log_rates, run_parallel
-from lrjax._range_test._progress import progress_enabled
-from lrjax._range_test._result import MODES, RangeTestResult
-from lrjax._range_test._sweep_mode import STEP_MODES, ramp, run_sweep
+from lrjax import _train
+from lrjax._range_test._ramp import STEP_MODES, ramp
+from lrjax._range_test._result import MODES, RampResult, RangeTestResult
+from lrjax._validation import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_optional_bool,
+    check_positive_float,
+    float_dtype,
+)
 
-
-def _check_rate(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a positive number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-    return v
+PARALLEL_ONLY = (
+    "seeds",
+    "chunk_size",
+    "mesh",
+    "val_batches",
+    "eval_every",
+    "has_aux",
+    "return_params",
+)
 
 
 def range_test(
-    loss_fn: Callable[[Any, Any], jax.Array],
+    loss_fn: Callable[..., Any],
     params: Any,
     batches: Any,
     optimizer: Callable[[Any], optax.GradientTransformation] = optax.adam,
@@ -40,12 +45,19 @@ def range_test(
     init_fn: Callable[[jax.Array], Any] | None = None,
     mode: str = "parallel",
     diverge_factor: float | None = 4.0,
-    chunk_size: int | None = None,
+    chunk_size: int | str | None = None,
     mesh: Any = None,
     progress: bool | None = None,
     *,
     step_mode: str = "exp",
-) -> RangeTestResult:
+    state: Any = None,
+    key: Any = None,
+    val_batches: Any = None,
+    eval_fn: Callable[..., Any] | None = None,
+    eval_every: int | None = None,
+    has_aux: bool = False,
+    return_params: bool = False,
+) -> RangeTestResult | RampResult:
     """The learning-rate range test: many rates trained side by side with ``jax.vmap``.
 
     **parallel** (default): ``num_lrs`` log-spaced rates from ``min_lr`` to
@@ -139,57 +151,79 @@ def range_test(
       (True, False)
       >>> lr = result.suggest("valley")
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
-    if step_mode not in STEP_MODES:
-        raise ValueError(f"step_mode must be one of {list(STEP_MODES)}, got {step_mode!r}")
-    lo = _check_rate("min_lr", min_lr)
-    hi = _check_rate("max_lr", max_lr)
+    check_choice("mode", mode, MODES)
+    check_choice("step_mode", step_mode, STEP_MODES)
+    lo = check_positive_float("min_lr", min_lr)
+    hi = check_positive_float("max_lr", max_lr)
     if lo >= hi:
         raise ValueError(f"min_lr must be < max_lr, got min_lr={min_lr!r}, max_lr={max_lr!r}")
-    if isinstance(num_lrs, bool) or not isinstance(num_lrs, numbers.Integral):
-        raise TypeError(f"num_lrs must be an int >= 1, got {num_lrs!r}")
-    if num_lrs < 1:
-        raise ValueError(f"num_lrs must be >= 1, got {num_lrs!r}")
-    num_steps = _engine.check_num_steps(num_steps)
-    factor = _engine.check_diverge_factor(diverge_factor)
-    chunk = _engine.check_chunk_size(chunk_size)
-    the_mesh = _engine.as_mesh(mesh)
-    progress_enabled(progress)  # validates
+    num_lrs = check_int("num_lrs", num_lrs, minimum=1)
+    num_steps = check_int("num_steps", num_steps, minimum=1)
+    factor = _train.check_diverge_factor(diverge_factor)
+    chunk = _train.check_chunk_size(chunk_size)
+    the_mesh = _train.as_mesh(mesh)
+    check_optional_bool("progress", progress)
+    check_bool("return_params", return_params)
     if mode == "sweep":
-        if seeds != 1:
-            raise ValueError(f"seeds must be 1 in mode='sweep' (one run), got {seeds!r}")
-        if chunk is not None or the_mesh is not None:
-            raise ValueError("chunk_size and mesh apply to mode='parallel' only")
-    _engine.check_optimizer(optimizer)
-    loss_fn, params = adapt(loss_fn, params)
-    _engine.check_steps_vs_batches(num_steps, batches)
-    init_params, seeded = _engine.make_init_params(params, init_fn, seeds)
-    one = jax.tree.map(lambda x: x[0], init_params) if seeded else init_params
-    _engine.check_loss_fn(loss_fn, one, _engine.example_batch(batches))
+        given = {
+            "seeds": seeds != 1,
+            "chunk_size": chunk is not None,
+            "mesh": the_mesh is not None,
+            "val_batches": val_batches is not None,
+            "eval_every": eval_every is not None,
+            "has_aux": has_aux is not False,
+            "return_params": return_params,
+        }
+        bad = [name for name in PARALLEL_ONLY if given[name]]
+        if bad:
+            raise ValueError(f"{', '.join(bad)} apply to mode='parallel' only (one run in a sweep)")
+    _train.check_optimizer(optimizer)
+    prepared = _train.prepare(
+        loss_fn,
+        params,
+        batches,
+        seeds=seeds,
+        init_fn=init_fn,
+        state=state,
+        eval_fn=eval_fn,
+        has_aux=has_aux,
+        val_batches=val_batches,
+        key=key,
+    )
+    prepared.source.check_steps(num_steps)
+    every = _train.check_eval_every(eval_every, num_steps, prepared.val is not None)
 
     if mode == "sweep":
-        return run_sweep(
-            loss_fn,
-            init_params,
-            batches,
-            optimizer,
-            ramp(lo, hi, num_steps, step_mode),
-            num_steps,
+        lrs = ramp(lo, hi, num_steps, step_mode)
+        out = _train.run(
+            prepared,
+            _train.RampRate(optimizer),
+            lrs.astype(float_dtype())[None],
+            num_steps=num_steps,
+            diverge_factor=factor,
+            progress=progress,
+            description=f"range test sweep: {num_steps} steps",
+        )
+        return RampResult.from_sweep(
+            lrs,
+            out.losses[0, 0],
+            out.smoothed[0, 0],
+            int(out.stop_step[0, 0]),
             factor,
             step_mode,
-            progress,
         )
-    return run_parallel(
-        loss_fn,
-        init_params,
-        seeded,
-        batches,
-        optimizer,
-        log_rates(lo, hi, int(num_lrs)),
-        num_steps,
-        factor,
-        chunk,
-        the_mesh,
-        progress,
+    lrs = np.geomspace(lo, hi, num_lrs)
+    out = _train.run(
+        prepared,
+        _train.ConstantRate(optimizer),
+        lrs.astype(float_dtype()),
+        num_steps=num_steps,
+        diverge_factor=factor,
+        eval_every=every,
+        chunk_size=chunk,
+        mesh=the_mesh,
+        progress=progress,
+        return_params=return_params,
+        description=f"range test: {num_lrs} rates x {num_steps} steps",
     )
+    return RangeTestResult.from_engine(lrs, out, factor, every)

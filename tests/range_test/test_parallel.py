@@ -13,7 +13,7 @@ import optax
 import pytest
 
 import lrjax
-from lrjax._range_test import _engine
+from lrjax._train import _kernel, _loop
 
 
 @pytest.mark.parametrize("opt_name", ["sgd", "momentum", "adam"])
@@ -162,7 +162,7 @@ def test_keyboard_interrupt_returns_finished_chunks(tiny, helpers, monkeypatch):
         if len(calls) == 2:  # Ctrl-C while the third chunk runs
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(_engine.ProgressBar, "advance", advance)
+    monkeypatch.setattr(_loop.ProgressBar, "advance", advance)
     with pytest.warns(RuntimeWarning, match="4 of 8"):
         part = lrjax.range_test(loss_fn, params, batches, optax.sgd, **kw)
     assert part.interrupted and part.lrs.size == 4
@@ -172,7 +172,7 @@ def test_keyboard_interrupt_returns_finished_chunks(tiny, helpers, monkeypatch):
     def interrupted_run(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_engine, "_run", interrupted_run)
+    monkeypatch.setattr(_kernel, "run_all", interrupted_run)
     with pytest.raises(KeyboardInterrupt):  # nothing finished: nothing to return
         lrjax.range_test(loss_fn, params, batches, optax.sgd, **kw)
 
@@ -183,7 +183,7 @@ def _count_engine_compiles(fn):
     class Handler(logging.Handler):
         def emit(self, record):
             msg = record.getMessage()
-            if msg.startswith("Compiling") and "_run" in msg:
+            if msg.startswith("Compiling") and "run_all" in msg:
                 records.append(msg)
 
     handler = Handler()

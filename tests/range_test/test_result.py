@@ -63,7 +63,7 @@ def test_parallel_fields_and_best_lr(results):
     assert par.best_lr == par.lrs[finite][np.argmin(par.scores[finite])]
     assert set(par.status) <= {"good", "slow", "unstable", "diverged"}
     assert (par.status[par.diverged] == "diverged").all()
-    assert "RangeTestResult(mode='parallel', 20 rates" in repr(par)
+    assert "RangeTestResult(20 rates" in repr(par)
 
 
 def test_plots(results):
@@ -72,7 +72,13 @@ def test_plots(results):
         fig = r.plot()
         ax = fig.axes[0]
         labels = [t.get_text() for t in ax.get_legend().get_texts()]
-        assert any(lab.startswith("valley") for lab in labels)
+        first = "suggested (best)" if r.mode == "parallel" else "valley"
+        assert any(lab.startswith(first) for lab in labels)
+        if r.mode == "parallel":  # fastai's rules only on request
+            assert not any(lab.startswith("valley") for lab in labels)
+            on_request = r.plot(suggestions=("valley", "best")).axes[0]
+            labels = [t.get_text() for t in on_request.get_legend().get_texts()]
+            assert any(lab.startswith("valley") for lab in labels)
         assert "diverged" in labels  # shaded region
         assert ax.get_xscale() == "log"
         fig2 = r.plot_curves()

@@ -213,4 +213,4 @@ def test_parallel_all_diverged_raises_and_best_is_none():
     with pytest.raises(ValueError, match="every rate diverged"):
         result.suggest("valley")
     assert result.best_lr is None
-    assert result.suggestions() == dict.fromkeys(("valley", "minimum", "steep", "slide"))
+    assert result.suggestions() == dict.fromkeys(("best", "valley", "minimum", "steep", "slide"))

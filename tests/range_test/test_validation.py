@@ -28,7 +28,7 @@ import lrjax
         ({"optimizer": optax.adam(1e-3)}, TypeError, "optimizer must be a callable"),
         ({"optimizer": lambda lr: lr}, TypeError, r"optimizer\(lr\) must return"),
         ({"mode": "fast"}, ValueError, "mode must be one of"),
-        ({"seeds": 0}, ValueError, "seeds must be an int >= 1"),
+        ({"seeds": 0}, ValueError, "seeds must be >= 1"),
         ({"seeds": 2}, ValueError, "seeds=2 needs init_fn"),
         ({"init_fn": 3}, TypeError, "init_fn"),
         ({"diverge_factor": 1.0}, ValueError, "diverge_factor must be > 1"),

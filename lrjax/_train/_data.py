@@ -1,0 +1,226 @@
+"""Input preparation shared by every front: training batches and evaluation batches.
+
+``batches`` comes in three kinds:
+
+- **stacked**: a pytree of arrays whose leaves share a leading step axis (a tuple
+  ``(X, y)``, a dict, one array);
+- **callable**: ``step -> batch``, traced inside the compiled scan;
+- **stream**: any other iterable of batch pytrees (a ``list``, a generator, a
+  data loader yielding NumPy): the first ``num_steps`` batches are read in
+  blocks and sent to the devices block by block.
+
+A ``list`` is always a list of batches; pass a ``tuple`` for stacked arrays.
+Batches of a stream must all have the structure, shapes and dtypes of the
+first; the error for one that does not names the step and the leaf.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+#: Steps per block when streaming without ``eval_every`` (bounds device memory).
+STREAM_BLOCK = 32
+
+
+def _leaf_name(name: str, path: Any) -> str:
+    return f"{name}{jax.tree_util.keystr(path)}"
+
+
+def is_stream(batches: Any) -> bool:
+    """A list, generator, iterator or other iterable that is not a stacked pytree."""
+    if isinstance(batches, list):
+        return True
+    if callable(batches) or isinstance(batches, (tuple, Mapping, np.ndarray, jax.Array)):
+        return False
+    if isinstance(batches, (str, bytes)):
+        return False
+    return isinstance(batches, (Iterator, Iterable))
+
+
+def stacked_length(batches: Any, name: str = "batches") -> int:
+    """The leading (step) axis shared by every leaf of a stacked pytree."""
+    leaves = jax.tree_util.tree_leaves_with_path(batches)
+    if not leaves:
+        raise ValueError(
+            f"{name} must be a pytree of arrays with a leading step axis, an iterable of "
+            f"batches, or a callable step -> batch; got {type(batches).__name__} with no arrays"
+        )
+    sizes: dict[str, int] = {}
+    for path, leaf in leaves:
+        shape = np.shape(leaf)
+        if len(shape) == 0:
+            raise ValueError(
+                f"{_leaf_name(name, path)} is a scalar; every leaf of {name} needs a leading "
+                "step axis (or pass a list of batches)"
+            )
+        sizes[jax.tree_util.keystr(path) or "<root>"] = shape[0]
+    if len(set(sizes.values())) > 1:
+        raise ValueError(
+            f"{name} have inconsistent leading (step) axes: {sizes}; every leaf must have "
+            "the same number of steps"
+        )
+    return next(iter(sizes.values()))
+
+
+def _spec(x: Any) -> jax.ShapeDtypeStruct:
+    return jax.ShapeDtypeStruct(np.shape(x), jnp.result_type(x))
+
+
+class _Stream:
+    """Reads a stream batch by batch, checking each against the first."""
+
+    def __init__(self, batches: Iterable[Any], name: str):
+        self.name = name
+        self.it = iter(batches)
+        self.count = 0
+        try:
+            first = next(self.it)
+        except StopIteration:
+            raise ValueError(f"{name} is empty: it yielded no batch") from None
+        self.first = first
+        self.treedef = jax.tree.structure(first)
+        self.specs = [_spec(x) for x in jax.tree.leaves(first)]
+        if not self.specs:
+            raise ValueError(f"{name}: the first batch has no arrays ({type(first).__name__})")
+        self.it = itertools.chain([first], self.it)
+
+    def take(self, n: int) -> list[list[np.ndarray]]:
+        """The next ``n`` batches as lists of leaves (fewer at the end of the stream)."""
+        out = []
+        for batch in itertools.islice(self.it, n):
+            out.append(self.check(batch, self.count))
+            self.count += 1
+        return out
+
+    def check(self, batch: Any, step: int) -> list[np.ndarray]:
+        where = f"{self.name} at step {step}"
+        if jax.tree.structure(batch) != self.treedef:
+            raise ValueError(
+                f"{where} has another structure than the first batch "
+                f"({jax.tree.structure(batch)} vs {self.treedef}); yield batches of one form"
+            )
+        leaves = jax.tree_util.tree_leaves_with_path(batch)
+        out = []
+        for (path, leaf), spec in zip(leaves, self.specs):
+            arr = np.asarray(leaf)
+            if arr.shape != spec.shape or arr.dtype != spec.dtype:
+                raise ValueError(
+                    f"{where}: leaf {jax.tree_util.keystr(path) or '<root>'} has "
+                    f"{arr.dtype}{list(arr.shape)}, the first batch had "
+                    f"{spec.dtype}{list(spec.shape)}; batches must have equal shapes "
+                    "(drop a last partial batch, e.g. drop_last=True)"
+                )
+            out.append(arr)
+        return out
+
+
+class BatchSource:
+    """Training batches of one kind, cut into blocks for the compiled scan.
+
+    Attributes:
+      kind: ``"stacked"``, ``"callable"`` or ``"stream"``.
+      example: the shape/dtype structure of one batch.
+      fn: the callable ``step -> batch`` (kind ``"callable"``).
+    """
+
+    def __init__(self, batches: Any, name: str = "batches"):
+        self.name = name
+        self.fn: Callable[[Any], Any] | None = None
+        self._stream: _Stream | None = None
+        self._cache: list[list[np.ndarray]] | None = None
+        if callable(batches) and not is_stream(batches):
+            self.kind = "callable"
+            self.fn = batches
+            self.length = None
+            self.example = jax.eval_shape(batches, jax.ShapeDtypeStruct((), jnp.int32))
+        elif is_stream(batches):
+            self.kind = "stream"
+            self._stream = _Stream(batches, name)
+            self.length = None
+            self.example = jax.tree.unflatten(self._stream.treedef, self._stream.specs)
+        else:
+            self.kind = "stacked"
+            self.length = stacked_length(batches, name)
+            self.data = batches
+            self.example = jax.tree.map(
+                lambda x: jax.ShapeDtypeStruct(np.shape(x)[1:], jnp.result_type(x)), batches
+            )
+
+    def check_steps(self, num_steps: int) -> None:
+        """Raises ValueError naming ``num_steps`` when there are fewer stacked batches."""
+        if self.length is not None and num_steps > self.length:
+            raise ValueError(
+                f"num_steps={num_steps} is larger than the number of batches ({self.length}, "
+                f"the leading axis of {self.name}); pass more batches, a callable step -> "
+                "batch, or fewer num_steps"
+            )
+
+    def stacked_blocks(self, num_steps: int, block: int) -> Any:
+        """Stacked data as host arrays ``[n_blocks, block, ...]``, the tail padded."""
+        n_blocks = -(-num_steps // block)
+
+        def cut(x):
+            x = np.asarray(x)[:num_steps]
+            pad = n_blocks * block - num_steps
+            if pad:  # repeat the last batch; padded steps change nothing (masked)
+                x = np.concatenate([x, np.repeat(x[-1:], pad, 0)])
+            return x.reshape(n_blocks, block, *x.shape[1:])
+
+        return jax.tree.map(cut, self.data)
+
+    def stream_blocks(
+        self, num_steps: int, block: int, per_call: int, keep: bool = False
+    ) -> Iterator[Any]:
+        """Yields host arrays ``[per_call, block, ...]`` covering ``num_steps`` steps.
+
+        The first pass reads the stream as it goes (host memory: one call's
+        batches); with ``keep`` it also keeps them, and later passes (one per
+        chunk of copies) replay the kept batches.
+        """
+        steps_per_call = block * per_call
+        n_calls = -(-num_steps // steps_per_call)
+        replay = self._cache is not None
+        kept: list[list[np.ndarray]] = []
+        for c in range(n_calls):
+            want = min(steps_per_call, num_steps - c * steps_per_call)
+            if replay:
+                part = self._cache[c * steps_per_call : c * steps_per_call + want]
+            else:
+                part = self._stream.take(want)
+                if len(part) < want:
+                    got = c * steps_per_call + len(part)
+                    raise ValueError(
+                        f"{self.name} ran out after {got} batches; num_steps={num_steps} "
+                        f"needs {num_steps} (pass more batches or fewer num_steps)"
+                    )
+                if keep:
+                    kept += part
+            part = part + [part[-1]] * (steps_per_call - len(part))
+            leaves = [np.stack(col).reshape(per_call, block, *col[0].shape) for col in zip(*part)]
+            yield jax.tree.unflatten(self._stream.treedef, leaves)
+        if keep and not replay:
+            self._cache = kept
+
+
+def prepare_val(val_batches: Any) -> Any:
+    """Evaluation batches as host arrays stacked on a leading axis, or ``None``."""
+    if val_batches is None:
+        return None
+    if callable(val_batches) and not is_stream(val_batches):
+        raise TypeError(
+            "val_batches must be a pytree of arrays with a leading batch axis or an iterable "
+            f"of batches, got a callable {val_batches!r}"
+        )
+    if is_stream(val_batches):
+        stream = _Stream(val_batches, "val_batches")
+        rows = stream.take(2**31 - 1)
+        leaves = [np.stack(col) for col in zip(*rows)]
+        return jax.tree.unflatten(stream.treedef, leaves)
+    stacked_length(val_batches, "val_batches")
+    return jax.tree.map(np.asarray, val_batches)

@@ -1,0 +1,237 @@
+"""The compiled kernel: copies of one model trained side by side.
+
+One copy is a ``lax.scan`` over steps; copies are ``jax.vmap``-ed (over
+hyperparameters, and over seeds). Each copy has its own optimizer
+hyperparameters ``h`` (a rate, a ramp of rates, a dict of values) and builds its
+transform with ``make_tx(h, step)`` inside the trace, so hyperparameters are
+data: changing them never recompiles.
+
+Steps are cut into blocks of ``block`` steps (all steps in one block unless the
+data are streamed or evaluated along the way); a call trains ``G`` blocks, and
+with evaluation data, every block ends with an evaluation. Steps past
+``num_steps`` (the padding of the last block) change nothing.
+
+Divergence: each copy keeps a debiased EMA of its loss (beta 0.98, as fastai's
+``AvgSmoothLoss``). A copy whose raw loss is non-finite, or whose smoothed loss
+rises above ``diverge_factor`` x its best smoothed loss (for a negative best:
+by more than ``(diverge_factor - 1) * |best|``), is frozen from that step on:
+its parameters, optimizer state and model state stop changing, its later
+losses, aux values and evaluations are NaN. Copies never interact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from lrjax._validation import float_dtype
+
+#: EMA coefficient of the smoothed loss (fastai's ``AvgSmoothLoss`` default).
+BETA = 0.98
+
+
+class Carry(NamedTuple):
+    """What one copy carries from step to step."""
+
+    params: Any
+    opt_state: Any
+    state: Any
+    ema: jax.Array
+    best: jax.Array
+    stopped: jax.Array
+    stop_step: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """The static part of a run (hashable: one compilation per distinct spec).
+
+    Attributes:
+      behaviour: the model's pure functions (see :mod:`lrjax._train._model`).
+      make_tx: ``(h, step) -> GradientTransformation`` (a :class:`Static`).
+      batch_fn: ``step -> batch`` (a :class:`Static`) or ``None`` for data blocks.
+      num_steps: training steps per copy.
+      block: steps per block.
+      evaluate: evaluate on the validation data after every block.
+      return_params: hand back each copy's final parameters.
+      seeded: ``params``/``state`` carry a leading seed axis.
+    """
+
+    behaviour: Any
+    make_tx: Any
+    batch_fn: Any
+    num_steps: int
+    block: int
+    evaluate: bool
+    return_params: bool
+    seeded: bool
+
+
+def _keep_if(cond: jax.Array, new: Any, old: Any) -> Any:
+    return jax.tree.map(lambda n, o: jnp.where(cond, o, n), new, old)
+
+
+def _nan_where(cond: jax.Array, tree: Any) -> Any:
+    def mask(x):
+        x = jnp.asarray(x)
+        if jnp.issubdtype(x.dtype, jnp.floating):
+            return jnp.where(cond, jnp.asarray(jnp.nan, x.dtype), x)
+        return x
+
+    return jax.tree.map(mask, tree)
+
+
+# --------------------------------------------------------------- one copy
+
+
+def _init(h, params, state, key, spec: Spec) -> Carry:
+    dtype = float_dtype()
+    return Carry(
+        params=params,
+        opt_state=spec.make_tx(h, jnp.int32(0)).init(params),
+        state=spec.behaviour.seed(state, key),
+        ema=jnp.zeros((), dtype),
+        best=jnp.asarray(jnp.inf, dtype),
+        stopped=jnp.zeros((), bool),
+        stop_step=jnp.asarray(-1, jnp.int32),
+    )
+
+
+def _step(c: Carry, t, batch, h, key, factor, spec: Spec):
+    dtype = float_dtype()
+    beta = jnp.asarray(BETA, dtype)
+
+    def loss_of(p):
+        loss, new_state, aux = spec.behaviour.loss(p, c.state, batch, jax.random.fold_in(key, t))
+        return loss, (new_state, aux)
+
+    (loss, (new_state, aux)), grads = jax.value_and_grad(loss_of, has_aux=True)(c.params)
+    loss = jnp.asarray(loss).astype(dtype)
+    ema = beta * c.ema + (1 - beta) * loss
+    smooth = ema / (1 - beta ** (t + 1).astype(dtype))
+    best = jnp.minimum(c.best, smooth)
+    # smooth > f * best for the usual best >= 0; for a negative best the
+    # allowed rise is (f - 1) * |best|, so negative losses work too.
+    over = jnp.where(best >= 0, smooth > factor * best, smooth - best > (factor - 1) * -best)
+    bad = ~jnp.isfinite(loss) | ~jnp.isfinite(smooth) | over
+    stopped = c.stopped | bad
+    updates, opt_state = spec.make_tx(h, t).update(grads, c.opt_state, c.params)
+    new = Carry(
+        params=optax.apply_updates(c.params, updates),
+        opt_state=opt_state,
+        state=new_state,
+        ema=ema,
+        best=best,
+        stopped=stopped,
+        stop_step=jnp.where(c.stopped | ~bad, c.stop_step, t),
+    )
+    # A copy that goes bad at step t keeps the parameters it had at step t.
+    new = _keep_if(stopped, new, c)._replace(stopped=stopped, stop_step=new.stop_step)
+    new = _keep_if(t >= spec.num_steps, new, c)  # padding steps change nothing
+    nan = jnp.asarray(jnp.nan, dtype)
+    out = (
+        jnp.where(c.stopped, nan, loss),
+        jnp.where(c.stopped, nan, smooth),
+        _nan_where(c.stopped, aux),
+    )
+    return new, out
+
+
+def evaluate(c: Carry, val, spec: Spec) -> jax.Array:
+    """Mean of the evaluation score over the evaluation batches; NaN once stopped."""
+    scores = jax.lax.map(lambda b: spec.behaviour.evaluate(c.params, c.state, b), val)
+    score = jnp.mean(jnp.asarray(scores).astype(float_dtype()))
+    return jnp.where(c.stopped, jnp.nan, score)
+
+
+def _train(c: Carry, blocks, t0, h, key, factor, val, spec: Spec):
+    """``G`` blocks of ``spec.block`` steps from step ``t0``; evaluates after each."""
+    n_blocks = jax.tree.leaves(blocks)[0].shape[0]
+
+    def one_block(c, xs):
+        b, data = xs
+        ts = t0 + b * spec.block + jnp.arange(spec.block, dtype=jnp.int32)
+
+        def body(c, xs):
+            t, batch = xs
+            if spec.batch_fn is not None:
+                batch = spec.batch_fn(t)
+            return _step(c, t, batch, h, key, factor, spec)
+
+        c, outs = jax.lax.scan(body, c, (ts, data))
+        score = evaluate(c, val, spec) if spec.evaluate else jnp.zeros(())
+        return c, (outs, score)
+
+    index = jnp.arange(n_blocks, dtype=jnp.int32)
+    return jax.lax.scan(one_block, c, (index, blocks))
+
+
+def _finish(c: Carry, val, spec: Spec):
+    val_loss = evaluate(c, val, spec) if val is not None else jnp.zeros(())
+    params = c.params if spec.return_params else ()
+    return c.stop_step, val_loss, params
+
+
+# ------------------------------------------------------ copies x seeds
+
+
+def _over_copies(fn: Callable[..., Any], copy_axes: tuple, seed_axes: tuple) -> Callable:
+    """``vmap`` over copies (inner) and seeds (outer)."""
+    return jax.vmap(jax.vmap(fn, in_axes=copy_axes), in_axes=seed_axes)
+
+
+def _batched_init(hs, params, state, keys, spec: Spec):
+    s = 0 if spec.seeded else None
+    fn = functools.partial(_init, spec=spec)
+    return _over_copies(fn, (0, None, None, 0), (None, s, s, 0))(hs, params, state, keys)
+
+
+def _batched_train(carry, blocks, t0, hs, keys, factor, val, spec: Spec):
+    fn = functools.partial(_train, spec=spec)
+    axes_c = (0, None, None, 0, 0, None, None)
+    axes_s = (0, None, None, None, 0, None, None)
+    return _over_copies(fn, axes_c, axes_s)(carry, blocks, t0, hs, keys, factor, val)
+
+
+def _batched_finish(carry, val, spec: Spec):
+    fn = functools.partial(_finish, spec=spec)
+    return _over_copies(fn, (0, None), (0, None))(carry, val)
+
+
+def _replicate(tree: Any, sharding: Any) -> Any:
+    if sharding is None:
+        return tree
+    return jax.lax.with_sharding_constraint(tree, sharding)
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "out_sharding"))
+def run_all(hs, params, state, keys, blocks, factor, val, *, spec: Spec, out_sharding):
+    """Init, every block and the final evaluation in one program (data in memory)."""
+    carry = _batched_init(hs, params, state, keys, spec)
+    carry, per_block = _batched_train(carry, blocks, jnp.int32(0), hs, keys, factor, val, spec)
+    return _replicate((per_block, _batched_finish(carry, val, spec)), out_sharding)
+
+
+@functools.partial(jax.jit, static_argnames=("spec",))
+def init(hs, params, state, keys, *, spec: Spec):
+    """The copies' initial carries (streamed runs)."""
+    return _batched_init(hs, params, state, keys, spec)
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "out_sharding"), donate_argnums=(0,))
+def train(carry, blocks, t0, hs, keys, factor, val, *, spec: Spec, out_sharding):
+    """Trains ``G`` more blocks from ``carry`` (streamed runs)."""
+    carry, per_block = _batched_train(carry, blocks, t0, hs, keys, factor, val, spec)
+    return carry, _replicate(per_block, out_sharding)
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "out_sharding"))
+def finish(carry, val, *, spec: Spec, out_sharding):
+    """Stop steps, final evaluation and (optionally) parameters (streamed runs)."""
+    return _replicate(_batched_finish(carry, val, spec), out_sharding)

@@ -1,0 +1,450 @@
+"""The host loop: plan the run, place the inputs on the devices, run the kernel.
+
+Copies are trained in chunks of ``chunk`` copies (the last one padded by
+repeating the last copy, so every chunk has one shape and one compilation);
+each chunk runs the whole program at once when the data are in memory, or
+block by block, carrying the copies' state across calls, when they are
+streamed. The copy axis can be sharded over a device mesh; every output is
+replicated, so each process of a multi-host run gets the full result. A
+``KeyboardInterrupt`` keeps the chunks that finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+import warnings
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from lrjax._train import _kernel
+from lrjax._train._data import STREAM_BLOCK
+from lrjax._train._prepare import Prepared, copy_keys
+from lrjax._train._progress import ProgressBar, progress_enabled
+from lrjax._validation import check_int, float_dtype
+
+# ----------------------------------------------------------- static callables
+
+
+class Static:
+    """Hashes and compares a callable by identity, so it can be a static jit arg.
+
+    The same function object passed again hits the compilation cache, whatever
+    its own ``__eq__``/``__hash__`` (bound methods of unhashable objects too).
+    """
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[..., Any]):
+        self.fn = fn
+
+    def __hash__(self) -> int:
+        return hash((type(self), id(self.fn)))
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.fn is self.fn  # type: ignore[attr-defined]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+
+class ConstantRate(Static):
+    """``make_tx``: ``h`` is a scalar rate, ``optimizer(h)`` at every step."""
+
+    def __call__(self, h: Any, step: Any) -> Any:
+        return self.fn(h)
+
+
+class RampRate(Static):
+    """``make_tx``: ``h`` is a ``[num_steps]`` array of rates, ``optimizer(h[step])``."""
+
+    def __call__(self, h: Any, step: Any) -> Any:
+        return self.fn(h[step])
+
+
+class KwargsOptimizer(Static):
+    """``make_tx``: ``h`` is a dict of scalars, ``make_optimizer(**h)``."""
+
+    def __call__(self, h: Any, step: Any) -> Any:
+        return self.fn(**h)
+
+
+# ---------------------------------------------------------------- arguments
+
+
+def as_mesh(mesh: Any) -> Mesh | None:
+    """``None``, a ``jax.sharding.Mesh``, or a sequence of devices (a 1-D mesh)."""
+    if mesh is None or isinstance(mesh, Mesh):
+        return mesh
+    try:
+        devices = list(mesh)
+    except TypeError:
+        raise TypeError(
+            f"mesh must be a jax.sharding.Mesh, a sequence of devices or None, got {mesh!r}"
+        ) from None
+    if not devices or not all(isinstance(d, jax.Device) for d in devices):
+        raise TypeError(
+            f"mesh must be a jax.sharding.Mesh or a non-empty list of devices, got {mesh!r}"
+        )
+    return Mesh(np.array(devices), ("copies",))
+
+
+def check_chunk_size(chunk_size: Any) -> int | str | None:
+    """``chunk_size`` as ``None``, ``"auto"`` or an int >= 1."""
+    if chunk_size is None or chunk_size == "auto":
+        return chunk_size
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral):
+        raise TypeError(f"chunk_size must be an int >= 1, 'auto' or None, got {chunk_size!r}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, 'auto' or None, got {chunk_size!r}")
+    return int(chunk_size)
+
+
+def check_eval_every(eval_every: Any, num_steps: int, has_val: bool) -> int | None:
+    """``eval_every`` as ``None`` or an int in ``[1, num_steps]`` (needs ``val_batches``)."""
+    if eval_every is None:
+        return None
+    n = check_int("eval_every", eval_every, minimum=1)
+    if not has_val:
+        raise ValueError(f"eval_every={eval_every!r} needs val_batches to evaluate on")
+    if n > num_steps:
+        raise ValueError(f"eval_every must be <= num_steps ({num_steps}), got {eval_every!r}")
+    return n
+
+
+# --------------------------------------------------------------------- plan
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """How a run is cut: copies into chunks, steps into blocks and calls.
+
+    Attributes:
+      num_copies: copies ``K`` (per seed).
+      chunk: copies per jitted call (a multiple of the device count).
+      num_steps: training steps per copy.
+      block: steps per block (an evaluation follows each block with ``eval_every``).
+      per_call: blocks per call (in-memory data: all of them in one call).
+      streamed: the batches come from an iterable, block by block.
+      mesh: the device mesh the copies are sharded over, or ``None``.
+    """
+
+    num_copies: int
+    chunk: int
+    num_steps: int
+    block: int
+    per_call: int
+    streamed: bool
+    mesh: Mesh | None
+
+    @property
+    def n_chunks(self) -> int:
+        return -(-self.num_copies // self.chunk)
+
+    @property
+    def n_blocks(self) -> int:
+        return -(-self.num_steps // self.block)
+
+    @property
+    def n_calls(self) -> int:
+        return -(-self.n_blocks // self.per_call)
+
+
+def make_plan(
+    num_copies: int,
+    num_steps: int,
+    *,
+    streamed: bool,
+    eval_every: int | None,
+    chunk: int | None,
+    mesh: Mesh | None,
+) -> Plan:
+    """The :class:`Plan` for ``num_copies`` copies of ``num_steps`` steps."""
+    n_dev = 1 if mesh is None else mesh.devices.size
+    chunk = num_copies if chunk is None else min(chunk, num_copies)
+    chunk = -(-chunk // n_dev) * n_dev  # a multiple of the device count
+    if eval_every is not None:
+        block = eval_every
+        per_call = max(1, STREAM_BLOCK // block) if streamed else -(-num_steps // block)
+    elif streamed:
+        block, per_call = min(STREAM_BLOCK, num_steps), 1
+    else:
+        block, per_call = num_steps, 1
+    return Plan(num_copies, chunk, num_steps, block, per_call, streamed, mesh)
+
+
+# -------------------------------------------------------------------- place
+
+
+def _global_array(x: Any, sharding: NamedSharding) -> jax.Array:
+    host = np.asarray(x)
+    return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
+
+
+class _Placement:
+    """Puts host data on the devices: shared inputs replicated, copies split."""
+
+    def __init__(self, mesh: Mesh | None):
+        self.mesh = mesh
+        if mesh is None:
+            self.out_sharding = None
+            return
+        axes = tuple(mesh.axis_names)
+        self.out_sharding = NamedSharding(mesh, PartitionSpec())
+        self._split0 = NamedSharding(mesh, PartitionSpec(axes))
+        self._split1 = NamedSharding(mesh, PartitionSpec(None, axes))
+
+    def shared(self, tree: Any) -> Any:
+        if self.mesh is None:
+            return jax.tree.map(jnp.asarray, tree)
+        return jax.tree.map(lambda x: _global_array(x, self.out_sharding), tree)
+
+    def copies(self, tree: Any, axis: int = 0) -> Any:
+        if self.mesh is None:
+            return jax.tree.map(jnp.asarray, tree)
+        sharding = self._split0 if axis == 0 else self._split1
+        return jax.tree.map(lambda x: _global_array(x, sharding), tree)
+
+
+# ---------------------------------------------------------------------- run
+
+
+class EngineResult(NamedTuple):
+    """Host (NumPy) results of :func:`run`.
+
+    Attributes:
+      losses: ``[seeds, K, num_steps]`` raw losses, NaN after a copy stopped.
+      smoothed: the debiased EMA of the losses, same shape and NaN pattern.
+      stop_step: ``[seeds, K]`` step at which a copy diverged, ``-1`` if never.
+      completed: the number of copies finished (``K`` unless interrupted).
+      expected: the number of copies asked for (``K``).
+      aux: ``has_aux``: the aux pytree stacked ``[seeds, K, num_steps, ...]``.
+      val_losses: with evaluation data: ``[seeds, K]`` after the last step.
+      val_curves: with ``eval_every=n``: ``[seeds, K, num_steps // n]``.
+      params: ``return_params``: each copy's final parameters ``[seeds, K, ...]``.
+    """
+
+    losses: np.ndarray
+    smoothed: np.ndarray
+    stop_step: np.ndarray
+    completed: int
+    expected: int
+    aux: Any = None
+    val_losses: np.ndarray | None = None
+    val_curves: np.ndarray | None = None
+    params: Any = None
+
+
+def _chunk_of(tree: Any, c: int, chunk: int, axis: int = 0) -> Any:
+    return jax.tree.map(
+        lambda a: np.take(a, np.arange(c * chunk, (c + 1) * chunk), axis=axis), tree
+    )
+
+
+def _pad_copies(tree: Any, total: int, axis: int = 0) -> Any:
+    def pad(a):
+        n = a.shape[axis]
+        if n == total:
+            return a
+        last = np.take(a, [n - 1], axis=axis)
+        return np.concatenate([a, np.repeat(last, total - n, axis=axis)], axis=axis)
+
+    return jax.tree.map(pad, tree)
+
+
+def _host(tree: Any) -> Any:
+    return jax.tree.map(np.asarray, tree)
+
+
+def _steps_of(x: np.ndarray, num_steps: int) -> np.ndarray:
+    """``[S, K, G, L, ...]`` per-block outputs to ``[S, K, num_steps, ...]``."""
+    s, k, g, l_ = x.shape[:4]
+    return x.reshape(s, k, g * l_, *x.shape[4:])[:, :, :num_steps]
+
+
+def run(
+    prepared: Prepared,
+    make_tx: Static,
+    hparams: Any,
+    *,
+    num_steps: int,
+    diverge_factor: float,
+    eval_every: int | None = None,
+    chunk_size: int | str | None = None,
+    mesh: Mesh | None = None,
+    progress: bool | None = None,
+    return_params: bool = False,
+    description: str = "training",
+) -> EngineResult:
+    """Trains ``K`` copies (``K`` = leading size of every ``hparams`` leaf).
+
+    Args:
+      prepared: the model, data and key from :func:`lrjax._train.prepare`.
+      make_tx: a :class:`Static` ``(h, step) -> GradientTransformation``.
+      hparams: a pytree of host arrays with a leading copy axis ``K``.
+      num_steps: the number of steps.
+      diverge_factor: stop a copy when its smoothed loss exceeds this x its best.
+      eval_every: also evaluate every this many steps (needs evaluation data).
+      chunk_size: copies per jitted call (``None``: all; ``"auto"``: what fits).
+      mesh: shard the copy axis over this mesh (every axis of it).
+      progress: ``True``/``False``/``None`` (auto: only on a terminal).
+      return_params: also return every copy's final parameters.
+      description: the progress bar's label.
+
+    Returns:
+      An :class:`EngineResult`. On ``KeyboardInterrupt`` after at least one
+      chunk finished, the finished chunks are returned (with a warning).
+    """
+    hparams = jax.tree.map(np.asarray, hparams)
+    K = jax.tree.leaves(hparams)[0].shape[0]
+    source, model, val = prepared.source, prepared.model, prepared.val
+    streamed = source.kind == "stream"
+    has_val = val is not None
+    spec_of = lambda plan: _kernel.Spec(
+        behaviour=model.behaviour,
+        make_tx=make_tx,
+        batch_fn=Static(source.fn) if source.kind == "callable" else None,
+        num_steps=num_steps,
+        block=plan.block,
+        evaluate=eval_every is not None,
+        return_params=return_params,
+        seeded=prepared.seeded,
+    )
+    place = _Placement(mesh)
+    if chunk_size == "auto":
+        from lrjax._train._memory import auto_chunk
+
+        chunk_size = auto_chunk(
+            lambda c: _lowered(prepared, spec_of, hparams, c, num_steps, eval_every, mesh, place),
+            K,
+            1 if mesh is None else mesh.devices.size,
+        )
+    plan = make_plan(
+        K, num_steps, streamed=streamed, eval_every=eval_every, chunk=chunk_size, mesh=mesh
+    )
+    spec = spec_of(plan)
+    total = plan.n_chunks * plan.chunk
+    hparams = _pad_copies(hparams, total)
+    keys = copy_keys(prepared.key, prepared.seeds, total)
+    params = place.shared(model.params)
+    state = place.shared(model.state)
+    val_dev = place.shared(val) if has_val else None
+    factor = jnp.asarray(diverge_factor, float_dtype())
+    in_memory = None
+    if source.kind == "stacked":
+        in_memory = place.shared(source.stacked_blocks(num_steps, plan.block))
+    elif source.kind == "callable":
+        in_memory = place.shared(np.zeros((plan.n_blocks, plan.block), np.int32))
+
+    def run_chunk(c: int):
+        hs = place.copies(_chunk_of(hparams, c, plan.chunk))
+        ks = place.copies(_chunk_of(keys, c, plan.chunk, axis=1), axis=1)
+        if in_memory is not None:
+            return _kernel.run_all(
+                hs,
+                params,
+                state,
+                ks,
+                in_memory,
+                factor,
+                val_dev,
+                spec=spec,
+                out_sharding=place.out_sharding,
+            )
+        carry = _kernel.init(hs, params, state, ks, spec=spec)
+        blocks = []
+        t0 = 0
+        for data in source.stream_blocks(
+            num_steps, plan.block, plan.per_call, keep=plan.n_chunks > 1
+        ):
+            carry, per_block = _kernel.train(
+                carry,
+                place.shared(data),
+                jnp.int32(t0),
+                hs,
+                ks,
+                factor,
+                val_dev,
+                spec=spec,
+                out_sharding=place.out_sharding,
+            )
+            blocks.append(_host(per_block))
+            t0 += plan.block * plan.per_call
+        per_block = jax.tree.map(lambda *xs: np.concatenate(xs, axis=2), *blocks)
+        return per_block, _kernel.finish(carry, val_dev, spec=spec, out_sharding=place.out_sharding)
+
+    parts: list[Any] = []
+    interrupted = False
+    with ProgressBar(K, progress_enabled(progress), description) as bar:
+        try:
+            pending = None
+            for c in range(plan.n_chunks + 1):
+                nxt = run_chunk(c) if c < plan.n_chunks else None  # dispatch before waiting
+                if pending is not None:
+                    parts.append(_host(pending))
+                    bar.advance(min(plan.chunk, K - (c - 1) * plan.chunk))
+                pending = nxt
+        except KeyboardInterrupt:
+            if not parts:
+                raise
+            interrupted = True
+    done = min(K, len(parts) * plan.chunk)
+    if interrupted and done < K:
+        warnings.warn(
+            f"interrupted: returning the {done} of {K} copies that finished",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    joined = jax.tree.map(lambda *xs: np.concatenate(xs, axis=1)[:, :done], *parts)
+    ((losses, smoothed, aux), scores), (stop_step, val_losses, final_params) = joined
+    return EngineResult(
+        losses=_steps_of(losses, num_steps),
+        smoothed=_steps_of(smoothed, num_steps),
+        stop_step=stop_step,
+        completed=done,
+        expected=K,
+        aux=jax.tree.map(lambda a: _steps_of(a, num_steps), aux)
+        if model.behaviour.has_aux
+        else None,
+        val_losses=val_losses if has_val else None,
+        val_curves=scores[:, :, : num_steps // eval_every] if eval_every is not None else None,
+        params=final_params if return_params else None,
+    )
+
+
+def _lowered(prepared, spec_of, hparams, chunk, num_steps, eval_every, mesh, place):
+    """The compiled in-memory program for ``chunk`` copies (for its memory analysis)."""
+    source = prepared.source
+    plan = make_plan(
+        chunk, num_steps, streamed=False, eval_every=eval_every, chunk=chunk, mesh=mesh
+    )
+    spec = spec_of(plan)
+    hs = jax.tree.map(lambda a: jax.ShapeDtypeStruct((plan.chunk, *a.shape[1:]), a.dtype), hparams)
+    keys = jax.ShapeDtypeStruct((prepared.seeds, plan.chunk, 2), jnp.uint32)
+    spec_tree = lambda t: jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(np.shape(x), jnp.result_type(x)), t
+    )
+    if source.kind == "callable":
+        blocks = jax.ShapeDtypeStruct((plan.n_blocks, plan.block), jnp.int32)
+    else:
+        blocks = jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct((plan.n_blocks, plan.block, *x.shape), x.dtype),
+            source.example,
+        )
+    val = None if prepared.val is None else spec_tree(prepared.val)
+    return _kernel.run_all.lower(
+        hs,
+        spec_tree(prepared.model.params),
+        spec_tree(prepared.model.state),
+        keys,
+        blocks,
+        jax.ShapeDtypeStruct((), float_dtype()),
+        val,
+        spec=spec,
+        out_sharding=place.out_sharding,
+    ).compile()

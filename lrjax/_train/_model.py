@@ -1,0 +1,252 @@
+"""What the engine trains: one functional form for plain JAX, stateful JAX, NNX and Linen.
+
+The engine sees a :class:`Model`: trained ``params``, carried ``state`` (BatchNorm
+statistics, RNG counters, any non-parameter variable; ``()`` when there is none)
+and a hashable behaviour object whose methods are pure functions of arrays:
+
+- ``loss(params, state, batch, key) -> (loss, new_state, aux)``, where ``key`` is
+  the copy's typed PRNG key for this step;
+- ``evaluate(params, state, batch) -> scalar``, the evaluation score (eval mode);
+- ``seed(state, key) -> state``, the copy's own random streams.
+
+The behaviour objects compare by value (the user's functions by identity, Flax
+graph definitions by structure), so a second call with the same functions and
+shapes reuses the compiled program. The user's model object is never mutated:
+NNX modules are split into new states and re-created inside every trace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+
+class Model(NamedTuple):
+    """A model in the engine's form (see the module docstring)."""
+
+    params: Any
+    state: Any
+    behaviour: Any
+
+
+def _split_aux(out: Any, has_aux: bool, who: str) -> tuple[Any, Any]:
+    if not has_aux:
+        return out, ()
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise ValueError(
+            f"{who} with has_aux=True must return (loss, aux), got {type(out).__name__}"
+        )
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Plain:
+    """``loss_fn(params, batch)`` (or ``(params, state, batch) -> (loss, state)``)."""
+
+    loss_fn: Callable[..., Any]
+    eval_fn: Callable[..., Any] | None
+    has_aux: bool
+    stateful: bool
+
+    def loss(self, params, state, batch, key):
+        if self.stateful:
+            out, new_state = self.loss_fn(params, state, batch)
+        else:
+            out, new_state = self.loss_fn(params, batch), state
+        loss, aux = _split_aux(out, self.has_aux, "loss_fn")
+        return loss, new_state, aux
+
+    def evaluate(self, params, state, batch):
+        if self.eval_fn is not None:
+            return (
+                self.eval_fn(params, state, batch) if self.stateful else self.eval_fn(params, batch)
+            )
+        return self.loss(params, state, batch, None)[0]
+
+    def seed(self, state, key):
+        return state
+
+
+@dataclasses.dataclass(frozen=True)
+class Nnx:
+    """An ``nnx.Module`` with ``loss_fn(model, batch)``.
+
+    ``graphdef`` is the module in the mode it was passed in (trained that way);
+    ``eval_graphdef`` the same module after ``.eval()``. ``key_leaves`` marks
+    the leaves of the non-parameter state that are RNG keys: each copy gets its
+    own (``fold_in(copy_key, i)`` for the i-th), so Dropout differs between copies.
+    """
+
+    loss_fn: Callable[..., Any]
+    eval_fn: Callable[..., Any] | None
+    has_aux: bool
+    graphdef: Any
+    eval_graphdef: Any
+    key_leaves: tuple[bool, ...]
+
+    def _merge(self, graphdef, params, state):
+        from flax import nnx
+
+        # Variables passed through a JAX transform must be re-created inside it.
+        return nnx.merge(graphdef, params, state, copy=True)
+
+    def loss(self, params, state, batch, key):
+        from flax import nnx
+
+        model = self._merge(self.graphdef, params, state)
+        loss, aux = _split_aux(self.loss_fn(model, batch), self.has_aux, "loss_fn")
+        _, _, new_state = nnx.split(model, nnx.Param, ...)
+        return loss, new_state, aux
+
+    def evaluate(self, params, state, batch):
+        model = self._merge(self.eval_graphdef, params, state)
+        if self.eval_fn is not None:
+            return self.eval_fn(model, batch)
+        return _split_aux(self.loss_fn(model, batch), self.has_aux, "loss_fn")[0]
+
+    def seed(self, state, key):
+        leaves, treedef = jax.tree.flatten(state)
+        out = []
+        for i, (leaf, is_key) in enumerate(zip(leaves, self.key_leaves)):
+            if is_key:
+                new = jax.random.fold_in(key, i)
+                if not jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+                    new = jax.random.key_data(new)
+                leaf = jnp.broadcast_to(new, leaf.shape)
+            out.append(leaf)
+        return jax.tree.unflatten(treedef, out)
+
+
+class LinenApply:
+    """The ``apply`` a Linen ``loss_fn(apply, batch)`` receives.
+
+    ``apply(*args, **kwargs)`` is ``module.apply(variables, *args, **kwargs)`` with
+    the trained parameters and the carried collections. ``apply.training`` is
+    ``True`` while training (mutable collections such as ``batch_stats`` are
+    updated and carried, a ``"dropout"`` RNG stream is given) and ``False`` in
+    evaluation (nothing mutable, no RNG): pass it to the module, e.g.
+    ``apply(x, train=apply.training)``.
+    """
+
+    def __init__(self, module, params, state, key, training):
+        self.module = module
+        self.variables = {"params": params, **state}
+        self.state = state
+        self.key = key
+        self.training = training
+
+    def __call__(self, *args, **kwargs):
+        if not self.training:
+            return self.module.apply(self.variables, *args, **kwargs)
+        rngs = {"dropout": self.key} if self.key is not None else {}
+        out, updates = self.module.apply(
+            self.variables, *args, mutable=list(self.state), rngs=rngs, **kwargs
+        )
+        self.state = {**self.state, **updates}
+        self.variables = {"params": self.variables["params"], **self.state}
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Linen:
+    """A ``(linen_module, variables)`` pair with ``loss_fn(apply, batch)``."""
+
+    loss_fn: Callable[..., Any]
+    eval_fn: Callable[..., Any] | None
+    has_aux: bool
+    module: Any
+
+    def __hash__(self) -> int:  # Linen modules hash by their fields; functions by identity
+        return hash((self.loss_fn, self.eval_fn, self.has_aux, id(self.module)))
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Linen)
+            and (self.loss_fn, self.eval_fn, self.has_aux)
+            == (other.loss_fn, other.eval_fn, other.has_aux)
+            and self.module is other.module
+        )
+
+    def loss(self, params, state, batch, key):
+        apply = LinenApply(self.module, params, state, key, training=True)
+        loss, aux = _split_aux(self.loss_fn(apply, batch), self.has_aux, "loss_fn")
+        return loss, apply.state, aux
+
+    def evaluate(self, params, state, batch):
+        apply = LinenApply(self.module, params, state, None, training=False)
+        if self.eval_fn is not None:
+            return self.eval_fn(apply, batch)
+        return _split_aux(self.loss_fn(apply, batch), self.has_aux, "loss_fn")[0]
+
+    def seed(self, state, key):
+        return state
+
+
+def _is_nnx(x: Any) -> bool:
+    nnx = sys.modules.get("flax.nnx")
+    return nnx is not None and isinstance(x, nnx.Module)
+
+
+def _is_linen_pair(x: Any) -> bool:
+    linen = sys.modules.get("flax.linen")
+    return (
+        linen is not None
+        and isinstance(x, tuple)
+        and len(x) == 2
+        and isinstance(x[0], linen.Module)
+    )
+
+
+def is_flax(x: Any) -> bool:
+    """Whether ``params`` is an NNX module or a Linen ``(module, variables)`` pair."""
+    return _is_nnx(x) or _is_linen_pair(x)
+
+
+def make_model(
+    loss_fn: Callable[..., Any],
+    params: Any,
+    *,
+    state: Any = None,
+    eval_fn: Callable[..., Any] | None = None,
+    has_aux: bool = False,
+) -> Model:
+    """Builds the engine's :class:`Model` from what the user passed.
+
+    Raises:
+      TypeError: ``state`` given with a Flax model (Flax models carry their own).
+      ValueError: a Linen pair without a ``params`` collection.
+    """
+    if _is_nnx(params):
+        if state is not None:
+            raise TypeError("state is for plain-JAX models; an nnx.Module carries its own state")
+        from flax import nnx
+
+        graphdef, trained, rest = nnx.split(params, nnx.Param, ...)
+        shadow = nnx.merge(graphdef, trained, rest, copy=True)  # never touch the user's module
+        shadow.eval()
+        eval_graphdef, _, _ = nnx.split(shadow, nnx.Param, ...)
+        key_leaves = []
+        for var in jax.tree.leaves(rest, is_leaf=lambda x: isinstance(x, nnx.Variable)):
+            key_leaves += [isinstance(var, nnx.RngKey)] * len(jax.tree.leaves(var))
+        behaviour = Nnx(loss_fn, eval_fn, has_aux, graphdef, eval_graphdef, tuple(key_leaves))
+        return Model(trained, rest, behaviour)
+    if _is_linen_pair(params):
+        if state is not None:
+            raise TypeError(
+                "state is for plain-JAX models; Linen variables carry their own collections"
+            )
+        module, variables = params
+        if not hasattr(variables, "keys") or "params" not in variables:
+            raise ValueError(
+                "params=(module, variables): variables must be a dict with a 'params' "
+                "collection (module.init(...))"
+            )
+        rest = {k: v for k, v in variables.items() if k != "params"}
+        return Model(variables["params"], rest, Linen(loss_fn, eval_fn, has_aux, module))
+    stateful = state is not None
+    return Model(params, state if stateful else (), Plain(loss_fn, eval_fn, has_aux, stateful))

@@ -1,0 +1,243 @@
+"""One input-preparation path for every front (range test, sweep, tune).
+
+:func:`prepare` checks what the user passed and turns it into what the engine
+runs: a :class:`~lrjax._train._model.Model` (initial parameters with a seed
+axis when there are several seeds, carried state, pure functions), a
+:class:`~lrjax._train._data.BatchSource`, host evaluation batches and the base
+PRNG key. Errors name the argument and say what to do, in one line.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from lrjax._train._data import BatchSource, prepare_val
+from lrjax._train._model import Model, is_flax, make_model
+from lrjax._validation import check_bool, check_int
+
+
+class Prepared(NamedTuple):
+    """Everything a front hands to :func:`lrjax._train.run`.
+
+    Attributes:
+      model: the model (``params``/``state`` with a leading seed axis if ``seeded``).
+      seeded: whether there is a seed axis.
+      seeds: the number of seeds.
+      source: the training batches.
+      val: evaluation batches (host arrays, leading batch axis) or ``None``.
+      key: the base PRNG key as raw ``uint32[2]`` data.
+    """
+
+    model: Model
+    seeded: bool
+    seeds: int
+    source: BatchSource
+    val: Any
+    key: np.ndarray
+
+
+def check_diverge_factor(diverge_factor: Any) -> float:
+    """``diverge_factor`` as a float > 1 (``None`` or ``inf``: never on loss growth)."""
+    if diverge_factor is None:
+        return math.inf
+    if isinstance(diverge_factor, bool) or not isinstance(diverge_factor, numbers.Real):
+        raise TypeError(f"diverge_factor must be a number > 1 or None, got {diverge_factor!r}")
+    f = float(diverge_factor)
+    if math.isnan(f) or f <= 1:
+        raise ValueError(f"diverge_factor must be > 1 (or None to disable), got {diverge_factor!r}")
+    return f
+
+
+def check_optimizer(optimizer: Any, name: str = "optimizer") -> None:
+    """Raises TypeError unless ``optimizer(lr)`` gives an Optax transformation."""
+    if not callable(optimizer) or isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(
+            f"{name} must be a callable lr -> optax.GradientTransformation (e.g. optax.adam), "
+            f"got {optimizer!r}"
+        )
+    tx = optimizer(1e-3)
+    if not (hasattr(tx, "init") and hasattr(tx, "update")):
+        raise TypeError(
+            f"{name}(lr) must return an optax.GradientTransformation, got {type(tx).__name__}"
+        )
+
+
+def check_key(key: Any) -> np.ndarray:
+    """A PRNG key (``jax.random.PRNGKey(n)`` or ``jax.random.key(n)``) as raw data."""
+    if key is None:
+        return np.asarray(jax.random.key_data(jax.random.key(0)))
+    try:
+        arr = jnp.asarray(key)
+    except TypeError:
+        raise TypeError(f"key must be a jax.random.PRNGKey, got {key!r}") from None
+    if jnp.issubdtype(arr.dtype, jax.dtypes.prng_key):
+        if arr.shape != ():
+            raise ValueError(f"key must be a single PRNG key, got a key array of shape {arr.shape}")
+        return np.asarray(jax.random.key_data(arr))
+    if arr.dtype != jnp.uint32 or arr.shape != (2,):
+        raise ValueError(
+            f"key must be a jax.random.PRNGKey (uint32[2]) or jax.random.key, got "
+            f"{arr.dtype}{list(arr.shape)}"
+        )
+    return np.asarray(arr)
+
+
+def copy_keys(key: np.ndarray, seeds: int, num_copies: int) -> np.ndarray:
+    """Each copy's key ``[seeds, K, 2]``: copy ``(s, k)`` folds ``s * K + k`` into ``key``.
+
+    The key of a copy depends on its index alone, not on chunking or devices.
+    """
+    base = jax.random.wrap_key_data(jnp.asarray(key, jnp.uint32))
+    index = jnp.arange(seeds * num_copies, dtype=jnp.uint32)
+    keys = jax.vmap(lambda i: jax.random.key_data(jax.random.fold_in(base, i)))(index)
+    return np.asarray(keys).reshape(seeds, num_copies, 2)
+
+
+def check_params(params: Any, name: str = "params") -> None:
+    """Raises unless ``params`` is a non-empty pytree of finite float arrays."""
+    leaves = jax.tree_util.tree_leaves_with_path(params)
+    if not leaves:
+        raise ValueError(f"{name} must be a pytree with at least one array, got {type(params)}")
+    for path, leaf in leaves:
+        where = f"{name}{jax.tree_util.keystr(path)}"
+        try:
+            dtype = jnp.result_type(leaf)
+        except TypeError:
+            raise TypeError(
+                f"{where} must be a float array to be trained, got {type(leaf).__name__}"
+            ) from None
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(f"{where} must be a float array to be trained, got dtype {dtype}")
+        if not isinstance(leaf, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(leaf))):
+            raise ValueError(f"{where} holds non-finite values (NaN or inf); cannot train from it")
+
+
+def _seed_model(loss_fn, params, init_fn, seeds, *, state, eval_fn, has_aux) -> tuple[Model, bool]:
+    seeds = check_int("seeds", seeds, minimum=1)
+    if init_fn is None:
+        if seeds > 1:
+            raise ValueError(
+                f"seeds={seeds} needs init_fn (key -> params) to draw the initialisations"
+            )
+        if params is None:
+            raise ValueError("params is None: pass initial params or init_fn")
+        model = make_model(loss_fn, params, state=state, eval_fn=eval_fn, has_aux=has_aux)
+        check_params(model.params)
+        return model, False
+    if not callable(init_fn):
+        raise TypeError(f"init_fn must be a callable key -> params, got {init_fn!r}")
+    if is_flax(params):
+        raise TypeError(
+            "init_fn draws plain parameter pytrees; for a Flax model pass the model as params "
+            "(use seeds=1)"
+        )
+    keys = jax.random.split(jax.random.PRNGKey(0), seeds)
+    stacked = jax.vmap(init_fn)(keys)
+    check_params(stacked, "init_fn(key)")
+    if params is not None and jax.tree.structure(params) != jax.tree.structure(stacked):
+        raise ValueError(
+            "params and init_fn(key) have different tree structures: "
+            f"{jax.tree.structure(params)} vs {jax.tree.structure(stacked)}"
+        )
+    model = make_model(loss_fn, stacked, state=state, eval_fn=eval_fn, has_aux=has_aux)
+    return model, True
+
+
+def _short(x: Any) -> str:
+    try:
+        return f"{jnp.result_type(x)}{list(np.shape(x))}"
+    except Exception:
+        return type(x).__name__
+
+
+def _check_scalar(out: Any, who: str, has_aux: bool) -> None:
+    if not isinstance(out, jax.ShapeDtypeStruct):
+        hint = "" if has_aux else "; return the loss alone, or pass has_aux=True for (loss, aux)"
+        raise ValueError(
+            f"{who} must return a scalar array, got a {type(out).__name__} "
+            f"({jax.tree.structure(out)}){hint}"
+        )
+    if out.shape != ():
+        raise ValueError(f"{who} must return a scalar, got shape {out.shape}; reduce it (.mean())")
+    if not jnp.issubdtype(out.dtype, jnp.floating):
+        raise TypeError(f"{who} must return a float scalar, got dtype {out.dtype}")
+
+
+def _trace(fn: Callable[..., Any], args: tuple, what: str) -> Any:
+    """``jax.eval_shape(fn, *args)``, with a one-line error saying what to check."""
+    try:
+        return jax.eval_shape(fn, *args)
+    except (TypeError, ValueError) as e:
+        kind = TypeError if isinstance(e, TypeError) else ValueError
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise kind(f"{what} failed on one batch: {first[:300]}") from e
+    except Exception as e:
+        if type(e).__name__ != "TraceContextError":
+            raise  # the user's own error, as they raised it
+        # A Flax model mutating state lrjax does not carry (e.g. a Variable it
+        # keeps outside the module, or an nnx.Module captured by loss_fn).
+        raise ValueError(
+            f"{what} mutates Flax state from outside the model passed as params "
+            "(a module captured by loss_fn?); pass the model as params and use the "
+            "model given to loss_fn"
+        ) from e
+
+
+def check_model(model: Model, seeded: bool, example: Any, val: Any) -> None:
+    """Traces the loss (and the evaluation) once on one batch: clear errors now."""
+    one = (lambda t: jax.tree.map(lambda x: x[0], t)) if seeded else (lambda t: t)
+    params, state = one(model.params), one(model.state)
+    b = model.behaviour
+    key = jax.random.key(0)
+    if not callable(b.loss_fn):
+        raise TypeError(f"loss_fn must be callable (params, batch) -> scalar, got {b.loss_fn!r}")
+    loss, new_state, _ = _trace(b.loss, (params, state, example, key), "loss_fn(params, batch)")
+    _check_scalar(loss, "loss_fn", b.has_aux)
+    if jax.tree.structure(new_state) != jax.tree.structure(state):
+        raise ValueError(
+            "loss_fn(params, state, batch) must return (loss, new_state) with new_state shaped "
+            "like state"
+        )
+    if val is not None:
+        vb = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), val)
+        score = _trace(b.evaluate, (params, state, vb), "eval_fn on one val batch")
+        _check_scalar(
+            score, "eval_fn" if b.eval_fn is not None else "loss_fn on val_batches", False
+        )
+
+
+def prepare(
+    loss_fn: Callable[..., Any],
+    params: Any,
+    batches: Any,
+    *,
+    seeds: int = 1,
+    init_fn: Callable[[jax.Array], Any] | None = None,
+    state: Any = None,
+    eval_fn: Callable[..., Any] | None = None,
+    has_aux: bool = False,
+    val_batches: Any = None,
+    key: Any = None,
+) -> Prepared:
+    """Checks the user's model, data and randomness; see :class:`Prepared`."""
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable (params, batch) -> scalar, got {loss_fn!r}")
+    if eval_fn is not None and not callable(eval_fn):
+        raise TypeError(f"eval_fn must be callable (params, batch) -> scalar, got {eval_fn!r}")
+    check_bool("has_aux", has_aux)
+    raw_key = check_key(key)
+    model, seeded = _seed_model(
+        loss_fn, params, init_fn, seeds, state=state, eval_fn=eval_fn, has_aux=has_aux
+    )
+    source = BatchSource(batches)
+    val = prepare_val(val_batches)
+    check_model(model, seeded, source.example, val)
+    return Prepared(model, seeded, int(seeds), source, val, raw_key)
