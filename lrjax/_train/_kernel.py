@@ -92,6 +92,7 @@ def _nan_where(cond: jax.Array, tree: Any) -> Any:
 
 def _init(h, params, state, key, spec: Spec) -> Carry:
     dtype = float_dtype()
+    key = jax.random.wrap_key_data(key)
     return Carry(
         params=params,
         opt_state=spec.make_tx(h, jnp.int32(0)).init(params),
@@ -152,6 +153,7 @@ def evaluate(c: Carry, val, spec: Spec) -> jax.Array:
 
 def _train(c: Carry, blocks, t0, h, key, factor, val, spec: Spec):
     """``G`` blocks of ``spec.block`` steps from step ``t0``; evaluates after each."""
+    key = jax.random.wrap_key_data(key)
     n_blocks = jax.tree.leaves(blocks)[0].shape[0]
 
     def one_block(c, xs):

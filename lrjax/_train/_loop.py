@@ -182,6 +182,10 @@ def make_plan(
 
 
 def _global_array(x: Any, sharding: NamedSharding) -> jax.Array:
+    """``x`` as a global array (every process passes the same value)."""
+    if jnp.issubdtype(jnp.result_type(x), jax.dtypes.prng_key):  # e.g. NNX RNG streams
+        impl = jax.random.key_impl(x)
+        return jax.random.wrap_key_data(_global_array(jax.random.key_data(x), sharding), impl=impl)
     host = np.asarray(x)
     return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
 
