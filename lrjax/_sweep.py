@@ -96,15 +96,18 @@ def sweep(
     scalars, so anything that accepts arrays works: Optax hyperparameters, lrjax
     schedule fields), the same initial parameters and the same batches, for
     ``num_steps`` steps; each is scored by its mean loss over the last 10% of
-    steps. Divergent copies are frozen and marked exactly as in
-    :func:`lrjax.range_test`, and ``chunk_size``, ``mesh``, ``seeds`` /
+    steps (or by its validation loss with ``val_batches``). Models with state
+    and randomness (Flax NNX and Linen, ``state=``, ``key=``), evaluation,
+    aux outputs, streamed batches and divergent copies are handled exactly as
+    in :func:`lrjax.range_test`, and ``chunk_size``, ``mesh``, ``seeds`` /
     ``init_fn`` and ``progress`` mean the same. Changing grid values (not their
     number) never recompiles.
 
     Args:
       loss_fn: ``(params, batch) -> scalar`` (Flax models as in ``range_test``).
       params: initial parameters (``None`` with ``init_fn``).
-      batches: a pytree with a leading step axis, or a callable ``step -> batch``.
+      batches: a pytree with a leading step axis, a callable ``step -> batch``,
+        or an iterable of batches (streamed as in ``range_test``).
       make_optimizer: ``(**setting) -> optax.GradientTransformation``.
       grid: ``{name: values}``; each setting is called with every name.
       num_steps: steps per copy (default: the number of batches; required
@@ -115,9 +118,16 @@ def sweep(
       init_fn: ``key -> params``.
       diverge_factor: freeze a copy when its smoothed loss exceeds this x its
         best (``None``: only on non-finite loss).
-      chunk_size: settings per jitted call.
+      chunk_size: settings per jitted call (``"auto"``: the most that fit).
       mesh: a ``jax.sharding.Mesh`` or device list to shard settings over.
       progress: progress bar: ``True``, ``False`` or ``None`` (auto).
+      state: plain-JAX model state, as in ``range_test``.
+      key: the PRNG key of the copies' random streams (``PRNGKey(0)``).
+      val_batches: evaluation batches; the scores are then validation losses.
+      eval_fn: the evaluation score (default: the loss).
+      eval_every: also evaluate every this many steps.
+      has_aux: ``loss_fn`` returns ``(loss, aux)`` (``result.aux``).
+      return_params: keep every setting's final parameters (``result.params``).
 
     Returns:
       A :class:`SweepResult` (``.best``, ``.scores_grid()``, ``.losses``, ...).

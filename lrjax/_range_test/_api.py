@@ -65,53 +65,103 @@ def range_test(
     the same initial parameters on the same batches, all in one
     ``jax.jit(jax.vmap(lax.scan(...)))``. Rates are data, not constants: a
     second call with other ``min_lr``/``max_lr`` (same ``num_lrs``, functions
-    and shapes) reuses the compilation. Each rate is scored by its mean loss
-    over the last 10% of steps; suggestions act on that score curve.
+    and shapes) reuses the compilation. Each rate gets a score: its validation
+    loss after the last step with ``val_batches``, else its mean training loss
+    over the last 10% of steps; ``suggest()`` returns the rate with the best
+    score (``best_lr``).
 
     **sweep**: the classic single run (fastai ``lr_find``, torch-lr-finder), the
     rate ramped over ``num_steps`` from ``min_lr`` to ``max_lr``
     (``step_mode="exp"`` or ``"linear"``), stopped on divergence, as one jitted
-    scan; suggestions act on the smoothed curve exactly as fastai's do.
+    scan; it returns a :class:`RampResult` whose suggestions act on the
+    smoothed curve exactly as fastai's do.
 
-    Divergence: every copy keeps a debiased EMA of its loss (beta 0.98). A copy
-    whose loss is non-finite, or whose smoothed loss exceeds ``diverge_factor``
-    x its best smoothed loss (for a negative best: rises by more than
-    ``(diverge_factor - 1) * |best|``), is frozen from that step: its
-    parameters stop changing, its later losses are NaN and it is marked
-    diverged. Copies never interact: the other copies' numbers are bit for bit
-    those of a run where the bad copy had any other rate, and of a run without
-    it at the same ``chunk_size`` (same shapes per jitted call); a run with
-    another number of copies per call can differ in the last bit, because XLA
-    may pick other kernels for another batch size. On a GPU, JAX's default
-    float32 matmuls are TF32, and a batched matmul may round differently from
-    a single one: parallel and one-at-a-time runs then agree to about 1e-3;
-    ``jax.config.update("jax_default_matmul_precision", "highest")`` brings
-    that back to float32 rounding (measured on an H200).
+    **Models.** ``params`` may be a pytree of arrays with ``loss_fn(params,
+    batch)``; a Flax NNX module with ``loss_fn(model, batch)``; a Linen
+    ``(module, variables)`` pair with ``loss_fn(apply, batch)``; or, with
+    ``state=``, plain JAX with state: ``loss_fn(params, state, batch) -> (loss,
+    new_state)``. An NNX module trains in the mode it is in (``model.train()``):
+    every variable that is not an ``nnx.Param`` (BatchNorm statistics, RNG
+    counters, your own ``nnx.Variable``) is carried per copy through the scan.
+    A Linen model's non-``params`` collections (``batch_stats``) are mutable and
+    carried; ``apply.training`` tells the model whether it trains (call
+    ``apply(x, train=apply.training)``), and training steps get a
+    ``"dropout"`` RNG stream. The model you pass is never changed.
 
-    Memory and devices: ``chunk_size`` evaluates the rates in jitted chunks of
-    that many (one compilation; the last chunk is padded), bounding memory by
-    the chunk. ``mesh`` (a ``jax.sharding.Mesh`` or a list of devices) shards
-    the rate axis over its devices (all mesh axes, flattened); results equal a
+    **Randomness.** Each copy (rate, seed) draws its own random streams from
+    ``key`` (default ``jax.random.PRNGKey(0)``): copy ``i`` folds ``i`` into
+    ``key``, NNX RNG streams are re-seeded from it, and step ``t`` of a Linen
+    copy uses ``fold_in(copy_key, t)``. Dropout therefore differs between
+    copies, and two calls with the same ``key`` give identical numbers.
+
+    **Evaluation.** With ``val_batches`` (a pytree with a leading axis of
+    evaluation batches, or a list/iterable of batches), every copy is scored
+    after its last step on the mean of ``eval_fn`` over them (default: the
+    loss), NNX models in eval mode (no Dropout, BatchNorm running averages)
+    and Linen models with ``apply.training == False``; ``eval_every=n`` also
+    evaluates every ``n`` steps. ``val_losses`` and ``val_curves`` hold the
+    numbers; ``scores``, ``best_lr`` and the suggestions then use the
+    validation loss.
+
+    **Data.** ``batches`` is a pytree of arrays with a leading step axis (a
+    ``tuple``, a dict), a callable ``step -> batch`` traced inside the scan, or
+    any other iterable of batches (a ``list``, a generator, a data loader
+    yielding NumPy): the first ``num_steps`` are sent to the devices in blocks
+    of 32 steps (or ``eval_every``), the copies' state carried from block to
+    block, with the numbers of the stacked call. Streamed batches must all
+    have the first one's shapes (drop a last partial batch).
+
+    **Divergence.** Every copy keeps a debiased EMA of its loss (beta 0.98). A
+    copy whose loss is non-finite, or whose smoothed loss exceeds
+    ``diverge_factor`` x its best smoothed loss (for a negative best: rises by
+    more than ``(diverge_factor - 1) * |best|``), is frozen from that step: its
+    parameters, optimizer state and model state stop changing (those of its
+    stop step are what ``return_params`` returns), its later losses are NaN
+    and it is marked diverged. Copies never interact: the other copies'
+    numbers are bit for bit those of a run where the bad copy had any other
+    rate, and of a run without it at the same ``chunk_size`` (same shapes per
+    jitted call); a run with another number of copies per call can differ in
+    the last bit, because XLA may pick other kernels for another batch size.
+    On a GPU, JAX's default float32 matmuls are TF32, and a batched matmul may
+    round differently from a single one: parallel and one-at-a-time runs then
+    agree to about 1e-3; ``jax.config.update("jax_default_matmul_precision",
+    "highest")`` brings that back to float32 rounding (measured on an H200).
+
+    **Memory and devices.** The program holds, per copy, its parameters, its
+    optimizer state (Adam: two more copies of the parameters), its model state
+    and the activations of one step; the data and evaluation batches are
+    shared. For example 32 rates of a 1M-parameter model with Adam need
+    32 x 1M x 4 bytes x 3 = 384 MB plus activations. ``chunk_size`` evaluates
+    the rates in jitted chunks of that many (one compilation; the last chunk
+    is padded); ``chunk_size="auto"`` picks the largest chunk whose cost (from
+    the compiled program's own memory analysis, measured at one and two
+    copies per device) fits 70% of the free device memory (host RAM on a CPU).
+    ``mesh`` (a ``jax.sharding.Mesh`` or a list of devices) shards the rate
+    axis over its devices (all mesh axes, flattened); results equal a
     one-device run. Multi-host: call ``jax.distributed.initialize()`` in every
     process, build a mesh over ``jax.devices()`` (all hosts), and call
     ``range_test`` with identical arguments in every process (as in any SPMD
     JAX program); each process gets the full result. ``KeyboardInterrupt``
     during a chunked run returns the chunks already finished (with a warning).
 
+    Gradient accumulation: ``optimizer=lambda lr: optax.MultiSteps(optax.adam(lr),
+    every_k_schedule=4)`` (each step is a micro-batch). Mixed precision: build
+    the model with ``dtype=jnp.bfloat16`` (Flax); losses are tracked in float32.
+
     Args:
-      loss_fn: ``(params, batch) -> scalar`` loss. With Flax, pass the model as
-        ``params`` and a ``loss_fn(model, batch)`` (NNX module) or
-        ``loss_fn(apply, batch)`` (a ``(linen_module, variables)`` pair); see
-        :func:`from_nnx` / :func:`from_linen`.
-      params: initial parameters (a pytree of float arrays). May be ``None``
-        when ``init_fn`` is given.
+      loss_fn: ``(params, batch) -> scalar`` loss (see **Models** for Flax and
+        stateful forms); with ``has_aux=True`` it returns ``(loss, aux)``.
+      params: initial parameters (a pytree of float arrays), an ``nnx.Module``,
+        or a ``(linen_module, variables)`` pair. May be ``None`` when
+        ``init_fn`` is given.
       batches: a pytree of arrays with a leading step axis (at least
-        ``num_steps`` long), or a callable ``step -> batch`` traced inside the
-        scan (``step`` is an int32 scalar).
+        ``num_steps`` long), a callable ``step -> batch`` (``step`` is an int32
+        scalar), or an iterable of batches (see **Data**).
       optimizer: ``lr -> optax.GradientTransformation`` (``optax.adam``,
         ``optax.sgd``, ``lambda lr: optax.sgd(lr, momentum=0.9)``,
-        ``lrjax.transforms.adabound``, ...); called with a traced rate.
-      min_lr: the smallest rate, > 0.
+        ``lrjax.adabound``, ...); called with a traced rate.
+      min_lr: the smallest rate, > 0. The default 1e-7 is fastai's
+        ``start_lr``, the same in the ``lrjax find`` command.
       max_lr: the largest rate, > ``min_lr``.
       num_lrs: parallel: the number of rates ``K`` >= 1.
       num_steps: training steps per copy (sweep: steps of the ramp).
@@ -121,21 +171,37 @@ def range_test(
       mode: ``"parallel"`` or ``"sweep"``.
       diverge_factor: the divergence threshold (> 1); ``None`` stops copies
         only on non-finite losses.
-      chunk_size: parallel: rates per jitted call (``None``: all at once).
+      chunk_size: parallel: rates per jitted call (``None``: all at once;
+        ``"auto"``: the most that fit the free memory).
       mesh: parallel: a ``jax.sharding.Mesh`` or a sequence of devices to
         shard the rates over (``None``: the default device).
       progress: a rich progress bar for runs longer than about 2 s: ``True``,
         ``False``, or ``None`` (auto: only when stderr is a terminal).
       step_mode: sweep: ``"exp"`` (default) or ``"linear"`` ramp.
+      state: plain JAX: the initial model state, with ``loss_fn(params, state,
+        batch) -> (loss, new_state)`` (``((loss, aux), new_state)`` with
+        ``has_aux``); ``eval_fn(params, state, batch)``.
+      key: the PRNG key of the copies' random streams (``PRNGKey(0)``).
+      val_batches: parallel: evaluation batches (see **Evaluation**).
+      eval_fn: ``(params, batch) -> scalar`` evaluation score (``(model,
+        batch)`` for NNX, ``(apply, batch)`` for Linen); default: the loss.
+      eval_every: parallel: also evaluate every this many steps (needs
+        ``val_batches``).
+      has_aux: ``loss_fn`` returns ``(loss, aux)``; ``result.aux`` holds aux
+        stacked ``[seeds, K, num_steps, ...]``.
+      return_params: parallel: ``result.params`` holds every copy's final
+        parameters stacked ``[seeds, K, ...]`` (``result.best_params()``).
 
     Returns:
-      A :class:`RangeTestResult` (``.suggest("valley")``, ``.best_lr``,
-      ``.status``, ``.plot()``, ``.plot_curves()``, ``.to_dict()``).
+      A :class:`RangeTestResult` (parallel: ``.best_lr``, ``.suggest()``,
+      ``.status``, ``.val_losses``, ``.plot()``, ``.plot_curves()``,
+      ``.to_dict()``) or a :class:`RampResult` (sweep).
 
     Raises:
       ValueError: a bad value, e.g. ``min_lr >= max_lr``, ``num_lrs < 1``,
-        ``num_steps`` larger than the number of batches, a non-scalar loss, or
-        batches whose leaves disagree on the number of steps.
+        ``num_steps`` larger than the number of batches, a non-scalar loss,
+        batches whose leaves disagree on the number of steps, a ragged
+        streamed batch.
       TypeError: a wrong type, e.g. an ``optimizer`` that is not callable.
 
     Example:
@@ -149,7 +215,7 @@ def range_test(
       (1, 8, 20)
       >>> bool(result.diverged[-1]), bool(result.diverged[0])
       (True, False)
-      >>> lr = result.suggest("valley")
+      >>> lr = result.suggest()  # the rate that trained best: result.best_lr
     """
     check_choice("mode", mode, MODES)
     check_choice("step_mode", step_mode, STEP_MODES)
