@@ -213,6 +213,117 @@ class RangeTestResult(_Suggestions, SweepResult):
         i = self.best_index
         return None if i is None else float(self.lrs[i])
 
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """The rates statistically indistinguishable from :attr:`best_lr`.
+
+        With ``seeds > 1``: the contiguous run of rates around the best whose
+        score differs from the best score by at most their combined spread
+        over seeds, ``sqrt(std_k**2 + std_best**2)``. ``None`` with one seed
+        (no spread to judge by) or when every rate diverged.
+
+        Example:
+          >>> import numpy as np
+          >>> from lrjax import RangeTestResult
+          >>> end = np.array([[1.0, 0.50, 0.45, 0.47, 0.9], [1.0, 0.56, 0.47, 0.45, 0.9]])
+          >>> losses = np.repeat(end[:, :, None], 2, axis=2)  # [seeds, K, T]
+          >>> r = RangeTestResult.from_parallel(np.logspace(-3, 1, 5), losses, losses,
+          ...                                   -np.ones((2, 5), int), 4.0)
+          >>> [round(float(x), 3) for x in r.interval]
+          [0.1, 1.0]
+        """
+        i = self.best_index
+        if i is None or self.losses.shape[0] < 2:
+            return None
+        spread = np.sqrt(self.score_std**2 + self.score_std[i] ** 2)
+        close = np.isfinite(self.scores) & (self.scores - self.scores[i] <= spread)
+        lo = hi = i
+        while lo > 0 and close[lo - 1]:
+            lo -= 1
+        while hi + 1 < close.size and close[hi + 1]:
+            hi += 1
+        return float(self.lrs[lo]), float(self.lrs[hi])
+
+    def best_at(self, steps: int) -> float | None:
+        """The rate with the lowest training loss after ``steps`` steps (``<= num_steps``).
+
+        The score at a horizon ``h`` is the mean loss over steps
+        ``[h - max(1, h // 10), h)``, averaged over seeds; a copy that diverged
+        by then is out.
+        """
+        h = int(steps)
+        if not 1 <= h <= self.num_steps:
+            raise ValueError(f"steps must be in [1, {self.num_steps}], got {steps!r}")
+        w = max(1, h // 10)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            window = self.losses[:, :, h - w : h].astype(np.float64).mean(-1)
+        out = np.any((self.stop_step >= 0) & (self.stop_step < h), axis=0)
+        score = np.where(out | ~np.isfinite(window).all(0), np.inf, window.mean(0))
+        return None if not np.isfinite(score).any() else float(self.lrs[np.argmin(score)])
+
+    def suggest_for(self, total_steps: int) -> float:
+        """The rate for a real run of ``total_steps`` steps at a constant rate.
+
+        The per-step losses give the best rate at every horizon of the test
+        for free (:meth:`best_at`). Within the test that is the answer; for a
+        longer run, ``log(best rate)`` is fitted as a line in ``log(horizon)``
+        over the second half of the test (where the early, high-rate transient
+        is over) and extrapolated, with the slope clipped to ``[-1, 0]`` (the
+        best constant rate does not grow with a longer run) and the answer
+        kept within the tested rates. With evaluation curves
+        (``eval_every``), their best rates are used instead.
+
+        Args:
+          total_steps: the length of the real run, >= 1.
+
+        Returns:
+          The suggested rate.
+
+        Raises:
+          ValueError: ``total_steps`` < 1, or every rate diverged.
+        """
+        if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)):
+            raise TypeError(f"total_steps must be an int >= 1, got {total_steps!r}")
+        if total_steps < 1:
+            raise ValueError(f"total_steps must be >= 1, got {total_steps!r}")
+        if self.best_index is None:
+            raise ValueError(f"no usable points for a suggestion: {self._why_empty()}")
+        T = self.num_steps
+        if total_steps <= T and self.val_curves is None:
+            best = self.best_at(int(total_steps))
+            if best is not None:
+                return best
+        horizons, rates = self._best_rate_path()
+        if len(horizons) < 2:
+            return float(self.lrs[self.best_index])
+        x, y = np.log(horizons), np.log(rates)
+        slope = np.clip(np.polyfit(x, y, 1)[0], -1.0, 0.0) if np.ptp(x) > 0 else 0.0
+        level = np.mean(y - slope * x)
+        lr = float(np.exp(level + slope * np.log(total_steps)))
+        return float(np.clip(lr, self.lrs.min(), self.lrs.max()))
+
+    def _best_rate_path(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(horizons, best rates)`` over the second half of the test."""
+        if self.val_curves is not None and self.eval_every:
+            n = self.val_curves.shape[-1]
+            hs, rs = [], []
+            for j in range(n // 2, n):
+                h = (j + 1) * self.eval_every
+                alive = ~np.any((self.stop_step >= 0) & (self.stop_step < h), axis=0)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    v = np.where(alive, np.nanmean(self.val_curves[:, :, j], axis=0), np.inf)
+                if np.isfinite(v).any():
+                    hs.append(h)
+                    rs.append(self.lrs[np.argmin(v)])
+            return np.array(hs, float), np.array(rs, float)
+        T = self.num_steps
+        hs = np.unique(np.linspace(max(T // 2, 1), T, 8).astype(int))
+        pairs = [(h, self.best_at(int(h))) for h in hs]
+        pairs = [(h, r) for h, r in pairs if r is not None]
+        return np.array([p[0] for p in pairs], float), np.array([p[1] for p in pairs], float)
+
     def diagnose(self, **thresholds: float) -> np.ndarray:
         """Re-labels the rates with other thresholds (see :class:`lrjax.Thresholds`).
 
@@ -333,6 +444,12 @@ class RangeTestResult(_Suggestions, SweepResult):
             mid, std = self.scores[ok], self.score_std[ok]
             ax.fill_between(lrs[ok], mid - std, mid + std, color="C0", alpha=0.2, label="±1 std")
         self._shade_diverged(ax)
+        interval = self.interval
+        if interval is not None:
+            lo, hi = interval
+            ax.axvspan(
+                lo / 1.05, hi * 1.05, color="C2", alpha=0.15, label="as good as best (seeds)"
+            )
         methods = ("best",) if suggestions is None else tuple(suggestions)
         _mark_suggestions(ax, self, methods, strict=suggestions is not None)
         _clip_ylim(ax, np.concatenate(values), float(np.nanmean(self.losses[:, :, 0])))
