@@ -199,7 +199,16 @@ def check_model(model: Model, seeded: bool, example: Any, val: Any) -> None:
     key = jax.random.key(0)
     if not callable(b.loss_fn):
         raise TypeError(f"loss_fn must be callable (params, batch) -> scalar, got {b.loss_fn!r}")
-    loss, new_state, _ = _trace(b.loss, (params, state, example, key), "loss_fn(params, batch)")
+    stateful = getattr(b, "stateful", False)
+    form = "loss_fn(params, state, batch)" if stateful else "loss_fn(params, batch)"
+    try:
+        loss, new_state, _ = _trace(b.loss, (params, state, example, key), form)
+    except TypeError as e:
+        if stateful and any(w in str(e) for w in ("unpack", "iterat")):
+            raise TypeError(
+                "with state=, loss_fn(params, state, batch) must return (loss, new_state)"
+            ) from None
+        raise
     _check_scalar(loss, "loss_fn", b.has_aux)
     if jax.tree.structure(new_state) != jax.tree.structure(state):
         raise ValueError(
@@ -208,7 +217,8 @@ def check_model(model: Model, seeded: bool, example: Any, val: Any) -> None:
         )
     if val is not None:
         vb = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), val)
-        score = _trace(b.evaluate, (params, state, vb), "eval_fn on one val batch")
+        what = "eval_fn" if b.eval_fn is not None else "loss_fn"
+        score = _trace(b.evaluate, (params, state, vb), f"{what} on one of val_batches")
         _check_scalar(
             score, "eval_fn" if b.eval_fn is not None else "loss_fn on val_batches", False
         )
