@@ -23,7 +23,7 @@ from lrjax._train._result import SweepResult
 from lrjax._validation import (
     check_bool,
     check_choice,
-    check_int,
+    check_count,
     check_optional_bool,
     float_dtype,
     int_dtype,
@@ -187,7 +187,7 @@ def sweep(
         if prepared.source.length is None:
             raise ValueError("num_steps is required when batches is a callable or an iterable")
         num_steps = prepared.source.length
-    num_steps = check_int("num_steps", num_steps, minimum=1)
+    num_steps = check_count("num_steps", num_steps, minimum=1)
     prepared.source.check_steps(num_steps)
     every = _train.check_eval_every(eval_every, num_steps, prepared.val is not None)
     out = _train.run(

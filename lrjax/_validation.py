@@ -7,11 +7,13 @@ Every check names the parameter as the user wrote it and shows the value:
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -33,8 +35,8 @@ def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
     return value
 
 
-def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
-    """``value`` as an ``int`` (no bools), at least ``minimum``."""
+def check_count(name: str, value: Any, *, minimum: int | None = None) -> int:
+    """``value`` as an ``int`` (no bools, no floats), at least ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         bound = "" if minimum is None else f" >= {minimum}"
         raise TypeError(f"{name} must be an int{bound}, got {value!r}")
@@ -65,3 +67,113 @@ def check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be True or False, got {value!r}")
     return value
+
+
+# ------------------------------------------ hyperparameters known at construction
+# Schedules and transforms check a value when it is concrete (a Python or NumPy
+# number); a tracer or an array (a stacked or traced schedule) is not checked.
+
+
+def _numbers(name: str, value: Any, many: bool) -> list[Any]:
+    """The numbers in ``value``; a list or tuple only where ``many`` (else TypeError)."""
+    if isinstance(value, (list, tuple)):
+        if not many:
+            raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+        return list(value)
+    return [value]
+
+
+def check_finite(name: str, value: Any, *, many: bool = False) -> None:
+    """Raises ValueError unless every number in ``value`` is finite.
+
+    ``value`` is one number, or a list of them with ``many=True``.
+    """
+    for v in _numbers(name, value, many):
+        if isinstance(v, bool) or not isinstance(v, (numbers.Real, np.number)):
+            raise TypeError(f"{name} must be a real number, got {v!r} ({type(v).__name__})")
+        if not math.isfinite(float(v)):
+            raise ValueError(f"{name} must be finite, got {v!r}")
+
+
+def check_int(name: str, value: Any, *, minimum: int | None = None, many: bool = False) -> None:
+    """Raises unless ``value`` is an integral number (>= ``minimum`` if given).
+
+    ``value`` is one number, or a list of them with ``many=True``. It must also
+    fit JAX's default int (int32 unless ``jax_enable_x64``), which steps use.
+    """
+    check_finite(name, value, many=many)
+    top = np.iinfo(int_dtype()).max
+    for v in _numbers(name, value, many):
+        if float(v) != int(v):
+            raise ValueError(f"{name} must be an integer, got {v!r}")
+        if minimum is not None and int(v) < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {v!r}")
+        if int(v) > top:
+            raise ValueError(f"{name} must be <= {top} (steps are {int_dtype()}), got {v!r}")
+
+
+def check_positive(name: str, value: Any, *, strict: bool = True) -> None:
+    """Raises unless ``value`` is a finite number > 0 (>= 0 with ``strict=False``)."""
+    check_finite(name, value)
+    if (strict and not value > 0) or (not strict and not value >= 0):
+        op = ">" if strict else ">="
+        raise ValueError(f"{name} must be {op} 0, got {value!r}")
+
+
+def check_sorted(name: str, values: Sequence[Any], *, strict: bool = True) -> None:
+    """Raises unless ``values`` is (strictly) increasing."""
+    for a, b in itertools.pairwise(values):
+        if (strict and not a < b) or (not strict and not a <= b):
+            kind = "strictly increasing (no duplicates)" if strict else "non-decreasing"
+            raise ValueError(f"{name} must be {kind}, got {list(values)!r}")
+
+
+def concrete(x: Any) -> np.ndarray | None:
+    """``x`` as a NumPy array when its value is known now, else ``None``."""
+    if isinstance(x, jax.core.Tracer):
+        return None
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"expected a number, got {x!r}")
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"expected a number, got {x!r} ({type(x).__name__})") from None
+
+
+def check_number(
+    name: str,
+    value: Any,
+    ok: Callable[[np.ndarray], np.ndarray] | None = None,
+    requirement: str = "",
+    *,
+    integer: bool = False,
+    allow_inf: bool = False,
+) -> None:
+    """Raises ``TypeError``/``ValueError`` naming ``name`` unless ``value`` is valid.
+
+    Args:
+      name: the parameter's name, as the user wrote it.
+      value: the value (skipped when it is a tracer).
+      ok: a predicate on the value as a NumPy array (elementwise).
+      requirement: what ``ok`` asks, for the message ("in (0, 1)").
+      integer: the value must be a whole number.
+      allow_inf: infinities are allowed (NaN never is).
+    """
+    if isinstance(value, bool) or (isinstance(value, np.ndarray) and value.dtype == np.bool_):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    try:
+        arr = concrete(value)
+    except TypeError:
+        kind = type(value).__name__
+        raise TypeError(f"{name} must be a number, got {value!r} ({kind})") from None
+    if arr is None:
+        return
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be a number, got {value!r} ({arr.dtype})")
+    arr = arr.astype(np.float64)
+    if np.any(np.isnan(arr)) or (not allow_inf and not np.all(np.isfinite(arr))):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if integer and not np.all(arr == np.round(arr)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if ok is not None and not np.all(ok(arr)):
+        raise ValueError(f"{name} must be {requirement}, got {value!r}")

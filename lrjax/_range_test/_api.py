@@ -15,7 +15,7 @@ from lrjax._range_test._result import MODES, RampResult, RangeTestResult
 from lrjax._validation import (
     check_bool,
     check_choice,
-    check_int,
+    check_count,
     check_optional_bool,
     check_positive_float,
     float_dtype,
@@ -223,8 +223,8 @@ def range_test(
     hi = check_positive_float("max_lr", max_lr)
     if lo >= hi:
         raise ValueError(f"min_lr must be < max_lr, got min_lr={min_lr!r}, max_lr={max_lr!r}")
-    num_lrs = check_int("num_lrs", num_lrs, minimum=1)
-    num_steps = check_int("num_steps", num_steps, minimum=1)
+    num_lrs = check_count("num_lrs", num_lrs, minimum=1)
+    num_steps = check_count("num_steps", num_steps, minimum=1)
     factor = _train.check_diverge_factor(diverge_factor)
     chunk = _train.check_chunk_size(chunk_size)
     the_mesh = _train.as_mesh(mesh)

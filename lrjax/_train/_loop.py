@@ -26,7 +26,7 @@ from lrjax._train import _kernel
 from lrjax._train._data import STREAM_BLOCK
 from lrjax._train._prepare import Prepared, copy_keys
 from lrjax._train._progress import ProgressBar, progress_enabled
-from lrjax._validation import check_int, float_dtype
+from lrjax._validation import check_count, float_dtype
 
 # ----------------------------------------------------------- static callables
 
@@ -109,7 +109,7 @@ def check_eval_every(eval_every: Any, num_steps: int, has_val: bool) -> int | No
     """``eval_every`` as ``None`` or an int in ``[1, num_steps]`` (needs ``val_batches``)."""
     if eval_every is None:
         return None
-    n = check_int("eval_every", eval_every, minimum=1)
+    n = check_count("eval_every", eval_every, minimum=1)
     if not has_val:
         raise ValueError(f"eval_every={eval_every!r} needs val_batches to evaluate on")
     if n > num_steps:

@@ -21,7 +21,7 @@ import optax
 
 from lrjax._train._data import BatchSource, prepare_val
 from lrjax._train._model import Model, is_flax, make_model
-from lrjax._validation import check_bool, check_int
+from lrjax._validation import check_bool, check_count
 
 
 class Prepared(NamedTuple):
@@ -121,7 +121,7 @@ def check_params(params: Any, name: str = "params") -> None:
 
 
 def _seed_model(loss_fn, params, init_fn, seeds, *, state, eval_fn, has_aux) -> tuple[Model, bool]:
-    seeds = check_int("seeds", seeds, minimum=1)
+    seeds = check_count("seeds", seeds, minimum=1)
     if init_fn is None:
         if seeds > 1:
             raise ValueError(

@@ -9,8 +9,6 @@ metadata declared per class in ``_static``.
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import math
 import numbers
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
@@ -18,6 +16,11 @@ from typing import Any, ClassVar, TypeVar
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from lrjax._validation import (
+    float_dtype,
+    int_dtype,
+)
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
@@ -28,16 +31,6 @@ S = TypeVar("S", bound="Schedule")
 
 
 # --------------------------------------------------------------------------- dtypes
-
-
-def float_dtype() -> np.dtype:
-    """The default float dtype: float32, or float64 under ``jax_enable_x64``."""
-    return jnp.zeros((), dtype=float).dtype
-
-
-def int_dtype() -> np.dtype:
-    """The default int dtype: int32, or int64 under ``jax_enable_x64``."""
-    return jnp.zeros((), dtype=int).dtype
 
 
 def as_float(x: ArrayLike) -> Array:
@@ -114,66 +107,6 @@ def _is_concrete(x: Any) -> bool:
     if isinstance(x, (list, tuple)):
         return all(_is_concrete(v) for v in x)
     return False
-
-
-def _numbers(name: str, value: Any, many: bool) -> list[Any]:
-    """The numbers in ``value``; a list or tuple only where ``many`` (else TypeError)."""
-    if isinstance(value, (list, tuple)):
-        if not many:
-            raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
-        return list(value)
-    return [value]
-
-
-def check_finite(name: str, value: Any, *, many: bool = False) -> None:
-    """Raises ValueError unless every number in ``value`` is finite.
-
-    ``value`` is one number, or a list of them with ``many=True``.
-    """
-    for v in _numbers(name, value, many):
-        if isinstance(v, bool) or not isinstance(v, (numbers.Real, np.number)):
-            raise TypeError(f"{name} must be a real number, got {v!r} ({type(v).__name__})")
-        if not math.isfinite(float(v)):
-            raise ValueError(f"{name} must be finite, got {v!r}")
-
-
-def check_int(name: str, value: Any, *, minimum: int | None = None, many: bool = False) -> None:
-    """Raises unless ``value`` is an integral number (>= ``minimum`` if given).
-
-    ``value`` is one number, or a list of them with ``many=True``. It must also
-    fit JAX's default int (int32 unless ``jax_enable_x64``), which steps use.
-    """
-    check_finite(name, value, many=many)
-    top = np.iinfo(int_dtype()).max
-    for v in _numbers(name, value, many):
-        if float(v) != int(v):
-            raise ValueError(f"{name} must be an integer, got {v!r}")
-        if minimum is not None and int(v) < minimum:
-            raise ValueError(f"{name} must be >= {minimum}, got {v!r}")
-        if int(v) > top:
-            raise ValueError(f"{name} must be <= {top} (steps are {int_dtype()}), got {v!r}")
-
-
-def check_positive(name: str, value: Any, *, strict: bool = True) -> None:
-    """Raises unless ``value`` is a finite number > 0 (>= 0 with ``strict=False``)."""
-    check_finite(name, value)
-    if (strict and not value > 0) or (not strict and not value >= 0):
-        op = ">" if strict else ">="
-        raise ValueError(f"{name} must be {op} 0, got {value!r}")
-
-
-def check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
-    """Raises unless ``value`` is one of ``choices``, listing the valid ones."""
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
-
-
-def check_sorted(name: str, values: Sequence[Any], *, strict: bool = True) -> None:
-    """Raises unless ``values`` is (strictly) increasing."""
-    for a, b in itertools.pairwise(values):
-        if (strict and not a < b) or (not strict and not a <= b):
-            kind = "strictly increasing (no duplicates)" if strict else "non-decreasing"
-            raise ValueError(f"{name} must be {kind}, got {list(values)!r}")
 
 
 # ------------------------------------------------------------------------- base

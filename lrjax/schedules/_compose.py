@@ -10,18 +10,8 @@ from collections.abc import Sequence
 
 import jax.numpy as jnp
 
-from lrjax.schedules._base import (
-    Array,
-    ArrayLike,
-    Schedule,
-    as_float,
-    as_int,
-    check_finite,
-    check_int,
-    check_sorted,
-    register,
-    split_step,
-)
+from lrjax._validation import check_finite, check_int, check_sorted
+from lrjax.schedules._base import Array, ArrayLike, Schedule, as_float, as_int, register, split_step
 from lrjax.schedules._piecewise import constant
 
 __all__ = ["add", "clip", "constant", "join", "product", "scale", "warmup"]

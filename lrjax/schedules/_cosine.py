@@ -5,16 +5,13 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from lrjax._validation import check_finite, check_int, check_positive, int_dtype
 from lrjax.schedules._base import (
     Array,
     ArrayLike,
     Schedule,
     as_float,
     as_int,
-    check_finite,
-    check_int,
-    check_positive,
-    int_dtype,
     int_floordiv,
     register,
 )

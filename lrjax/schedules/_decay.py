@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from lrjax._validation import check_finite, check_int, check_positive
 from lrjax.schedules._base import (
     Array,
     ArrayLike,
     Schedule,
     as_float,
     as_int,
-    check_finite,
-    check_int,
-    check_positive,
     int_floordiv,
     register,
 )

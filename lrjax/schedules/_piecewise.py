@@ -6,17 +6,13 @@ from collections.abc import Sequence
 
 import jax.numpy as jnp
 
+from lrjax._validation import check_choice, check_finite, check_int, check_positive, check_sorted
 from lrjax.schedules._base import (
     Array,
     ArrayLike,
     Schedule,
     as_float,
     as_int,
-    check_choice,
-    check_finite,
-    check_int,
-    check_positive,
-    check_sorted,
     int_floordiv,
     register,
 )

@@ -4,17 +4,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from lrjax.schedules._base import (
-    Array,
-    ArrayLike,
-    Schedule,
-    as_float,
-    as_int,
-    check_choice,
-    check_finite,
-    check_int,
-    register,
-)
+from lrjax._validation import check_choice, check_finite, check_int
+from lrjax.schedules._base import Array, ArrayLike, Schedule, as_float, as_int, register
 from lrjax.schedules._cosine import half_cosine
 
 DECAY_SHAPES = ("linear", "sqrt", "cosine")

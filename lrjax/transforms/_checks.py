@@ -8,74 +8,22 @@ checked: its value does not exist yet, and branching on it would break tracing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lrjax._validation import check_choice, check_number, concrete, float_dtype
 
-def float_dtype() -> np.dtype:
-    """The default float dtype: float32, or float64 under ``jax_enable_x64``."""
-    return jnp.zeros((), dtype=float).dtype
-
-
-def concrete(x: Any) -> np.ndarray | None:
-    """``x`` as a NumPy array when its value is known now, else ``None``."""
-    if isinstance(x, jax.core.Tracer):
-        return None
-    if isinstance(x, (str, bytes)) or x is None:
-        raise TypeError(f"expected a number, got {x!r}")
-    try:
-        return np.asarray(x)
-    except (TypeError, ValueError):
-        raise TypeError(f"expected a number, got {x!r} ({type(x).__name__})") from None
-
-
-def check_number(
-    name: str,
-    value: Any,
-    ok: Callable[[np.ndarray], np.ndarray] | None = None,
-    requirement: str = "",
-    *,
-    integer: bool = False,
-    allow_inf: bool = False,
-) -> None:
-    """Raises ``TypeError``/``ValueError`` naming ``name`` unless ``value`` is valid.
-
-    Args:
-      name: the parameter's name, as the user wrote it.
-      value: the value (skipped when it is a tracer).
-      ok: a predicate on the value as a NumPy array (elementwise).
-      requirement: what ``ok`` asks, for the message ("in (0, 1)").
-      integer: the value must be a whole number.
-      allow_inf: infinities are allowed (NaN never is).
-    """
-    if isinstance(value, bool) or (isinstance(value, np.ndarray) and value.dtype == np.bool_):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    try:
-        arr = concrete(value)
-    except TypeError:
-        kind = type(value).__name__
-        raise TypeError(f"{name} must be a number, got {value!r} ({kind})") from None
-    if arr is None:
-        return
-    if arr.dtype.kind not in "iuf":
-        raise TypeError(f"{name} must be a number, got {value!r} ({arr.dtype})")
-    arr = arr.astype(np.float64)
-    if np.any(np.isnan(arr)) or (not allow_inf and not np.all(np.isfinite(arr))):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if integer and not np.all(arr == np.round(arr)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if ok is not None and not np.all(ok(arr)):
-        raise ValueError(f"{name} must be {requirement}, got {value!r}")
-
-
-def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    """Raises ``ValueError`` unless ``value`` is one of ``choices``."""
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+__all__ = [
+    "check_choice",
+    "check_number",
+    "check_value",
+    "concrete",
+    "float_dtype",
+    "python_one_minus",
+]
 
 
 def python_one_minus(x: Any) -> Any:
