@@ -117,7 +117,7 @@ def run(process_id: int, num_processes: int, port: int, devices_per_process: int
         loss_fn, params, batches, optimizer=optax.adam,
         min_lr=1e-4, max_lr=10.0, num_lrs=8, num_steps=40, mesh=mesh, progress=False,
     )  # fmt: skip
-    # A sweep (and, the same way, lrjax.tune) takes the same mesh.
+    # A sweep takes the same mesh (and so will tune, the coming search).
     sweep = lrjax.sweep(
         loss_fn, params, batches,
         lambda peak, pct: optax.adam(lrjax.one_cycle(peak, 40, pct_start=pct)),
