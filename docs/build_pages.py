@@ -12,6 +12,11 @@ is committed, between a pair of HTML comments that say where it came from::
     <!-- /migration -->
     <!-- gallery -->                       the pictures of docs/gen_gallery.py
     <!-- /gallery -->
+    <!-- api: lrjax.cosine lrjax.wsd -->     a summary of each name: signature and
+    <!-- /api -->                          first paragraph of its docstring
+
+On the built site the ``api:`` summaries give way to the full mkdocstrings
+entries (``docs/hooks/lrjax_docs.py``); everything else shows as committed.
 
 Running this script reruns every snippet and rewrites the text between the
 markers (a new opening marker without its closing one gets filled in too),
@@ -57,8 +62,8 @@ FIGURES_JSON = "figures.json"
 COMMAND = "python docs/build_pages.py"
 
 #: Generated blocks: ``<!-- kind: arg -->`` (or ``<!-- gallery -->``) ... ``<!-- /kind -->``.
-KINDS = ("snippet", "example", "migration", "gallery")
-_OPEN = re.compile(rf"^<!-- (?P<kind>{'|'.join(KINDS)})(?:: (?P<arg>[\w./-]+))? -->$")
+KINDS = ("snippet", "example", "migration", "gallery", "api")
+_OPEN = re.compile(rf"^<!-- (?P<kind>{'|'.join(KINDS)})(?:: (?P<arg>[\w./-]+(?: [\w./-]+)*))? -->$")
 _CLOSE = re.compile(rf"^<!-- /(?P<kind>{'|'.join(KINDS)}) -->$")
 
 #: Savefig resolution of snippet figures.
@@ -317,7 +322,70 @@ def _example_block(rel: str, page: str) -> str:
     return f'```python title="{rel}"\n{code}```\n'
 
 
+def resolve(name: str) -> Any:
+    """The object a public dotted name (``lrjax.cosine``, ``lrjax.data``) refers to."""
+    module, _, attr = name.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        return importlib.import_module(name)
+
+
+def _default(value: Any) -> str:
+    if callable(value) and hasattr(value, "__name__"):  # optimizer=optax.adam
+        return f"{value.__module__.split('.')[0]}.{value.__name__}"
+    return repr(value)
+
+
+def signature(obj: Any) -> str:
+    """``(a, b=1, *, c=None)``: parameters and defaults, without annotations."""
+    import inspect
+
+    try:
+        sig = inspect.signature(obj)
+    except (TypeError, ValueError):
+        return ""
+    parts, star = [], False
+    for p in sig.parameters.values():
+        if p.kind is p.VAR_POSITIONAL:
+            parts.append(f"*{p.name}")
+            star = True
+            continue
+        if p.kind is p.VAR_KEYWORD:
+            parts.append(f"**{p.name}")
+            continue
+        if p.kind is p.KEYWORD_ONLY and not star:
+            parts.append("*")
+            star = True
+        default = "" if p.default is p.empty else f"={_default(p.default)}"
+        parts.append(p.name + default)
+    return f"({', '.join(parts)})"
+
+
+_ROLE = re.compile(r":(?:func|class|meth|attr|data|mod|obj):`~?([^`]+)`")
+
+
+def summary(obj: Any) -> str:
+    """The first paragraph of a docstring, on one line, reST roles as code."""
+    import inspect
+
+    first = (inspect.getdoc(obj) or "").split("\n\n")[0]
+    text = " ".join(first.split())
+    text = _ROLE.sub(r"`\1`", text)
+    return re.sub(r"``([^`]+)``", r"`\1`", text)
+
+
+def _api_block(names: str) -> str:
+    lines = []
+    for name in names.split():
+        obj = resolve(name)
+        lines.append(f"- **`{name}`**`{signature(obj)}`: {summary(obj)}")
+    return "\n".join(lines) + "\n"
+
+
 def _block(kind: str, arg: str | None, page: str, runs: dict[str, SnippetRun]) -> str:
+    if kind == "api":
+        return _api_block(arg or "")
     if kind == "snippet":
         return _snippet_block(arg or "", page, runs)
     if kind == "example":

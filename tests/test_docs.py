@@ -98,6 +98,7 @@ def test_mkdocs_build_strict(tmp_path):
     for page in (DOCS / "api").glob("*.md"):
         html = (site / "api" / page.stem / "index.html").read_text()
         assert ":::" not in html and "<!-- api:" not in html, page
+        assert "<!-- /api" not in html and "</code></strong><code>(" not in html, page
 
 
 # ------------------------------------------------------- committed, and fresh
@@ -132,8 +133,8 @@ def _committed_output(rel: str, text: str) -> str:
 def test_every_generated_block_is_closed_and_filled():
     """No page holds an opening marker the script has not filled in yet."""
     for page, text in _pages().items():
-        opened = re.findall(r"^<!-- (snippet|example|migration|gallery)\b.*-->$", text, re.M)
-        closed = re.findall(r"^<!-- /(snippet|example|migration|gallery) -->$", text, re.M)
+        opened = re.findall(r"^<!-- (snippet|example|migration|gallery|api)\b.*-->$", text, re.M)
+        closed = re.findall(r"^<!-- /(snippet|example|migration|gallery|api) -->$", text, re.M)
         assert opened == closed, f"docs/{page}: unbuilt blocks; run {pages.COMMAND}"
 
 

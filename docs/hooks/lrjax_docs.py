@@ -8,7 +8,9 @@ marker comments from the built site. ``tests/test_docs.py`` fails when a
 committed page is out of date.
 
 ``<!-- api: lrjax.cosine lrjax.one_cycle -->`` becomes the mkdocstrings
-directives documenting those names under their public names.
+directives documenting those names under their public names; the summary that
+``build_pages.py`` commits after it for GitHub readers (up to ``<!-- /api -->``)
+is dropped from the site.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any
 from mkdocs.structure.files import Files
 
 _API = re.compile(r"^<!-- api: (?P<names>[\w. ]+) -->$", re.MULTILINE)
+#: An ``api:`` marker with its committed summary, up to ``<!-- /api -->``.
+_API_SUMMARY = re.compile(r"^(<!-- api: [\w. ]+ -->)$.*?^<!-- /api -->$\n?", re.M | re.S)
 #: The markers ``docs/build_pages.py`` writes around generated blocks.
 _GENERATED_MARKER = re.compile(
     r"^<!-- /?(?:snippet|example|migration|gallery)(?:: [\w./-]+)? -->\n", re.MULTILINE
@@ -72,5 +76,6 @@ def _api_markdown(names: str) -> str:
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
+    markdown = _API_SUMMARY.sub(lambda m: m.group(1) + "\n", markdown)
     markdown = _GENERATED_MARKER.sub("", markdown)
     return _API.sub(lambda m: _api_markdown(m.group("names")), markdown)
