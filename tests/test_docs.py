@@ -120,7 +120,7 @@ def test_committed_docs_are_fresh():
             problems.append(
                 f"docs/snippets/{rel} prints other output than docs/{page} shows ({diff})"
             )
-    assert not problems, "\n".join([*problems, f"run: {pages.COMMAND}"])
+    assert not problems, "\n".join(f"{p}: run {pages.COMMAND}" for p in problems)
 
 
 def _committed_output(rel: str, text: str) -> str:
