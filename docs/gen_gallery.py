@@ -1,9 +1,9 @@
 # ruff: noqa: E501  (the gallery entries are code strings shown verbatim)
 """The schedule gallery: one PNG per catalogue schedule and per mode/convention.
 
-Every picture is drawn from the real schedule code at docs build time (the mkdocs
-hook in ``docs/hooks/lrjax_docs.py`` calls :func:`render_all`); nothing here is
-drawn by hand and no PNG is committed. ``tests/test_docs.py`` checks that every
+Every picture is drawn from the real schedule code by ``docs/build_pages.py``,
+which commits the PNGs under ``docs/assets/gallery/`` with the page
+``docs/gallery.md``; nothing here is drawn by hand. ``tests/test_docs.py`` checks that every
 catalogue entry, every composition and every value of every static choice
 (``mode``, ``convention``, ``decay_shape``, ...) has a picture.
 
@@ -288,8 +288,8 @@ def _evaluate(schedule, steps: np.ndarray) -> np.ndarray:
     return _jitted()(schedule, steps)
 
 
-def render(entry: Entry) -> bytes:
-    """The PNG of one entry, drawn from the schedule's real values."""
+def figure(entry: Entry):
+    """The matplotlib figure of one entry, drawn from the schedule's real values."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -325,8 +325,16 @@ def render(entry: Entry) -> bytes:
     ax.grid(alpha=0.3)
     title = "\n".join(textwrap.wrap(entry.code.replace("lrjax.", ""), 88))
     ax.set_title(title, fontsize=7.5, family="monospace", loc="left")
+    return fig
+
+
+def render(entry: Entry) -> bytes:
+    """The PNG of one entry."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(entry)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", metadata={"Software": None})
     plt.close(fig)
     return buf.getvalue()
 
@@ -336,8 +344,11 @@ def render_all() -> dict[str, bytes]:
     return {f"gallery/{e.slug}.png": render(e) for e in GALLERY}
 
 
-def markdown() -> str:
-    """The gallery page body: one section per family, one picture per entry."""
+def markdown(image_dir: str = "assets/gallery") -> str:
+    """The gallery page body: one section per family, one picture per entry.
+
+    ``image_dir`` is where the PNGs are, relative to the page.
+    """
     from lrjax import schedules
 
     classes = schedules.catalogue()
@@ -349,7 +360,7 @@ def markdown() -> str:
             doc = (classes[e.family].__doc__ or "").strip().splitlines()[0]
             out.append(f"## `{e.family}`\n\n{doc} [API](api/schedules.md#{_anchor(e.family)})\n")
         out.append(f"```python\n{e.code}\n```\n")
-        out.append(f"![{e.slug}](gallery/{e.slug}.png)\n")
+        out.append(f"![{e.slug}]({image_dir}/{e.slug}.png)\n")
         if e.note:
             out.append(f"{e.note}\n")
     return "\n".join(out)

@@ -1,7 +1,7 @@
 """The migration tables: PyTorch, Keras and Optax schedules mapped to lrjax.
 
 Each :class:`Row` holds the other library's call and the lrjax call *as code*.
-The docs hook renders the rows into ``docs/migration.md``; ``tests/test_docs.py``
+``docs/build_pages.py`` writes the rows into ``docs/migration.md``; ``tests/test_docs.py``
 evaluates both sides of every row that has a ``check`` and compares the rates
 step by step against the real library, so a translation on the page cannot be
 wrong without a test failing.

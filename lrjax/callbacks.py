@@ -4,6 +4,8 @@
 pair over a NamedTuple of arrays: call it once per epoch in a Python loop, or
 inside ``jax.jit``, ``lax.scan`` and ``lax.while_loop`` (the state's
 ``should_stop`` is a boolean array, fit for a ``while_loop`` condition).
+:func:`keep_best` carries the parameters of the best update alongside it, for
+Keras' ``restore_best_weights=True``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import jax.numpy as jnp
 
 from lrjax.transforms._checks import check_choice, check_number, check_value, float_dtype
 
-__all__ = ["EarlyStopping", "EarlyStoppingState", "early_stopping"]
+__all__ = ["EarlyStopping", "EarlyStoppingState", "early_stopping", "keep_best"]
 
 
 class EarlyStoppingState(NamedTuple):
@@ -161,3 +163,58 @@ def early_stopping(
         return new._replace(step=state.step + 1)
 
     return EarlyStopping(init=init, update=update)
+
+
+def keep_best(state: EarlyStoppingState, params: Any, best_params: Any) -> Any:
+    """The parameters of the best update so far, for restoring them at the end.
+
+    Call it right after ``state = stopper.update(state, value)`` with the
+    parameters that ``value`` was measured on: it returns ``params`` when that
+    update set a new best (``state.best_step`` is that update's step), else
+    ``best_params``. Start with ``best_params = params``; when the loop ends,
+    stopped early or not, ``best_params`` holds the best update's parameters,
+    the weights Keras' ``EarlyStopping(restore_best_weights=True)`` restores
+    at the end of training (if no update was monitored, ``state.has_best`` is
+    false and ``best_params`` is still the start). Pure and jit-able: a
+    ``jnp.where`` per leaf, so it also runs inside ``lax.while_loop``,
+    ``lax.scan`` and ``jax.vmap``.
+
+    Args:
+      state: the :class:`EarlyStoppingState` returned by the latest ``update``.
+      params: the parameters the latest monitored value was measured on.
+      best_params: the best parameters so far, with the structure of ``params``.
+
+    Returns:
+      The new best parameters: ``params`` or ``best_params``, leaf by leaf
+      arrays.
+
+    Raises:
+      TypeError: ``state`` is not an :class:`EarlyStoppingState`.
+      ValueError: ``params`` and ``best_params`` differ in structure.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from lrjax.callbacks import early_stopping, keep_best
+      >>> stopper = early_stopping(patience=1)
+      >>> state = stopper.init()
+      >>> params = best = {"w": jnp.zeros(())}
+      >>> for epoch, val_loss in enumerate([1.0, 0.5, 0.7, 0.6]):
+      ...     params = {"w": params["w"] + 1.0}  # one epoch of training
+      ...     state = stopper.update(state, val_loss)
+      ...     best = keep_best(state, params, best)
+      ...     if state.should_stop:
+      ...         break
+      >>> int(state.best_step), float(best["w"]), float(params["w"])
+      (1, 2.0, 3.0)
+    """
+    if not isinstance(state, EarlyStoppingState):
+        raise TypeError(
+            f"keep_best: state must be an EarlyStoppingState, got {type(state).__name__}"
+        )
+    got, want = jax.tree.structure(params), jax.tree.structure(best_params)
+    if got != want:
+        raise ValueError(
+            f"keep_best: params and best_params must have the same structure, got {got} and {want}"
+        )
+    new_best = state.has_best & (state.best_step == state.step - 1)
+    return jax.tree.map(lambda p, b: jnp.where(new_best, p, b), params, best_params)

@@ -28,7 +28,7 @@ import keras
 import numpy as np
 import pytest
 
-from lrjax.callbacks import EarlyStoppingState, early_stopping
+from lrjax.callbacks import EarlyStoppingState, early_stopping, keep_best
 
 FIELDS = ("should_stop", "wait", "best", "has_best", "best_step", "stopped_step")
 
@@ -416,3 +416,121 @@ def test_update_rejects_a_foreign_state() -> None:
     """``update`` checks its state argument."""
     with pytest.raises(TypeError, match="EarlyStoppingState"):
         early_stopping().update((0, 0), 1.0)
+
+
+# ------------------------------------------------------------------- keep_best
+
+
+class FakeModelWithWeights:
+    """A model whose weights are one array stamped with the epoch that wrote them."""
+
+    def __init__(self) -> None:
+        self.stop_training = False
+        self.weights = [np.zeros(2)]
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        self.weights = [w.copy() for w in weights]
+
+
+def keras_restored_weights(values: Sequence[float], cfg: dict[str, Any]) -> float:
+    """The weight Keras' ``EarlyStopping(restore_best_weights=True)`` leaves.
+
+    Epoch ``e`` trains the weights to ``e + 1``; ``fit`` stops when the callback
+    says so and calls ``on_train_end``, which restores the best weights.
+    """
+    cb = keras.callbacks.EarlyStopping(
+        monitor="loss",
+        mode=cfg["mode"],
+        min_delta=cfg["min_delta"],
+        patience=cfg["patience"],
+        baseline=cfg["baseline"],
+        start_from_epoch=cfg["start_from_step"],
+        restore_best_weights=True,
+    )
+    model = FakeModelWithWeights()
+    cb.set_model(model)
+    cb.on_train_begin()
+    for epoch, v in enumerate(values):
+        model.weights = [np.full(2, epoch + 1.0)]
+        cb.on_epoch_end(epoch, {"loss": float(v)})
+        if model.stop_training:
+            break
+    cb.on_train_end()
+    return float(model.weights[0][0])
+
+
+def lrjax_restored_params(values: Sequence[float], cfg: dict[str, Any]) -> float:
+    """The documented recipe: ``keep_best`` after every update, best at the end."""
+    stopper = early_stopping(**cfg)
+    state = stopper.init()
+    params = best = {"w": jnp.zeros(2)}
+    for epoch, v in enumerate(values):
+        params = {"w": jnp.full(2, epoch + 1.0)}
+        state = stopper.update(state, float(v))
+        best = keep_best(state, params, best)
+        if state.should_stop:
+            break
+    final = best if bool(state.has_best) else params
+    return float(final["w"][0])
+
+
+@pytest.mark.parametrize("case", range(0, 160, 4))
+def test_keep_best_restores_what_keras_restore_best_weights_restores(case):
+    cfg, values = CASES[case]
+    assert lrjax_restored_params(values, cfg) == keras_restored_weights(values, cfg), cfg
+
+
+def brute_force_best_epoch(values: Sequence[float], mode: str, min_delta: float) -> int:
+    """The epoch whose parameters to keep: a first value, then strict improvements."""
+    best, best_epoch = None, 0
+    for epoch, v in enumerate(values):
+        if best is None:
+            better = True
+        elif mode == "max":
+            better = v - abs(min_delta) > best
+        else:
+            better = v + abs(min_delta) < best
+        if better:
+            best, best_epoch = v, epoch
+    return best_epoch
+
+
+def test_keep_best_matches_a_python_loop_and_runs_inside_a_jitted_scan():
+    rng = np.random.default_rng(7)
+    stopper = early_stopping(mode="min", min_delta=0.01, patience=1000)
+
+    @jax.jit
+    def run(values):
+        def step(carry, xs):
+            state, best = carry
+            epoch, v = xs
+            params = {"w": jnp.full((3,), epoch, jnp.float32), "b": epoch * 2}
+            state = stopper.update(state, v)
+            return (state, keep_best(state, params, best)), None
+
+        start = {"w": jnp.full((3,), -1.0), "b": jnp.asarray(-2)}
+        (state, best), _ = jax.lax.scan(
+            step, (stopper.init(), start), (jnp.arange(len(values)), values)
+        )
+        return state, best
+
+    for _ in range(20):
+        values = np.round(np.cumsum(rng.normal(0, 0.1, 30)) * 64) / 64
+        want = brute_force_best_epoch(list(values), "min", 0.01)
+        state, best = run(jnp.asarray(values, jnp.float32))
+        assert int(state.best_step) == want
+        np.testing.assert_array_equal(best["w"], np.full(3, want, np.float32))
+        assert int(best["b"]) == 2 * want
+
+
+def test_keep_best_checks_its_arguments():
+    state = early_stopping().init()
+    with pytest.raises(TypeError, match="state must be an EarlyStoppingState"):
+        keep_best({"step": 0}, {"w": 1.0}, {"w": 1.0})
+    with pytest.raises(ValueError, match="params and best_params must have the same structure"):
+        keep_best(state, {"w": 1.0}, {"v": 1.0})
+    # Nothing monitored yet: the start is kept.
+    assert float(keep_best(state, {"w": 5.0}, {"w": 1.0})["w"]) == 1.0

@@ -1,8 +1,10 @@
-"""The docs site: strict build, gallery, migration tables, API coverage, README.
+"""The docs: committed pages fresh, strict build, gallery, migration, API, README.
 
-The build runs every snippet of the guide (the hook in ``docs/hooks`` executes
-them and puts their real output on the page), so a guide snippet that breaks or
-whose output no longer appears fails here.
+Every snippet's code, printed output and figures, the migration tables, the
+gallery and the example scripts are committed in the pages by
+``python docs/build_pages.py``. :func:`test_committed_docs_are_fresh` runs every
+snippet once and fails when a committed page, output or picture differs from
+what the code produces now.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import inspect
+import json
 import re
 import subprocess
 import sys
@@ -36,6 +39,7 @@ def _load(name: str, path: Path):
 gallery = _load("lrjax_docs_gallery_test", DOCS / "gen_gallery.py")
 migration = _load("lrjax_docs_migration_test", DOCS / "migration_table.py")
 hook = _load("lrjax_docs_hook_test", DOCS / "hooks" / "lrjax_docs.py")
+pages = _load("lrjax_docs_build_pages_test", DOCS / "build_pages.py")
 
 
 def _pages() -> dict[str, str]:
@@ -63,12 +67,12 @@ def test_mkdocs_build_strict(tmp_path):
     )
     assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stdout}\n{proc.stderr}"
 
-    # Every gallery picture, drawn at build time.
+    # Every gallery picture (committed under docs/assets/gallery) on the page.
     html = (site / "gallery" / "index.html").read_text()
     for entry in gallery.GALLERY:
-        png = site / "gallery" / f"{entry.slug}.png"
+        png = site / "assets" / "gallery" / f"{entry.slug}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
-        assert f"{entry.slug}.png" in html
+        assert f"assets/gallery/{entry.slug}.png" in html
 
     # Each snippet's code, and the output block the build captured, on its page.
     for rel, page in _snippet_refs().items():
@@ -80,12 +84,12 @@ def test_mkdocs_build_strict(tmp_path):
         assert last in text, f"{rel}: code not on {page}"
         if "print(" in code or "main([" in code:
             assert f"docs/snippets/{rel}" in text and "Output" in text, f"{rel}: no output"
-        assert "<!-- snippet:" not in raw
+        assert "<!-- snippet:" not in raw and "<!-- /snippet" not in raw
 
     # Every example's code on the examples page (pymdownx.snippets includes the file).
     raw = (site / "examples" / "index.html").read_text()
     text = htmllib.unescape(re.sub(r"<[^>]+>", "", raw))
-    assert "--8<--" not in text
+    assert "--8<--" not in text and "<!-- example:" not in raw
     for script in sorted((ROOT / "examples").glob("*.py")):
         first = script.read_text().splitlines()[0].strip('"')
         assert f"examples/{script.name}" in text and first in text, script.name
@@ -94,6 +98,128 @@ def test_mkdocs_build_strict(tmp_path):
     for page in (DOCS / "api").glob("*.md"):
         html = (site / "api" / page.stem / "index.html").read_text()
         assert ":::" not in html and "<!-- api:" not in html, page
+        assert "<!-- /api" not in html and "</code></strong><code>(" not in html, page
+
+
+# ------------------------------------------------------- committed, and fresh
+
+
+def test_committed_docs_are_fresh():
+    """Every page, snippet output and picture is what ``docs/build_pages.py`` makes now.
+
+    One test, so that the snippets run once per session (under ``-n 2`` too).
+    """
+    runs = pages.run_all_snippets()
+    result = pages.build(runs)
+    problems = pages.stale(result)
+    # Each snippet's printed output, against the Output block on its page.
+    for rel, page in _snippet_refs().items():
+        committed = _committed_output(rel, (DOCS / page).read_text())
+        if not pages.same_text(committed, runs[rel].output):
+            diff = pages.first_difference(committed, runs[rel].output)
+            problems.append(
+                f"docs/snippets/{rel} prints other output than docs/{page} shows ({diff})"
+            )
+    assert not problems, "\n".join(f"{p}: run {pages.COMMAND}" for p in problems)
+
+
+def _committed_output(rel: str, text: str) -> str:
+    """The Output block committed for snippet ``rel`` ("" if it prints nothing)."""
+    body = text.split(f"<!-- snippet: {rel} -->\n", 1)[1].split("<!-- /snippet -->", 1)[0]
+    m = re.search(r'^```text title="Output"\n(.*?)\n```$', body, re.S | re.M)
+    return m.group(1) if m else ""
+
+
+def test_every_generated_block_is_closed_and_filled():
+    """No page holds an opening marker the script has not filled in yet."""
+    for page, text in _pages().items():
+        opened = re.findall(r"^<!-- (snippet|example|migration|gallery|api)\b.*-->$", text, re.M)
+        closed = re.findall(r"^<!-- /(snippet|example|migration|gallery|api) -->$", text, re.M)
+        assert opened == closed, f"docs/{page}: unbuilt blocks; run {pages.COMMAND}"
+
+
+def test_a_stale_page_or_picture_is_reported(tmp_path):
+    page = DOCS / "migration.md"
+    fresh = page.read_text()
+    gallery_json = pages.GALLERY_DIR / pages.FIGURES_JSON
+    data = json.loads(gallery_json.read_text())
+    data["constant.png"]["axes"][0]["lines"][0]["y"]["mean"] *= 1.001
+    snippets_json = pages.SNIPPET_FIGURES_DIR / pages.FIGURES_JSON
+    snippet_data = json.loads(snippets_json.read_text())
+    result = pages.Build(
+        pages={page: fresh.replace("StepLR(opt, step_size=30", "StepLR(opt, step_size=31")},
+        pngs={pages.GALLERY_DIR / n: b"" for n in data}
+        | {pages.SNIPPET_FIGURES_DIR / n: b"" for n in snippet_data},
+        figures={gallery_json: data, snippets_json: snippet_data},
+    )
+    problems = pages.stale(result)
+    n = next(i for i, ln in enumerate(fresh.splitlines(), 1) if "StepLR(opt, step_size=30" in ln)
+    line = fresh.splitlines()[n - 1]
+    new = line.replace("step_size=30", "step_size=31", 1)
+    assert problems == [
+        f"docs/migration.md is out of date (line {n}: committed {line!r}, now {new!r})",
+        "docs/assets/gallery/constant.png is out of date",
+    ], problems
+
+
+def test_render_page_fills_new_markers_and_rewrites_old_blocks():
+    runs = {"a/b.py": pages.SnippetRun("print(1)\n", "1", [(b"png", {})])}
+    text = "# T\n\n<!-- snippet: a/b.py -->\n\nafter\n"
+    once = pages.render_page(text, "guide/page.md", runs)
+    assert once == (
+        "# T\n\n<!-- snippet: a/b.py -->\n\n"
+        '```python title="docs/snippets/a/b.py"\nprint(1)\n```\n\n'
+        '```text title="Output"\n1\n```\n\n'
+        "![b-1.png](../assets/snippets/a/b-1.png)\n\n<!-- /snippet -->\n\nafter\n"
+    )
+    assert pages.render_page(once, "guide/page.md", runs) == once  # idempotent
+    runs["a/b.py"].output = "2"
+    assert '```text title="Output"\n2\n```' in pages.render_page(once, "guide/page.md", runs)
+    with pytest.raises(ValueError, match="closes a snippet block"):
+        pages.render_page("<!-- snippet: a/b.py -->\nx\n<!-- /gallery -->\n", "p.md", runs)
+    with pytest.raises(ValueError, match="without an opening marker"):
+        pages.render_page("<!-- /snippet -->\n", "p.md", runs)
+    with pytest.raises(ValueError, match=r"no snippet docs/snippets/c\.py"):
+        pages.render_page("<!-- snippet: c.py -->\n", "p.md", runs)
+    with pytest.raises(ValueError, match=r"no example script examples/nope\.py"):
+        pages.render_page("<!-- example: examples/nope.py -->\n", "p.md", runs)
+
+
+def test_same_text_allows_one_unit_in_the_last_printed_digit_only():
+    assert pages.same_text("loss 0.0707 at 3 steps", "loss 0.0708 at 3 steps")
+    assert pages.same_text("rate 1.23e-05", "rate 1.24e-05")
+    assert not pages.same_text("loss 0.0707", "loss 0.0709")
+    assert not pages.same_text("at 3 steps", "at 4 steps")  # integers are exact
+    assert not pages.same_text("loss 0.0707 good", "loss 0.0707 slow")
+    assert not pages.same_text("a 1.0", "a 1.0 2.0")
+    assert pages.same_text("on digits; 1.5 s", "on digits; 13.2 s")  # wall-clock time
+    assert not pages.same_text("on digits; 1.5 s", "on digits; 1.5 ms")
+
+
+def test_figure_data_sees_what_is_plotted():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def draw(ys, label="a"):
+        fig, ax = plt.subplots()
+        ax.plot(np.arange(len(ys)), ys, label=label)
+        ax.legend()
+        ax.set_title("t")
+        data = pages.figure_data(fig)
+        plt.close(fig)
+        return data
+
+    ys = np.linspace(1.0, 0.0, 50)
+    base = draw(ys)
+    assert pages.same_figure_data(base, draw(ys * (1 + 1e-7)))  # last-bit noise
+    assert pages.same_figure_data(base, json.loads(pages.dump_figures(base)))
+    bumped = ys.copy()
+    bumped[17] += 0.01  # one point the samples skip
+    assert not pages.same_figure_data(base, draw(bumped))
+    assert not pages.same_figure_data(base, draw(ys, label="b"))
+    assert not pages.same_figure_data(base, draw(ys[:-1]))
 
 
 # -------------------------------------------------------------------- gallery
@@ -268,6 +394,110 @@ def test_api_pages_document_every_public_name():
             if id(value) not in documented:
                 missing.append(f"{where}.{member}")
     assert not missing, f"no API entry for {missing}"
+
+
+# ---------------------------------------------------------------------- names
+
+_FENCE = re.compile(r"^(`{3,})[^\n]*\n(.*?)^\1\s*$", re.S | re.M)
+_SPAN = re.compile(r"(`+)(.+?)\1", re.S)
+_DOTTED = re.compile(r"(?<![\w.])lrjax(?:\.[A-Za-z_]\w*)+")
+_IMPORTED = re.compile(r"(?:^|\n)[ \t]*(?:from[ \t]+|import[ \t]+(?:[\w.]+[ \t]*,[ \t]*)*)$")
+
+
+def _code_of(text: str) -> list[str]:
+    """The code blocks, the inline code spans and the ``api:`` markers of a page."""
+    blocks = [m.group(2) for m in _FENCE.finditer(text)]
+    prose = _FENCE.sub("", text)
+    spans = [m.group(2) for m in _SPAN.finditer(prose)]
+    return blocks + spans + [m.group("names") for m in _API.finditer(prose)]
+
+
+def documented_names() -> dict[str, set[str]]:
+    """``{name: pages}`` for every dotted ``lrjax.X...`` name the docs show as code.
+
+    Names right after ``from`` / ``import`` are module paths for the import
+    system and are returned with the prefix ``import:``.
+    """
+    found: dict[str, set[str]] = {}
+    sources = {f"docs/{p}": t for p, t in _pages().items()}
+    sources["README.md"] = (ROOT / "README.md").read_text()
+    for where, text in sources.items():
+        for code in _code_of(text):
+            for m in _DOTTED.finditer(code):
+                imported = _IMPORTED.search(code[: m.start()]) is not None
+                name = ("import:" if imported else "") + m.group(0)
+                found.setdefault(name, set()).add(where)
+    return found
+
+
+def _resolves(name: str) -> bool:
+    import importlib
+
+    if name.startswith("import:"):
+        try:
+            importlib.import_module(name.removeprefix("import:"))
+        except ImportError:
+            return False
+        return True
+    obj = lrjax  # attribute access after ``import lrjax``, nothing imported on the side
+    for part in name.split(".")[1:]:
+        if not hasattr(obj, part):
+            return False
+        obj = getattr(obj, part)
+    return True
+
+
+def test_every_documented_name_resolves_after_import_lrjax():
+    """``lrjax.X.Y`` in any page's code (and README's) is reachable as an attribute.
+
+    Run in a fresh interpreter: other tests import submodules (``lrjax.cli``,
+    ``lrjax.plotting``), which would make their names attributes of ``lrjax``.
+    """
+    names = documented_names()
+    assert {"lrjax.cosine", "lrjax.Thresholds", "lrjax.plotting.plot_schedule"} <= set(names)
+    code = (
+        "import json\n"
+        "import lrjax\n"
+        f"{inspect.getsource(_resolves)}\n"
+        f"names = {sorted(names)!r}\n"
+        "print(json.dumps([n for n in names if not _resolves(n)]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    missing = json.loads(proc.stdout.strip().splitlines()[-1])
+    lines = [f"{n} (in {', '.join(sorted(names[n]))})" for n in missing]
+    assert not missing, "documented names that do not resolve after `import lrjax`:\n" + "\n".join(
+        lines
+    )
+
+
+def test_name_walker_finds_spans_blocks_markers_and_imports():
+    text = (
+        "Use `lrjax.cosine(0.1, 10)` or ``lrjax.schedules.CATALOGUE``; not lrjax.prose.\n\n"
+        "```python\nfrom lrjax.cli import main\nimport lrjax.data, lrjax.callbacks\n"
+        "x = lrjax.data.make_demo()  # see lrjax.transforms\n```\n\n"
+        "<!-- api: lrjax.Schedule lrjax.plotting.plot_schedule -->\n"
+    )
+    found = {
+        m.group(0) if not _IMPORTED.search(code[: m.start()]) else "import:" + m.group(0)
+        for code in _code_of(text)
+        for m in _DOTTED.finditer(code)
+    }
+    assert found == {
+        "lrjax.cosine",
+        "lrjax.schedules.CATALOGUE",
+        "import:lrjax.cli",
+        "import:lrjax.data",
+        "import:lrjax.callbacks",
+        "lrjax.data.make_demo",
+        "lrjax.transforms",
+        "lrjax.Schedule",
+        "lrjax.plotting.plot_schedule",
+    }
+    assert not _resolves("lrjax.no_such_name") and _resolves("lrjax.schedules.CATALOGUE")
+    assert _resolves("import:lrjax.cli") and not _resolves("import:lrjax.nope")
 
 
 def test_api_directive_points_at_the_defining_class():

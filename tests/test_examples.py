@@ -45,6 +45,7 @@ def test_every_example_is_tested():
         "discriminative_finetune.py",
         "vectorized_sweep.py",
         "sgdr_restarts.py",
+        "multihost_cpu.py",  # tests/test_multiprocess.py
     }
     assert {p.name for p in EXAMPLES.glob("*.py")} <= tested
 

@@ -1,4 +1,4 @@
-"""Reading the learning rate in force out of any optimizer state."""
+"""Reading the learning rate in force out of an optimizer state, however nested."""
 
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ def get_learning_rate(
     opt_state: Any,
     base_lr: float | Callable[[jax.Array], jax.Array] | None = None,
 ) -> jax.Array | dict[str, jax.Array]:
-    """The learning rate in force, read from an optimizer state of any layout.
+    """The learning rate in force, read from an optimizer state, however nested.
 
     The state is searched, however deeply nested (``optax.chain``,
     ``optax.inject_hyperparams``, ``optax.multi_transform``, ``optax.masked``,
