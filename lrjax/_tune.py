@@ -35,7 +35,9 @@ class TuneHistory(NamedTuple):
     at the end of round ``r - 1`` (itself unless it was replaced).
 
     Attributes:
-      values: ``{name: [rounds, P]}`` the hyperparameters each member trained with.
+      values: ``{name: [rounds, P]}`` the hyperparameters each member trained with
+        (numbers as the program used them, in float32 by default; choices as
+        the options given).
       scores: ``[rounds, P]`` the score after the round (``inf`` once diverged,
         NaN for a member that did not train: halving).
       parents: ``[rounds, P]`` int (``parents[0]`` is ``0..P-1``).
@@ -340,7 +342,7 @@ def tune(
         progress=progress,
         description=f"tune ({method}): {population} members x {num_steps} steps",
     )
-    return _result(out, method, names, kinds, prepared, num_steps, rounds)
+    return _result(out, method, space, kinds, prepared, num_steps, rounds)
 
 
 def _check_factory(make_optimizer, names, kinds, bounds) -> None:
@@ -358,14 +360,19 @@ def _check_factory(make_optimizer, names, kinds, bounds) -> None:
             )
 
 
-def _result(out, method, names, kinds, prepared, num_steps, rounds) -> TuneResult:
+def _result(out, method, space, kinds, prepared, num_steps, rounds) -> TuneResult:
     rec, final = out.history, out.final
+    names = tuple(space)
+    # Choices as the options given (ints stay ints), numbers as trained (float32).
+    values = {
+        n: np.asarray(space[n])[rec.genes[n]] if kind == "choice" else np.asarray(rec.values[n])
+        for n, kind in zip(names, kinds)
+    }
     P = rec.score.shape[1]
     scores = np.where(np.isnan(final.scores), np.inf, final.scores).astype(np.float64)
     last = rec.active[-1]
     found = bool(np.isfinite(np.where(last, scores, np.inf)).any())
     best_index = int(final.best) if found else None
-    best_values = {n: rec.values[n][-1] for n in names}
     has_aux = prepared.model.behaviour.has_aux
     steps = lambda a: np.moveaxis(a, 0, 1).reshape(P, num_steps, *a.shape[3:])
     L = num_steps // rounds
@@ -373,12 +380,12 @@ def _result(out, method, names, kinds, prepared, num_steps, rounds) -> TuneResul
         method=method,
         names=tuple(names),
         kinds=dict(zip(names, kinds)),
-        best=None if best_index is None else {n: best_values[n][best_index].item() for n in names},
+        best=None if best_index is None else {n: values[n][-1, best_index].item() for n in names},
         best_index=best_index,
         best_score=float(scores[best_index]) if found else float("inf"),
         scores=scores,
         history=TuneHistory(
-            values={n: np.asarray(rec.values[n]) for n in names},
+            values=values,
             scores=np.asarray(rec.score, np.float64),
             parents=np.asarray(rec.parent),
             active=np.asarray(rec.active),

@@ -45,7 +45,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from lrjax._train import _kernel
-from lrjax._train._loop import Static, _host, _Placement
+from lrjax._train._loop import Static, _Placement
 from lrjax._train._prepare import Prepared, copy_keys
 from lrjax._train._progress import ProgressBar, progress_enabled
 from lrjax._train._score import score_window
@@ -263,6 +263,7 @@ class Round(NamedTuple):
 
     Attributes:
       values: ``{name: [P]}`` the hyperparameters each member trained with.
+      genes: ``{name: [P]}`` the same as numbers, or option indices for choices.
       score: ``[P]`` the score after the round (``inf`` diverged, NaN idle).
       parent: ``[P]`` the slot each member's state came from before the round.
       active: ``[P]`` bool: trained in this round.
@@ -271,6 +272,7 @@ class Round(NamedTuple):
     """
 
     values: dict
+    genes: dict
     score: jax.Array
     parent: jax.Array
     active: jax.Array
@@ -336,6 +338,7 @@ def _round(pop: Population, xs, keys, factor, val, bounds, search_key, spec: Sea
     idle = ~pop.active
     record = Round(
         values=hs,
+        genes=pop.genes,
         score=jnp.where(idle, jnp.nan, score),
         parent=pop.parent,
         active=pop.active,
@@ -428,6 +431,17 @@ def tune_final(pop, *, spec, out_sharding):
 
 
 # ------------------------------------------------------------- host side
+
+
+def _host(tree: Any) -> Any:
+    """Arrays as NumPy; PRNG key arrays (NNX RNG state) stay JAX arrays."""
+
+    def one(x):
+        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return x
+        return np.asarray(x)
+
+    return jax.tree.map(one, tree)
 
 
 class SearchResult(NamedTuple):
