@@ -360,11 +360,20 @@ def test_bad_inputs_get_one_clear_error(change, error, match):
         )
 
 
-def test_result_to_dict_and_plot():
+def test_aux_result_to_dict_and_plot():
     X, Y = linreg_data()
+
+    def loss_with_aux(w, batch):
+        loss = linreg_loss(w, batch)
+        return loss, {"twice": 2 * loss}
+
     res = lrjax.tune(
-        linreg_loss, jnp.zeros(3), (X, Y), make_sgd, SPACE, population=4, num_steps=T, rounds=R
-    )
+        loss_with_aux, jnp.zeros(3), (X, Y), make_sgd, SPACE, population=4, num_steps=T,
+        rounds=R, method="halving", has_aux=True,
+    )  # fmt: skip
+    assert res.aux["twice"].shape == (4, T)
+    np.testing.assert_allclose(res.aux["twice"], 2 * res.losses, rtol=1e-6)  # NaN where idle too
+    assert np.isnan(res.losses[~res.history.active.repeat(L, axis=0).T]).all()
     import json
 
     d = json.loads(json.dumps(res.to_dict()))

@@ -317,6 +317,11 @@ def _reseed(state, keys, r, spec: SearchSpec):
     return _kernel._over_copies(one, (0, 0), (0, 0))(state, keys)
 
 
+def _idle_nan(idle: jax.Array, x: jax.Array) -> jax.Array:
+    """``x`` ``[P, ...]`` with float entries NaN for idle members."""
+    return _kernel._nan_where(idle.reshape((idle.shape[0],) + (1,) * (x.ndim - 1)), x)
+
+
 def _round(pop: Population, xs, keys, factor, val, bounds, search_key, spec: SearchSpec):
     """Trains one round, scores it and changes the population (not after the last)."""
     r, data, keep = xs
@@ -342,11 +347,8 @@ def _round(pop: Population, xs, keys, factor, val, bounds, search_key, spec: Sea
         score=jnp.where(idle, jnp.nan, score),
         parent=pop.parent,
         active=pop.active,
-        losses=jnp.where(idle[:, None], jnp.nan, losses),
-        aux=jax.tree.map(
-            lambda a: _kernel._nan_where(idle.reshape((P,) + (1,) * (a.ndim - 2)), a[0, :, 0]),
-            aux,
-        ),
+        losses=_idle_nan(idle, losses),
+        aux=jax.tree.map(lambda a: _idle_nan(idle, a[0, :, 0]), aux),
     )
     latest = jnp.where(idle, pop.score, score)
     last = r == spec.rounds - 1
