@@ -311,7 +311,7 @@ def tune(
             f"num_steps={num_steps} must be a multiple of rounds={rounds} (every round trains "
             f"num_steps // rounds steps); e.g. num_steps={max(1, num_steps // rounds) * rounds}"
         )
-    _check_factory(make_optimizer, names, kinds, bounds)
+    _check_factory(make_optimizer, space)
     factor = _train.check_diverge_factor(diverge_factor)
     the_mesh = _train.as_mesh(mesh)
     _population.check_population_on_mesh(population, the_mesh)
@@ -345,10 +345,11 @@ def tune(
     return _result(out, method, space, kinds, prepared, num_steps, rounds)
 
 
-def _check_factory(make_optimizer, names, kinds, bounds) -> None:
+def _check_factory(make_optimizer, space) -> None:
     """Calls ``make_optimizer`` at the space's two corners (concrete values are checked)."""
     for end in (0, -1):
-        values = {n: bounds[n][end].item() for n in names}
+        # a choice's first or last option; a range's low or high end
+        values = {n: (dim if isinstance(dim, list) else dim[-2:])[end] for n, dim in space.items()}
         try:
             tx = make_optimizer(**values)
         except (ValueError, TypeError) as e:
