@@ -360,6 +360,18 @@ def test_bad_inputs_get_one_clear_error(change, error, match):
         )
 
 
+def test_all_diverged_and_a_single_round():
+    X, Y = linreg_data()
+    kw = dict(population=4, num_steps=T, rounds=R)
+    hopeless = {"learning_rate": ("log", 1e3, 1e4), "momentum": [0.9], "damping": (0.9, 1.0)}
+    res = lrjax.tune(linreg_loss, jnp.zeros(3), (X, Y), make_sgd, hopeless, **kw)
+    assert res.best is None and res.best_index is None and res.params is None
+    assert res.best_score == np.inf and res.diverged.all() and np.isinf(res.scores).all()
+    one = lrjax.tune(linreg_loss, jnp.zeros(3), (X, Y), make_sgd, SPACE, **{**kw, "rounds": 1})
+    assert one.history.scores.shape == (1, 4) and (one.history.parents == np.arange(4)).all()
+    assert one.best_score == np.min(one.scores)
+
+
 def test_aux_result_to_dict_and_plot():
     X, Y = linreg_data()
 
