@@ -13,12 +13,19 @@ ranks by) and a separate test split (what the table reports):
 
 Methods, all at the same number of training steps per member (``--steps``):
 
-- ``pbt`` / ``halving``: ``lrjax.tune`` with 16 members and 8 rounds;
+- ``pbt`` / ``halving``: ``lrjax.tune`` with 16 members; PBT with 8 rounds
+  (and 4), halving with 5 (16 -> 8 -> 4 -> 2 -> 1 members: the last
+  elimination at 4/5 of the budget);
 - ``random x1``: 16 settings drawn from the same space, each trained for all
   steps (the same compute as tune), best by validation loss;
 - ``random x4``: 64 settings (4x the compute);
 - ``grid``: a dense grid (4 values per dimension, 64 settings, log-spaced on
-  log dimensions), 4x the compute.
+  log dimensions), 4x the compute;
+- ``optuna``: Optuna's TPE sampler with its median pruner (reports after each
+  of the same 8 rounds, pruning from the sixth trial on), trials run as jitted
+  ``lax.scan`` chunks from the host, until the same number of training steps
+  as tune has been spent (pruned trials free steps for more trials); skipped
+  when Optuna is not installed (``pip install optuna``).
 
 The random and grid runs use ``lrjax.sweep`` (``return_params=True``); the
 chosen member's parameters are scored on the test split by the loss function.
@@ -118,6 +125,70 @@ def dense_grid(space, per_dim=4):
     return {name: np.array([r[i] for r in rows]) for i, name in enumerate(space)}
 
 
+def optuna_search(loss_fn, params, batches, val, make, space, steps, seed):
+    """TPE + median pruner at tune's compute: ``(best params, trials run)``."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    L = steps // ROUNDS
+    budget = POP * steps
+
+    @jax.jit
+    def init(hs, p):
+        return make(**hs).init(p)
+
+    @jax.jit
+    def train_chunk(p, s, hs, xs):
+        tx = make(**hs)
+
+        def body(c, b):
+            p, s = c
+            g = jax.grad(loss_fn)(p, b)
+            u, s = tx.update(g, s, p)
+            return (optax.apply_updates(p, u), s), None
+
+        return jax.lax.scan(body, (p, s), xs)[0]
+
+    @jax.jit
+    def val_loss(p):
+        return jnp.mean(jax.lax.map(lambda b: loss_fn(p, b), val))
+
+    study = optuna.create_study(
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0),
+    )
+    used, best, best_params, trials = 0, np.inf, params, 0
+    while used + L <= budget:
+        trial = study.ask()
+        trials += 1
+        hs = {}
+        for name, dim in space.items():
+            log = dim[0] == "log"
+            lo, hi = dim[1:] if log else dim
+            hs[name] = jnp.float32(trial.suggest_float(name, lo, hi, log=log))
+        p, s = params, init(hs, params)
+        v = np.nan
+        for r in range(ROUNDS):
+            if used + L > budget:
+                break
+            xs = jax.tree.map(lambda a, r=r: a[r * L : (r + 1) * L], batches)
+            p, s = train_chunk(p, s, hs, xs)
+            used += L
+            v = float(val_loss(p))
+            if not np.isfinite(v):
+                break
+            trial.report(v, r)
+            if trial.should_prune():
+                break
+        else:
+            study.tell(trial, v)
+            if v < best:
+                best, best_params = v, p
+            continue
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    return best_params, trials
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
@@ -125,18 +196,19 @@ def main() -> None:
     args = ap.parse_args()
     print(machine_info())
     print(
-        f"population {POP}, {ROUNDS} rounds, {args.steps} steps per member, "
+        f"population {POP}, {args.steps} steps per member, "
         f"{args.seeds} search seeds; test loss of the member each method picks by validation loss"
     )
     problems = {"digits": digits_problem, "regression": regression_problem}
+    trials: dict[str, list[int]] = {p: [] for p in problems}
     for pname, build in problems.items():
         loss_fn, params, batches, val, test, make, space = build(args.steps)
         test_loss = jax.jit(loss_fn)
 
-        def run_tune(method, seed):
+        def run_tune(method, seed, rounds=ROUNDS):
             res = lrjax.tune(
                 loss_fn, params, batches, make, space, population=POP, num_steps=args.steps,
-                rounds=ROUNDS, method=method, val_batches=val, key=jax.random.PRNGKey(seed),
+                rounds=rounds, method=method, val_batches=val, key=jax.random.PRNGKey(seed),
                 progress=False,
             )  # fmt: skip
             return float(test_loss(res.params, test))
@@ -149,12 +221,24 @@ def main() -> None:
             return float(test_loss(res.best_params(), test))
 
         methods = {
-            "pbt": lambda s: run_tune("pbt", s),
-            "halving": lambda s: run_tune("halving", s),
+            "pbt, 8 rounds": lambda s: run_tune("pbt", s),
+            "pbt, 4 rounds": lambda s: run_tune("pbt", s, rounds=4),
+            "halving, 5 rounds": lambda s: run_tune("halving", s, rounds=5),
             "random x1": lambda s: run_sweep(random_grid(space, POP, s)),
             "random x4": lambda s: run_sweep(random_grid(space, 4 * POP, 1000 + s)),
             "grid (4^3) x4": lambda s: run_sweep(dense_grid(space)),
         }
+        try:
+            import optuna  # noqa: F401
+
+            def run_optuna(seed):
+                p, n = optuna_search(loss_fn, params, batches, val, make, space, args.steps, seed)
+                trials[pname].append(n)
+                return float(test_loss(p, test))
+
+            methods["optuna TPE+median x1"] = run_optuna
+        except ImportError:
+            print("(optuna not installed: no optuna row)")
         losses: dict[str, list[float]] = {m: [] for m in methods}
         walls: dict[str, list[float]] = {m: [] for m in methods}
         for seed in range(args.seeds):
@@ -183,6 +267,8 @@ def main() -> None:
                 ["method", "test loss (median)", "per seed", "vs random x4", "wall s (median)"],
             )
         )
+        if trials[pname]:
+            print(f"optuna trials per search (pruned ones included): {trials[pname]}")
 
 
 if __name__ == "__main__":
