@@ -49,7 +49,7 @@ from lrjax.transforms import (
     scale_by_layer,
 )
 
-# --- range test and sweeps (lrjax/_range_test, lrjax/_sweep.py) ---
+# --- range test, sweeps and tuning (lrjax/_range_test, lrjax/_sweep.py, lrjax/_tune.py) ---
 # isort: split
 from lrjax import data
 from lrjax._range_test import (
@@ -62,5 +62,6 @@ from lrjax._range_test import (
     range_test,
 )
 from lrjax._sweep import SweepResult, sweep
+from lrjax._tune import TuneResult, tune
 
 __version__ = "0.1.0"

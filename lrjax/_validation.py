@@ -177,3 +177,60 @@ def check_number(
         raise ValueError(f"{name} must be an integer, got {value!r}")
     if ok is not None and not np.all(ok(arr)):
         raise ValueError(f"{name} must be {requirement}, got {value!r}")
+
+
+def _real(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def check_space(space: Any) -> tuple[tuple[str, ...], tuple[str, ...], dict[str, np.ndarray]]:
+    """A search space as ``(names, kinds, bounds)``.
+
+    ``space`` maps each name to ``(low, high)`` (uniform), ``("log", low, high)``
+    (log-uniform, ``low > 0``) or a non-empty list of numbers (a choice).
+    ``bounds[name]`` is ``[low, high]`` (floats) or the options (ints when all
+    are ints, else floats).
+
+    Example:
+      >>> names, kinds, bounds = check_space({"lr": ("log", 1e-4, 1e-1), "m": [0.0, 0.9]})
+      >>> kinds
+      ('log', 'choice')
+      >>> check_space({"lr": (0.1, 0.01)})
+      Traceback (most recent call last):
+      ...
+      ValueError: space['lr'] = (0.1, 0.01): low must be < high
+    """
+    forms = "(low, high), ('log', low, high) or a list of choices"
+    if not isinstance(space, dict) or not space:
+        raise ValueError(f"space must be a non-empty dict of name -> {forms}, got {space!r}")
+    kinds, bounds = [], {}
+    for name, dim in space.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"space keys must be parameter names (identifiers), got {name!r}")
+        where = f"space[{name!r}] = {dim!r}"
+        if isinstance(dim, list):
+            if not dim or not all(_real(v) for v in dim):
+                raise ValueError(f"{where}: a choice must be a non-empty list of numbers")
+            if not all(math.isfinite(v) for v in dim):
+                raise ValueError(f"{where}: choices must be finite")
+            ints = all(isinstance(v, numbers.Integral) for v in dim)
+            kinds.append("choice")
+            bounds[name] = np.asarray(dim, int_dtype() if ints else float_dtype())
+            continue
+        if isinstance(dim, tuple) and len(dim) == 3 and isinstance(dim[0], str):
+            if dim[0] != "log":
+                raise ValueError(f"{where}: the only named range is 'log', got {dim[0]!r}")
+            kind, (low, high) = "log", dim[1:]
+        elif isinstance(dim, tuple) and len(dim) == 2:
+            kind, (low, high) = "uniform", dim
+        else:
+            raise ValueError(f"{where}: must be {forms}")
+        if not (_real(low) and _real(high)) or not (math.isfinite(low) and math.isfinite(high)):
+            raise ValueError(f"{where}: low and high must be finite numbers")
+        if low >= high:
+            raise ValueError(f"{where}: low must be < high")
+        if kind == "log" and low <= 0:
+            raise ValueError(f"{where}: a log range needs low > 0")
+        kinds.append(kind)
+        bounds[name] = np.asarray([low, high], float_dtype())
+    return tuple(space), tuple(kinds), bounds

@@ -1,0 +1,275 @@
+"""How good is ``lrjax.tune``? PBT and halving against random search and a grid, one run.
+
+Two small problems, each with a held-out validation split (what every method
+ranks by) and a separate test split (what the table reports):
+
+- ``digits``: the digits MLP of ``lrjax.data`` (64-64-10), AdamW with a
+  one-cycle schedule; tuned: ``max_value`` (log 1e-4..1), ``pct_start``
+  (0.1..0.5), ``weight_decay`` (log 1e-5..1e-1).
+- ``regression``: a tanh MLP (4-64-1) on ``sin(2 x0) + 0.5 x1 x2`` (plus noise
+  of standard deviation 0.1), SGD with
+  momentum and a one-cycle schedule; tuned: ``max_value`` (log 1e-4..3),
+  ``momentum`` (0.5..0.99), ``pct_start`` (0.1..0.5).
+
+Methods, all at the same number of training steps per member (``--steps``):
+
+- ``pbt`` / ``halving``: ``lrjax.tune`` with 16 members; PBT with 8 rounds
+  (and 4), halving with 5 (16 -> 8 -> 4 -> 2 -> 1 members: the last
+  elimination at 4/5 of the budget);
+- ``random x1``: 16 settings drawn from the same space, each trained for all
+  steps (the same compute as tune), best by validation loss;
+- ``random x4``: 64 settings (4x the compute);
+- ``grid``: a dense grid (4 values per dimension, 64 settings, log-spaced on
+  log dimensions), 4x the compute;
+- ``optuna``: Optuna's TPE sampler with its median pruner (reports after each
+  of the same 8 rounds, pruning from the sixth trial on), trials run as jitted
+  ``lax.scan`` chunks from the host, until the same number of training steps
+  as tune has been spent (pruned trials free steps for more trials); skipped
+  when Optuna is not installed (``pip install optuna``).
+
+The random and grid runs use ``lrjax.sweep`` (``return_params=True``); the
+chosen member's parameters are scored on the test split by the loss function.
+Each method runs with ``--seeds`` search seeds (tune's ``key``; the random
+draws); the table shows the median test loss over seeds and, for the tune
+methods, the excess over ``random x4`` (median of per-seed differences).
+Wall time is the median over seeds (the first call of a shape compiles; later
+seeds reuse the program, so the median is the warm time for 3 seeds or more).
+
+    python benchmarks/tune_quality.py [--seeds 3] [--steps 240]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from _common import machine_info, table
+
+import lrjax
+from lrjax import data
+
+POP, ROUNDS = 16, 8
+
+
+def digits_problem(steps: int):
+    X, y = data.load_digits()
+    order = np.random.default_rng(0).permutation(len(X))
+    tr, va, te = order[:1100], order[1100:1484], order[1484:]
+    loss_fn, params, batches = data.make_demo(num_steps=steps, data=(X[tr], y[tr]))
+    val = (X[va].reshape(3, 128, 64), y[va].reshape(3, 128))
+    test = (X[te], y[te])
+
+    def make(max_value, pct_start, weight_decay):
+        sched = lrjax.one_cycle(max_value, steps, pct_start=pct_start)
+        return optax.adamw(sched, weight_decay=weight_decay)
+
+    space = {
+        "max_value": ("log", 1e-4, 1.0),
+        "pct_start": (0.1, 0.5),
+        "weight_decay": ("log", 1e-5, 1e-1),
+    }
+    return loss_fn, params, batches, val, test, make, space
+
+
+def regression_problem(steps: int):
+    rng = np.random.default_rng(0)
+
+    def draw(*shape):
+        x = rng.normal(size=(*shape, 4)).astype(np.float32)
+        noise = 0.1 * rng.normal(size=shape)
+        return x, (np.sin(2 * x[..., 0]) + 0.5 * x[..., 1] * x[..., 2] + noise).astype(np.float32)
+
+    batches, val, test = draw(steps, 32), draw(8, 128), draw(4096)
+    k1, k2 = jax.random.split(jax.random.PRNGKey(1))
+    params = {"w1": jax.random.normal(k1, (4, 64)) * 0.5, "w2": jax.random.normal(k2, (64,)) * 0.1}
+
+    def loss_fn(p, b):
+        return jnp.mean((jnp.tanh(b[0] @ p["w1"]) @ p["w2"] - b[1]) ** 2)
+
+    def make(max_value, momentum, pct_start):
+        return optax.sgd(lrjax.one_cycle(max_value, steps, pct_start=pct_start), momentum=momentum)
+
+    space = {
+        "max_value": ("log", 1e-4, 3.0),
+        "momentum": (0.5, 0.99),
+        "pct_start": (0.1, 0.5),
+    }
+    return loss_fn, params, batches, val, test, make, space
+
+
+def random_grid(space, n, seed):
+    r = np.random.default_rng(seed)
+    out = {}
+    for name, dim in space.items():
+        if dim[0] == "log":
+            out[name] = np.exp(r.uniform(np.log(dim[1]), np.log(dim[2]), n))
+        else:
+            out[name] = r.uniform(dim[0], dim[1], n)
+    return out
+
+
+def dense_grid(space, per_dim=4):
+    axes = []
+    for dim in space.values():
+        if dim[0] == "log":
+            axes.append(np.geomspace(dim[1], dim[2], per_dim))
+        else:
+            axes.append(np.linspace(dim[0], dim[1], per_dim))
+    rows = list(itertools.product(*axes))
+    return {name: np.array([r[i] for r in rows]) for i, name in enumerate(space)}
+
+
+def optuna_search(loss_fn, params, batches, val, make, space, steps, seed):
+    """TPE + median pruner at tune's compute: ``(best params, trials run)``."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    L = steps // ROUNDS
+    budget = POP * steps
+
+    @jax.jit
+    def init(hs, p):
+        return make(**hs).init(p)
+
+    @jax.jit
+    def train_chunk(p, s, hs, xs):
+        tx = make(**hs)
+
+        def body(c, b):
+            p, s = c
+            g = jax.grad(loss_fn)(p, b)
+            u, s = tx.update(g, s, p)
+            return (optax.apply_updates(p, u), s), None
+
+        return jax.lax.scan(body, (p, s), xs)[0]
+
+    @jax.jit
+    def val_loss(p):
+        return jnp.mean(jax.lax.map(lambda b: loss_fn(p, b), val))
+
+    study = optuna.create_study(
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0),
+    )
+    used, best, best_params, trials = 0, np.inf, params, 0
+    while used + L <= budget:
+        trial = study.ask()
+        trials += 1
+        hs = {}
+        for name, dim in space.items():
+            log = dim[0] == "log"
+            lo, hi = dim[1:] if log else dim
+            hs[name] = jnp.float32(trial.suggest_float(name, lo, hi, log=log))
+        p, s = params, init(hs, params)
+        v = np.nan
+        for r in range(ROUNDS):
+            if used + L > budget:
+                break
+            xs = jax.tree.map(lambda a, r=r: a[r * L : (r + 1) * L], batches)
+            p, s = train_chunk(p, s, hs, xs)
+            used += L
+            v = float(val_loss(p))
+            if not np.isfinite(v):
+                break
+            trial.report(v, r)
+            if trial.should_prune():
+                break
+        else:
+            study.tell(trial, v)
+            if v < best:
+                best, best_params = v, p
+            continue
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    return best_params, trials
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=240)
+    args = ap.parse_args()
+    print(machine_info())
+    print(
+        f"population {POP}, {args.steps} steps per member, "
+        f"{args.seeds} search seeds; test loss of the member each method picks by validation loss"
+    )
+    problems = {"digits": digits_problem, "regression": regression_problem}
+    trials: dict[str, list[int]] = {p: [] for p in problems}
+    for pname, build in problems.items():
+        loss_fn, params, batches, val, test, make, space = build(args.steps)
+        test_loss = jax.jit(loss_fn)
+
+        def run_tune(method, seed, rounds=ROUNDS):
+            res = lrjax.tune(
+                loss_fn, params, batches, make, space, population=POP, num_steps=args.steps,
+                rounds=rounds, method=method, val_batches=val, key=jax.random.PRNGKey(seed),
+                progress=False,
+            )  # fmt: skip
+            return float(test_loss(res.params, test))
+
+        def run_sweep(grid):
+            res = lrjax.sweep(
+                loss_fn, params, batches, make, grid, combine="zip", val_batches=val,
+                return_params=True, progress=False,
+            )  # fmt: skip
+            return float(test_loss(res.best_params(), test))
+
+        methods = {
+            "pbt, 8 rounds": lambda s: run_tune("pbt", s),
+            "pbt, 4 rounds": lambda s: run_tune("pbt", s, rounds=4),
+            "halving, 5 rounds": lambda s: run_tune("halving", s, rounds=5),
+            "random x1": lambda s: run_sweep(random_grid(space, POP, s)),
+            "random x4": lambda s: run_sweep(random_grid(space, 4 * POP, 1000 + s)),
+            "grid (4^3) x4": lambda s: run_sweep(dense_grid(space)),
+        }
+        try:
+            import optuna  # noqa: F401
+
+            def run_optuna(seed):
+                p, n = optuna_search(loss_fn, params, batches, val, make, space, args.steps, seed)
+                trials[pname].append(n)
+                return float(test_loss(p, test))
+
+            methods["optuna TPE+median x1"] = run_optuna
+        except ImportError:
+            print("(optuna not installed: no optuna row)")
+        losses: dict[str, list[float]] = {m: [] for m in methods}
+        walls: dict[str, list[float]] = {m: [] for m in methods}
+        for seed in range(args.seeds):
+            for m, fn in methods.items():  # interleaved: load changes hit every method
+                t0 = time.perf_counter()
+                losses[m].append(fn(seed))
+                walls[m].append(time.perf_counter() - t0)
+        ref = losses["random x4"]
+        rows = []
+        for m in methods:
+            excess = statistics.median(a - b for a, b in zip(losses[m], ref))
+            rows.append(
+                [
+                    m,
+                    f"{statistics.median(losses[m]):.4f}",
+                    " ".join(f"{v:.4f}" for v in losses[m]),
+                    f"{excess:+.4f}",
+                    f"{statistics.median(walls[m]):.2f}",
+                ]
+            )
+        print()
+        print(f"### {pname}")
+        print(
+            table(
+                rows,
+                ["method", "test loss (median)", "per seed", "vs random x4", "wall s (median)"],
+            )
+        )
+        if trials[pname]:
+            print(f"optuna trials per search (pruned ones included): {trials[pname]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+import numpy as np
+import optax
+
+import lrjax
+from lrjax import data
+
+X, y = data.load_digits()
+rng = np.random.default_rng(0)
+order = rng.permutation(len(X))
+train, held_out = order[:1400], order[1400:1784]
+loss_fn, params, batches = data.make_demo(num_steps=240, data=(X[train], y[train]))
+val = (X[held_out].reshape(3, 128, 64), y[held_out].reshape(3, 128))
+steps = 240
+
+
+def make_optimizer(max_value, pct_start, weight_decay):
+    schedule = lrjax.one_cycle(max_value, steps, pct_start=pct_start)
+    return optax.adamw(schedule, weight_decay=weight_decay)
+
+
+space = {
+    "max_value": ("log", 1e-4, 1.0),
+    "pct_start": (0.1, 0.5),
+    "weight_decay": ("log", 1e-5, 1e-1),
+}
+result = lrjax.tune(
+    loss_fn, params, batches, make_optimizer, space,
+    population=16, num_steps=steps, rounds=8, val_batches=val, progress=False,
+)  # fmt: skip
+print("best:", {k: float(f"{v:.3g}") for k, v in result.best.items()})
+print(f"pbt, 16 members:            validation loss {result.best_score:.3f}")
+
+
+def random_search(n, seed):
+    """n settings drawn from the same space, each trained for all 240 steps."""
+    r = np.random.default_rng(seed)
+    log_uniform = lambda lo, hi: np.exp(r.uniform(np.log(lo), np.log(hi), n))
+    grid = {
+        "max_value": log_uniform(1e-4, 1.0),
+        "pct_start": r.uniform(0.1, 0.5, n),
+        "weight_decay": log_uniform(1e-5, 1e-1),
+    }
+    res = lrjax.sweep(
+        loss_fn, params, batches, make_optimizer, grid, combine="zip",
+        val_batches=val, progress=False,
+    )  # fmt: skip
+    return float(np.min(res.scores))
+
+
+same = [random_search(16, seed) for seed in range(5)]
+print(f"random search, 16 settings: validation loss {np.median(same):.3f} (median of 5 searches)")
+print(f"random search, 64 settings: validation loss {random_search(64, 5):.3f}")
+assert result.best_score <= np.median(same)
+result.plot()

@@ -1,0 +1,575 @@
+"""Populations: copies trained in rounds, ranked, copied and stopped between rounds.
+
+:func:`lrjax.tune` trains a population of ``P`` members side by side with the
+kernel of :mod:`lrjax._train._kernel` (``_init``, ``_train``, divergence
+freezing, evaluation, the ``vmap`` over copies), one kernel block per round.
+Between rounds the members are ranked and the population changes:
+
+- ``"pbt"`` (population-based training): each member of the bottom quartile
+  (``P // 4`` members) takes the whole carry of a top-quartile member (its
+  parameters, optimizer state, model state, smoothed-loss history and
+  divergence flag: a gather over the copy axis, outside the per-copy ``vmap``)
+  and the parent's hyperparameters, perturbed.
+- ``"halving"`` (successive halving): the worse half of the members still
+  training stop; their slots stay idle (they are still computed in the
+  ``vmap``-ed program and their results thrown away, so a stopped member costs
+  as much compute as a training one).
+
+Every member draws its hyperparameters from a search space of dimensions
+``uniform`` (``low + u (high - low)``), ``log`` (``exp`` of a uniform draw
+between ``log low`` and ``log high``) or ``choice`` (option ``floor(u n)``).
+A perturbed dimension is, with probability :data:`RESAMPLE_PROBABILITY`,
+drawn afresh from the space; otherwise a number is multiplied by 0.8 or 1.25
+(probability 1/2 each) and clipped to ``[low, high]``, and a choice moves to
+the option before or after it (clipped to the first and last).
+
+All random numbers of the search come from :func:`round_draws` with the
+search key, one set per round, so a reference implementation can replay them.
+Ranges (the bounds and options of the space) and keys are traced inputs:
+another space of the same structure, or another key, reuses the compiled
+program. The whole search is one compiled program when the batches are in
+memory (a ``lax.scan`` over rounds), and one program per round, called once
+per round, when they are streamed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from lrjax._train import _kernel
+from lrjax._train._loop import Static, _Placement
+from lrjax._train._prepare import Prepared, copy_keys
+from lrjax._train._progress import ProgressBar, progress_enabled
+from lrjax._train._score import score_window
+from lrjax._validation import float_dtype
+
+#: Probability that a perturbed dimension is drawn afresh from the space.
+RESAMPLE_PROBABILITY = 0.25
+#: The factors a perturbed number is multiplied by (probability 1/2 each).
+PERTURB_FACTORS = (0.8, 1.25)
+#: The methods: population-based training and successive halving.
+METHODS = ("pbt", "halving")
+#: The kinds of search dimension.
+KINDS = ("uniform", "log", "choice")
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSpec:
+    """The static part of a search (hashable: one compilation per distinct spec).
+
+    Attributes:
+      kernel: the kernel's :class:`~lrjax._train._kernel.Spec` (one block = one round).
+      names: the hyperparameter names.
+      kinds: each name's kind (``"uniform"``, ``"log"`` or ``"choice"``).
+      method: ``"pbt"`` or ``"halving"``.
+      population: the number of members ``P``.
+      rounds: the number of rounds ``R``.
+      copy_sharding: the sharding of the carry's copy axis, or ``None``.
+    """
+
+    kernel: _kernel.Spec
+    names: tuple[str, ...]
+    kinds: tuple[str, ...]
+    method: str
+    population: int
+    rounds: int
+    copy_sharding: Any = None
+
+
+class Draws(NamedTuple):
+    """The uniform ``[0, 1)`` numbers of one round, one row per member slot.
+
+    Attributes:
+      partner: ``[P]``: a replaced member takes top-quartile member
+        ``floor(partner * (P // 4))`` in rank order.
+      resample: ``[P, D]``: dimension ``d`` is drawn afresh when below
+        :data:`RESAMPLE_PROBABILITY`.
+      coin: ``[P, D]``: below 0.5: x0.8 (or the option before); else x1.25
+        (or the option after).
+      sample: ``[P, D]``: the fresh draw (the initial population at round 0).
+    """
+
+    partner: jax.Array
+    resample: jax.Array
+    coin: jax.Array
+    sample: jax.Array
+
+
+def split_key(key: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(member_key, search_key)`` as raw ``uint32[2]`` data from the user's key.
+
+    Member ``i``'s random streams (Dropout, ...) come from
+    ``fold_in(member_key, i)`` as a range-test copy's; the search's draws from
+    ``search_key`` (see :func:`round_draws`).
+    """
+    base = jax.random.wrap_key_data(jnp.asarray(key, jnp.uint32))
+    member, search = jax.random.split(base)
+    return np.asarray(jax.random.key_data(member)), np.asarray(jax.random.key_data(search))
+
+
+def round_draws(search_key: Any, i: Any, population: int, n_dims: int) -> Draws:
+    """The draws of step ``i`` of the search: 0 draws the initial population,
+    ``r + 1`` the changes made after round ``r``.
+
+    Example:
+      >>> d = round_draws(np.array([0, 1], np.uint32), 0, population=4, n_dims=2)
+      >>> d.sample.shape, d.partner.shape
+      ((4, 2), (4,))
+    """
+    key = jax.random.fold_in(jax.random.wrap_key_data(jnp.asarray(search_key, jnp.uint32)), i)
+    k = jax.random.split(key, 4)
+    dtype = float_dtype()
+    return Draws(
+        partner=jax.random.uniform(k[0], (population,), dtype),
+        resample=jax.random.uniform(k[1], (population, n_dims), dtype),
+        coin=jax.random.uniform(k[2], (population, n_dims), dtype),
+        sample=jax.random.uniform(k[3], (population, n_dims), dtype),
+    )
+
+
+def keep_counts(population: int, rounds: int) -> np.ndarray:
+    """Successive halving: members still training after each round, ``[rounds]``.
+
+    ``ceil(P / 2**(r + 1))``, at least 1 (the last round changes nothing).
+
+    Example:
+      >>> keep_counts(8, 4).tolist()
+      [4, 2, 1, 1]
+    """
+    return np.asarray([max(1, -(-population // 2 ** (r + 1))) for r in range(rounds)], np.int32)
+
+
+# ------------------------------------------------------------ the space
+
+
+def _sample(u: jax.Array, bound: jax.Array, kind: str) -> jax.Array:
+    """A fresh draw from one dimension: a value, or an option index for a choice."""
+    if kind == "choice":
+        n = bound.shape[0]
+        return jnp.minimum(jnp.floor(u * n).astype(jnp.int32), n - 1)
+    lo, hi = bound[0], bound[1]
+    if kind == "log":
+        value = jnp.exp(jnp.log(lo) + u * (jnp.log(hi) - jnp.log(lo)))
+    else:
+        value = lo + u * (hi - lo)
+    return jnp.clip(value, lo, hi)
+
+
+def _perturb(gene: jax.Array, resample, coin, sample, bound: jax.Array, kind: str) -> jax.Array:
+    """One dimension of a replaced member: drawn afresh, or moved from its parent's."""
+    up = coin >= 0.5
+    if kind == "choice":
+        moved = jnp.clip(gene + jnp.where(up, 1, -1), 0, bound.shape[0] - 1)
+    else:
+        lo_f, hi_f = (jnp.asarray(f, gene.dtype) for f in PERTURB_FACTORS)
+        moved = jnp.clip(gene * jnp.where(up, hi_f, lo_f), bound[0], bound[1])
+    return jnp.where(resample < RESAMPLE_PROBABILITY, _sample(sample, bound, kind), moved)
+
+
+def decode(genes: dict, bounds: dict, spec: SearchSpec) -> dict:
+    """The values ``make_optimizer`` receives: numbers as they are, options looked up."""
+    return {
+        n: bounds[n][genes[n]] if kind == "choice" else genes[n]
+        for n, kind in zip(spec.names, spec.kinds)
+    }
+
+
+# ------------------------------------------------------------- the rules
+
+
+def rank_scores(score: jax.Array) -> jax.Array:
+    """Scores to rank by: NaN (diverged) becomes ``inf``, ranked last."""
+    return jnp.where(jnp.isnan(score), jnp.inf, score)
+
+
+def _take_copies(tree: Any, index: jax.Array) -> Any:
+    """Gathers along the copy axis (axis 1, after the seed axis) of every leaf."""
+    return jax.tree.map(lambda x: jnp.take(x, index, axis=1), tree)
+
+
+def _where_copies(mask: jax.Array, a: Any, b: Any) -> Any:
+    """Per copy (axis 1 of every leaf): ``a`` where ``mask``, else ``b``."""
+
+    def pick(x, y):
+        m = mask.reshape((1, mask.shape[0]) + (1,) * (x.ndim - 2))
+        return jnp.where(m, x, y)
+
+    return jax.tree.map(pick, a, b)
+
+
+def _exploit(carry, genes, score, draws: Draws, bounds, spec: SearchSpec):
+    """PBT: the bottom quartile copies the top quartile and perturbs; ``(carry, genes, parent)``."""
+    P = spec.population
+    q = P // 4
+    order = jnp.argsort(rank_scores(score), stable=True)
+    top, bottom = order[:q], order[P - q :]
+    pick = jnp.minimum(jnp.floor(draws.partner[bottom] * q).astype(jnp.int32), q - 1)
+    parent = jnp.arange(P, dtype=jnp.int32).at[bottom].set(top[pick])
+    replaced = jnp.zeros(P, bool).at[bottom].set(True)
+    new_genes = {}
+    for d, (name, kind) in enumerate(zip(spec.names, spec.kinds)):
+        inherited = genes[name][parent]
+        moved = _perturb(
+            inherited,
+            draws.resample[:, d],
+            draws.coin[:, d],
+            draws.sample[:, d],
+            bounds[name],
+            kind,
+        )
+        new_genes[name] = jnp.where(replaced, moved, genes[name])
+    return _take_copies(carry, parent), new_genes, parent
+
+
+def _halve(active: jax.Array, score: jax.Array, keep: jax.Array) -> jax.Array:
+    """Successive halving: the ``keep`` best of the active members stay active."""
+    inactive = ~active
+    order = jnp.lexsort((jnp.where(active, rank_scores(score), jnp.inf), inactive))
+    rank = jnp.zeros_like(order).at[order].set(jnp.arange(order.shape[0], dtype=order.dtype))
+    return active & (rank < keep)
+
+
+# ---------------------------------------------------------- the program
+
+
+class Population(NamedTuple):
+    """What the search carries from round to round.
+
+    Attributes:
+      carry: the kernel's :class:`~lrjax._train._kernel.Carry`, ``[1, P, ...]``.
+      genes: ``{name: [P]}``: a number, or an option index for a choice.
+      active: ``[P]`` bool: still training (always true for PBT).
+      score: ``[P]`` each member's latest score (NaN before the first round).
+      parent: ``[P]`` the slot each member's state came from at the last change.
+    """
+
+    carry: _kernel.Carry
+    genes: dict
+    active: jax.Array
+    score: jax.Array
+    parent: jax.Array
+
+
+class Round(NamedTuple):
+    """What one round records (stacked over rounds by the search).
+
+    Attributes:
+      values: ``{name: [P]}`` the hyperparameters each member trained with.
+      genes: ``{name: [P]}`` the same as numbers, or option indices for choices.
+      score: ``[P]`` the score after the round (``inf`` diverged, NaN idle).
+      parent: ``[P]`` the slot each member's state came from before the round.
+      active: ``[P]`` bool: trained in this round.
+      losses: ``[P, L]`` raw training losses (NaN after divergence, or idle).
+      aux: ``has_aux``: the aux pytree ``[P, L, ...]``; else ``()``.
+    """
+
+    values: dict
+    genes: dict
+    score: jax.Array
+    parent: jax.Array
+    active: jax.Array
+    losses: jax.Array
+    aux: Any
+
+
+def _constrain(tree: Any, spec: SearchSpec) -> Any:
+    if spec.copy_sharding is None:
+        return tree
+    return jax.lax.with_sharding_constraint(tree, spec.copy_sharding)
+
+
+def _start(params, state, keys, bounds, search_key, spec: SearchSpec) -> Population:
+    P, D = spec.population, len(spec.names)
+    draws = round_draws(search_key, 0, P, D)
+    genes = {
+        n: _sample(draws.sample[:, d], bounds[n], kind)
+        for d, (n, kind) in enumerate(zip(spec.names, spec.kinds))
+    }
+    hs = decode(genes, bounds, spec)
+    carry = _constrain(_kernel._batched_init(hs, params, state, keys, spec.kernel), spec)
+    return Population(
+        carry=carry,
+        genes=genes,
+        active=jnp.ones(P, bool),
+        score=jnp.full(P, jnp.nan, float_dtype()),
+        parent=jnp.arange(P, dtype=jnp.int32),
+    )
+
+
+def _reseed(state, keys, r, spec: SearchSpec):
+    """Each member's random streams for round ``r``: ``fold_in(member_key, r)``.
+
+    After a copy, parent and child would otherwise share the parent's streams.
+    """
+
+    def one(state, key):
+        key = jax.random.fold_in(jax.random.wrap_key_data(key), r)
+        return spec.kernel.behaviour.seed(state, key)
+
+    return _kernel._over_copies(one, (0, 0), (0, 0))(state, keys)
+
+
+def _idle_nan(idle: jax.Array, x: jax.Array) -> jax.Array:
+    """``x`` ``[P, ...]`` with float entries NaN for idle members."""
+    return _kernel._nan_where(idle.reshape((idle.shape[0],) + (1,) * (x.ndim - 1)), x)
+
+
+def _round(pop: Population, xs, keys, factor, val, bounds, search_key, spec: SearchSpec):
+    """Trains one round, scores it and changes the population (not after the last)."""
+    r, data, keep = xs
+    ks = spec.kernel
+    P, L = spec.population, ks.block
+    hs = decode(pop.genes, bounds, spec)
+    start = pop.carry._replace(state=_reseed(pop.carry.state, keys, r, spec))
+    blocks = jax.tree.map(lambda x: x[None], data)
+    t0 = r * jnp.int32(L)
+    trained, ((losses, _, aux), val_score) = _kernel._batched_train(
+        start, blocks, t0, hs, keys, factor, val, ks
+    )
+    # Idle members (halving) keep what they had; their round is thrown away.
+    carry = _constrain(_where_copies(pop.active, trained, pop.carry), spec)
+    losses = losses[0, :, 0]  # [P, L]
+    window = losses[:, L - score_window(L) :]
+    raw = val_score[0, :, 0] if ks.evaluate else jnp.mean(window, axis=-1)
+    score = jnp.where(carry.stopped[0] | ~jnp.isfinite(raw), jnp.inf, raw).astype(float_dtype())
+    idle = ~pop.active
+    record = Round(
+        values=hs,
+        genes=pop.genes,
+        score=jnp.where(idle, jnp.nan, score),
+        parent=pop.parent,
+        active=pop.active,
+        losses=_idle_nan(idle, losses),
+        aux=jax.tree.map(lambda a: _idle_nan(idle, a[0, :, 0]), aux),
+    )
+    latest = jnp.where(idle, pop.score, score)
+    last = r == spec.rounds - 1
+    same = jnp.arange(P, dtype=jnp.int32)
+    if spec.method == "pbt":
+        draws = round_draws(search_key, r + 1, P, len(spec.names))
+        moved, genes, parent = _exploit(carry, pop.genes, score, draws, bounds, spec)
+        active = pop.active
+    else:
+        moved, genes, parent = carry, pop.genes, same
+        active = _halve(pop.active, score, keep)
+    pick = lambda a, b: jax.tree.map(lambda x, y: jnp.where(last, x, y), a, b)
+    nxt = Population(
+        carry=_constrain(pick(carry, moved), spec),
+        genes=pick(pop.genes, genes),
+        active=jnp.where(last, pop.active, active),
+        score=latest,
+        parent=jnp.where(last, same, parent),
+    )
+    return nxt, record
+
+
+class Final(NamedTuple):
+    """The end of a search: the best member and what the result needs of the rest.
+
+    Attributes:
+      best: the best member's slot (among those that trained in the last round).
+      params: the best member's trained parameters.
+      state: the best member's model state.
+      scores: ``[P]`` each member's latest score.
+      stop_step: ``[P]`` the step a member diverged at, ``-1`` if never.
+    """
+
+    best: jax.Array
+    params: Any
+    state: Any
+    scores: jax.Array
+    stop_step: jax.Array
+
+
+def _final(pop: Population) -> Final:
+    best = jnp.argmin(jnp.where(pop.active, rank_scores(pop.score), jnp.inf)).astype(jnp.int32)
+    one = lambda tree: jax.tree.map(lambda x: x[0, best], tree)
+    stop_step = pop.carry.stop_step[0]
+    return Final(best, one(pop.carry.params), one(pop.carry.state), pop.score, stop_step)
+
+
+_STATIC = ("spec", "out_sharding")
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC)
+def tune_search(
+    params, state, keys, blocks, keep, factor, val, bounds, search_key, *, spec, out_sharding
+):
+    """The whole search in one program (data in memory): start, every round, the end."""
+    pop = _start(params, state, keys, bounds, search_key, spec)
+    body = functools.partial(
+        _round, keys=keys, factor=factor, val=val, bounds=bounds, search_key=search_key, spec=spec
+    )
+    index = jnp.arange(spec.rounds, dtype=jnp.int32)
+    pop, records = jax.lax.scan(body, pop, (index, blocks, keep))
+    return _kernel._replicate((records, _final(pop)), out_sharding)
+
+
+@functools.partial(jax.jit, static_argnames=("spec",))
+def tune_start(params, state, keys, bounds, search_key, *, spec):
+    """The initial population (streamed runs)."""
+    return _start(params, state, keys, bounds, search_key, spec)
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC, donate_argnums=(0,))
+def tune_round(pop, r, data, keep, keys, factor, val, bounds, search_key, *, spec, out_sharding):
+    """One round (streamed runs): ``(population, record)``."""
+    pop, record = _round(pop, (r, data, keep), keys, factor, val, bounds, search_key, spec)
+    return pop, _kernel._replicate(record, out_sharding)
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC)
+def tune_final(pop, *, spec, out_sharding):
+    """The best member and the final scores (streamed runs)."""
+    return _kernel._replicate(_final(pop), out_sharding)
+
+
+# ------------------------------------------------------------- host side
+
+
+def _host(tree: Any) -> Any:
+    """Arrays as NumPy; PRNG key arrays (NNX RNG state) stay JAX arrays."""
+
+    def one(x):
+        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return x
+        return np.asarray(x)
+
+    return jax.tree.map(one, tree)
+
+
+class SearchResult(NamedTuple):
+    """Host (NumPy) results of :func:`run_search`.
+
+    Attributes:
+      history: a :class:`Round` of arrays with a leading round axis ``[R, P, ...]``.
+      final: the :class:`Final` of the search.
+    """
+
+    history: Round
+    final: Final
+
+
+def run_search(
+    prepared: Prepared,
+    make_tx: Static,
+    names: tuple[str, ...],
+    kinds: tuple[str, ...],
+    bounds: dict[str, np.ndarray],
+    *,
+    method: str,
+    population: int,
+    rounds: int,
+    num_steps: int,
+    diverge_factor: float,
+    mesh: Mesh | None = None,
+    progress: bool | None = None,
+    description: str = "tune",
+) -> SearchResult:
+    """Runs a search: one program with in-memory data, a program per round when streamed.
+
+    Args:
+      prepared: the model, data and key from :func:`lrjax._train.prepare`.
+      make_tx: a :class:`Static` ``(h, step) -> GradientTransformation``.
+      names: the hyperparameter names.
+      kinds: each name's kind (see :data:`KINDS`).
+      bounds: ``{name: array}``: ``[low, high]``, or the options of a choice.
+      method: ``"pbt"`` or ``"halving"``.
+      population: the number of members.
+      rounds: the number of rounds (divides ``num_steps``).
+      num_steps: training steps per member.
+      diverge_factor: freeze a member when its smoothed loss exceeds this x its best.
+      mesh: shard the members over this mesh (``population`` a multiple of its size).
+      progress: ``True``/``False``/``None`` (auto: only on a terminal).
+      description: the progress bar's label.
+    """
+    source, model, val = prepared.source, prepared.model, prepared.val
+    L = num_steps // rounds
+    place = _Placement(mesh)
+    copy_sharding = None
+    if mesh is not None:
+        copy_sharding = NamedSharding(mesh, PartitionSpec(None, tuple(mesh.axis_names)))
+    spec = SearchSpec(
+        kernel=_kernel.Spec(
+            behaviour=model.behaviour,
+            make_tx=make_tx,
+            batch_fn=Static(source.fn) if source.kind == "callable" else None,
+            num_steps=num_steps,
+            block=L,
+            evaluate=val is not None,
+            return_params=False,
+            seeded=False,
+        ),
+        names=tuple(names),
+        kinds=tuple(kinds),
+        method=method,
+        population=population,
+        rounds=rounds,
+        copy_sharding=copy_sharding,
+    )
+    member_key, search_key = split_key(prepared.key)
+    keys = place.copies(copy_keys(member_key, 1, population), axis=1)
+    args = dict(
+        factor=jnp.asarray(diverge_factor, float_dtype()),
+        val=place.shared(val) if val is not None else None,
+        bounds=place.shared(bounds),
+        search_key=place.shared(search_key),
+    )
+    params, state = place.shared(model.params), place.shared(model.state)
+    keep = keep_counts(population, rounds)
+    out = place.out_sharding
+    with ProgressBar(rounds, progress_enabled(progress), description) as bar:
+        if source.kind != "stream":
+            if source.kind == "stacked":
+                blocks = source.stacked_blocks(num_steps, L)
+            else:
+                blocks = np.zeros((rounds, L), np.int32)
+            records, final = tune_search(
+                params,
+                state,
+                keys,
+                place.shared(blocks),
+                place.shared(keep),
+                spec=spec,
+                out_sharding=out,
+                **args,
+            )
+            history, final = _host(records), _host(final)
+            bar.advance(rounds)
+        else:
+            pop = tune_start(params, state, keys, args["bounds"], args["search_key"], spec=spec)
+            parts = []
+            for r, data in enumerate(source.stream_blocks(num_steps, L, 1)):
+                pop, record = tune_round(
+                    pop,
+                    jnp.int32(r),
+                    place.shared(jax.tree.map(lambda x: x[0], data)),
+                    place.shared(keep[r]),
+                    keys,
+                    spec=spec,
+                    out_sharding=out,
+                    **args,
+                )
+                parts.append(_host(record))
+                bar.advance(1)
+            history = jax.tree.map(lambda *xs: np.stack(xs), *parts)
+            final = _host(tune_final(pop, spec=spec, out_sharding=out))
+    return SearchResult(history=history, final=final)
+
+
+def check_population_on_mesh(population: int, mesh: Mesh | None) -> None:
+    """Raises ValueError unless ``population`` splits evenly over ``mesh``'s devices."""
+    if mesh is not None and population % mesh.devices.size:
+        n = mesh.devices.size
+        raise ValueError(
+            f"population={population} must be a multiple of the mesh's {n} devices to be "
+            f"sharded over them (e.g. population={math.ceil(population / n) * n})"
+        )

@@ -1,0 +1,425 @@
+"""``lrjax.tune`` against a brute-force Python reference of the same rules.
+
+The reference trains every member one step at a time in NumPy (float32,
+SGD with momentum on linear regression, with the range test's divergence
+rule) and applies the PBT and halving rules in plain Python, using the same
+random numbers (:func:`lrjax._train._population.round_draws`, replayed from
+the key). It shares no code with the engine beyond those draws.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+import lrjax
+from lrjax._train import _population
+
+P, R, L = 8, 3, 10
+T = R * L
+SPACE = {
+    "learning_rate": ("log", 1e-3, 2.0),
+    "momentum": [0.0, 0.5, 0.9],
+    "damping": (0.5, 1.0),
+}
+
+
+def make_sgd(learning_rate, momentum, damping):
+    return optax.chain(optax.sgd(learning_rate, momentum=momentum), optax.scale(damping))
+
+
+def linreg_data(steps=T, seed=0):
+    kx, kn = jax.random.split(jax.random.PRNGKey(seed))
+    X = np.asarray(jax.random.normal(kx, (steps, 8, 3)))
+    noise = 0.1 * np.asarray(jax.random.normal(kn, (steps, 8)))
+    Y = (X @ np.array([1.0, -2.0, 0.5]) + noise).astype(np.float32)
+    return X.astype(np.float32), Y
+
+
+def linreg_loss(w, batch):
+    x, y = batch
+    return jnp.mean((x @ w - y) ** 2)
+
+
+# ------------------------------------------------------------ the reference
+
+
+def ref_sample(u, dim):
+    if isinstance(dim, list):
+        return min(math.floor(u * len(dim)), len(dim) - 1)
+    if dim[0] == "log":
+        lo, hi = dim[1:]
+        return float(np.clip(math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))), lo, hi))
+    lo, hi = dim
+    return float(np.clip(lo + u * (hi - lo), lo, hi))
+
+
+def ref_perturb(gene, resample, coin, sample, dim):
+    if resample < _population.RESAMPLE_PROBABILITY:
+        return ref_sample(sample, dim)
+    if isinstance(dim, list):
+        return int(np.clip(gene + (1 if coin >= 0.5 else -1), 0, len(dim) - 1))
+    lo, hi = dim[-2:]
+    return float(np.clip(gene * (1.25 if coin >= 0.5 else 0.8), lo, hi))
+
+
+def ref_value(gene, dim):
+    return dim[gene] if isinstance(dim, list) else gene
+
+
+class Member:
+    """One copy trained step by step, with the range test's divergence rule."""
+
+    def __init__(self):
+        self.w = np.zeros(3, np.float32)
+        self.m = np.zeros(3, np.float32)
+        self.ema = np.float32(0)
+        self.best = np.float32(np.inf)
+        self.stopped = False
+
+    def step(self, t, x, y, lr, mu, damping, factor=4.0):
+        """One step; returns the raw loss (NaN once stopped, as the engine reports)."""
+        if self.stopped:
+            return np.nan
+        r = x @ self.w - y
+        loss = np.float32(np.mean(r * r))
+        grad = (np.float32(2) * (x.T @ r) / np.float32(len(y))).astype(np.float32)
+        beta = np.float32(0.98)
+        ema = beta * self.ema + (1 - beta) * loss
+        smooth = ema / (1 - beta ** np.float32(t + 1))
+        best = min(self.best, smooth)
+        if not np.isfinite(loss) or not np.isfinite(smooth) or smooth > factor * best:
+            self.stopped = True  # frozen with the parameters it had before this step
+            return loss
+        self.ema, self.best = ema, best
+        self.m = (grad + np.float32(mu) * self.m).astype(np.float32)
+        self.w = (self.w - np.float32(damping) * (np.float32(lr) * self.m)).astype(np.float32)
+        return loss
+
+
+def reference(method, X, Y, key):
+    """The search, one member and one step at a time.
+
+    Returns per round ``(values, scores, parents, active)``, and the final members.
+    """
+    dims = list(SPACE.values())
+    names = list(SPACE)
+    _, search_key = _population.split_key(jax.random.key_data(key))
+    draws = lambda i: jax.tree.map(np.asarray, _population.round_draws(search_key, i, P, len(dims)))
+    d0 = draws(0)
+    genes = [
+        [ref_sample(float(d0.sample[i, d]), dim) for d, dim in enumerate(dims)] for i in range(P)
+    ]
+    members = [Member() for _ in range(P)]
+    active = [True] * P
+    parents = list(range(P))
+    history = []
+    w = max(1, L // 10)
+    for r in range(R):
+        values = [[ref_value(g, dim) for g, dim in zip(genes[i], dims)] for i in range(P)]
+        scores = []
+        for i in range(P):
+            if not active[i]:
+                scores.append(np.nan)
+                continue
+            lr, mu, damping = values[i]
+            losses = [
+                members[i].step(t, X[t], Y[t], lr, mu, damping) for t in range(r * L, (r + 1) * L)
+            ]
+            scores.append(np.inf if members[i].stopped else float(np.mean(losses[-w:])))
+        history.append(
+            (
+                {n: [values[i][d] for i in range(P)] for d, n in enumerate(names)},
+                scores,
+                parents,
+                list(active),
+            )
+        )
+        if r == R - 1:
+            break
+        rank_key = lambda i: (np.inf if np.isnan(scores[i]) else scores[i], i)
+        if method == "pbt":
+            order = sorted(range(P), key=rank_key)
+            q = P // 4
+            top, bottom = order[:q], order[P - q :]
+            d = draws(r + 1)
+            parents = list(range(P))
+            for i in bottom:  # top and bottom are disjoint: copying in place is safe
+                p = top[min(math.floor(float(d.partner[i]) * q), q - 1)]
+                parents[i] = p
+                members[i] = copy.deepcopy(members[p])
+                genes[i] = [
+                    ref_perturb(genes[p][k], d.resample[i, k], d.coin[i, k], d.sample[i, k], dim)
+                    for k, dim in enumerate(dims)
+                ]
+        else:
+            keep = max(1, -(-P // 2 ** (r + 1)))
+            ranked = sorted([i for i in range(P) if active[i]], key=rank_key)
+            active = [i in ranked[:keep] for i in range(P)]
+            parents = list(range(P))
+    return history, members
+
+
+@pytest.mark.parametrize("method", ["pbt", "halving"])
+def test_equals_brute_force_reference(method):
+    X, Y = linreg_data()
+    key = jax.random.PRNGKey(3)
+    res = lrjax.tune(
+        linreg_loss, jnp.zeros(3), (X, Y), make_sgd, SPACE,
+        population=P, num_steps=T, rounds=R, method=method, key=key,
+    )  # fmt: skip
+    history, members = reference(method, X, Y, key)
+    h = res.history
+    for r, (values, scores, parents, active) in enumerate(history):
+        where = f"{method}, round {r}"
+        for name in SPACE:
+            # Values: float32 in the program, float64 here, from the same draws.
+            np.testing.assert_allclose(h.values[name][r], values[name], rtol=1e-6, err_msg=where)
+        np.testing.assert_array_equal(h.parents[r], parents, err_msg=where)
+        np.testing.assert_array_equal(h.active[r], active, err_msg=where)
+        # Scores: both float32 with the same operations, but XLA fuses and
+        # reorders the matmul and mean reductions (and the momentum update)
+        # differently from NumPy: a few ulps per step, compounding over 30 steps.
+        np.testing.assert_allclose(h.scores[r], scores, rtol=2e-5, atol=1e-7, err_msg=where)
+    final = np.array([s if a else np.nan for s, a in zip(history[-1][1], history[-1][3])])
+    best = int(np.nanargmin(np.where(np.isnan(final), np.inf, final)))
+    assert res.best_index == best
+    np.testing.assert_allclose(res.params, members[best].w, rtol=1e-4, atol=1e-6)
+    assert res.best == {n: pytest.approx(history[-1][0][n][best], rel=1e-6) for n in SPACE}
+    # The run exercised what it claims to: divergence, and (PBT) copies,
+    # resampling and both perturbation directions.
+    assert np.isinf(h.scores).any()
+    if method == "pbt":
+        assert (h.parents[1:] != np.arange(P)).sum() == 2 * (P // 4)
+        assert np.isinf(h.scores[0][h.parents[1] != np.arange(P)]).any()  # diverged: replaced
+        _, sk = _population.split_key(jax.random.key_data(key))
+        d = [_population.round_draws(sk, i, P, len(SPACE)) for i in (1, 2)]
+        moved = [np.asarray(x.resample)[h.parents[i + 1] != np.arange(P)] for i, x in enumerate(d)]
+        coins = [np.asarray(x.coin)[h.parents[i + 1] != np.arange(P)] for i, x in enumerate(d)]
+        assert (np.concatenate(moved) < 0.25).any() and (np.concatenate(moved) >= 0.25).any()
+        assert (np.concatenate(coins) < 0.5).any() and (np.concatenate(coins) >= 0.5).any()
+    else:
+        assert h.active.sum(axis=1).tolist() == [8, 4, 2]
+        assert np.isnan(h.scores[2][~h.active[2]]).all()
+
+
+# ---------------------------------------------------------------- compiles
+
+
+def _count_compiles(fn, name="tune_search"):
+    records = []
+
+    class Handler(logging.Handler):
+        def emit(self, record):
+            msg = record.getMessage()
+            if msg.startswith("Compiling") and name in msg:
+                records.append(msg)
+
+    handler = Handler()
+    logger = logging.getLogger("jax")
+    logger.addHandler(handler)
+    try:
+        with jax.log_compiles(True), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fn()
+    finally:
+        logger.removeHandler(handler)
+    return len(records)
+
+
+def test_other_ranges_and_key_compile_nothing():
+    X, Y = linreg_data()
+    kw = dict(population=P, num_steps=T, rounds=R)
+    runs = []
+    run = lambda space, key: runs.append(
+        lrjax.tune(linreg_loss, jnp.zeros(3), (X, Y), make_sgd, space, key=key, **kw)
+    )
+    first = _count_compiles(lambda: run(SPACE, jax.random.PRNGKey(0)))
+    other = {"learning_rate": ("log", 1e-2, 0.5), "momentum": [0.1, 0.2, 0.3], "damping": (0, 2)}
+    again = _count_compiles(lambda: run(other, jax.random.PRNGKey(7)))
+    assert first <= 1 and again == 0  # the first may hit an earlier test's cache
+    assert not np.allclose(
+        runs[0].history.values["learning_rate"], runs[1].history.values["learning_rate"]
+    )
+    assert set(np.unique(runs[1].history.values["momentum"])) <= {0.1, 0.2, 0.3}
+    # another number of options is another shape: the counter is live
+    fewer = {**other, "momentum": [0.1, 0.2]}
+    assert _count_compiles(lambda: run(fewer, jax.random.PRNGKey(7))) == 1
+
+
+def test_streamed_batches_equal_stacked():
+    X, Y = linreg_data()
+    kw = dict(population=4, num_steps=T, rounds=R, key=jax.random.PRNGKey(1))
+    stacked = lrjax.tune(linreg_loss, jnp.zeros(3), (X, Y), make_sgd, SPACE, **kw)
+    listed = lrjax.tune(
+        linreg_loss, jnp.zeros(3), [(X[t], Y[t]) for t in range(T)], make_sgd, SPACE, **kw
+    )
+    np.testing.assert_array_equal(listed.history.parents, stacked.history.parents)
+    np.testing.assert_allclose(listed.history.scores, stacked.history.scores, rtol=1e-6)
+    np.testing.assert_allclose(listed.losses, stacked.losses, rtol=1e-6)
+
+
+# ------------------------------------------------------------ Flax models
+
+
+class Net(nnx.Module):
+    def __init__(self, rngs: nnx.Rngs):
+        self.l1 = nnx.Linear(4, 16, rngs=rngs)
+        self.bn = nnx.BatchNorm(16, rngs=rngs)
+        self.do = nnx.Dropout(0.3, rngs=rngs)
+        self.l2 = nnx.Linear(16, 1, rngs=rngs)
+
+    def __call__(self, x):
+        return self.l2(self.do(nnx.relu(self.bn(self.l1(x)))))[:, 0]
+
+
+def nnx_loss(model, batch):
+    x, y = batch
+    return jnp.mean((model(x) - y) ** 2)
+
+
+def test_nnx_dropout_batchnorm_validation_and_a_schedule():
+    steps = 16
+    x = jax.random.normal(jax.random.PRNGKey(0), (steps + 2, 16, 4))
+    y = jnp.sin(x.sum(-1))
+    batches, val = (x[:steps], y[:steps]), (x[steps:], y[steps:])
+    model = Net(nnx.Rngs(0))
+    before = jax.tree.map(np.asarray, nnx.state(model, nnx.Param))
+    make = lambda max_value, pct_start: optax.adam(
+        lrjax.one_cycle(max_value, steps, pct_start=pct_start)
+    )
+    space = {"max_value": ("log", 1e-3, 0.3), "pct_start": (0.2, 0.5)}
+    run = lambda key: lrjax.tune(
+        nnx_loss, model, batches, make, space, population=4, num_steps=steps, rounds=2,
+        val_batches=val, key=key,
+    )  # fmt: skip
+    a, b, c = run(jax.random.PRNGKey(1)), run(jax.random.PRNGKey(1)), run(jax.random.PRNGKey(2))
+    np.testing.assert_array_equal(a.history.scores, b.history.scores)
+    np.testing.assert_array_equal(a.losses, b.losses)
+    assert not np.allclose(a.history.values["max_value"], c.history.values["max_value"])
+    assert np.isfinite(a.best_score) and a.score_label.startswith("validation")
+    # the user's model is untouched; the best member's state was trained
+    after = nnx.state(model, nnx.Param)
+    for u, v in zip(jax.tree.leaves(before), jax.tree.leaves(after)):
+        np.testing.assert_array_equal(u, np.asarray(v))
+    assert jax.tree.structure(a.params) == jax.tree.structure(nnx.state(model, nnx.Param))
+    assert not np.allclose(a.params["l1"]["kernel"][...], before["l1"]["kernel"][...])
+    mean = a.state["bn"]["mean"][...]
+    assert np.abs(np.asarray(mean)).max() > 0  # BatchNorm statistics were carried
+    # the best member's parameters and state give its validation score
+    graphdef, _, _ = nnx.split(model, nnx.Param, ...)
+    best = nnx.merge(graphdef, a.params, a.state)
+    best.eval()
+    score = np.mean([float(nnx_loss(best, (val[0][i], val[1][i]))) for i in range(2)])
+    assert score == pytest.approx(a.best_score, rel=1e-5)
+
+
+# --------------------------------------------------------------- bad inputs
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        ({"space": {}}, ValueError, "space must be a non-empty dict"),
+        ({"space": {"learning_rate": (0.1, 0.1)}}, ValueError, "'learning_rate'.*low must be <"),
+        ({"space": {"learning_rate": ("log", 0.0, 1.0)}}, ValueError, "log range needs low > 0"),
+        ({"space": {"learning_rate": []}}, ValueError, "non-empty list of numbers"),
+        ({"space": {"learning_rate": ("lin", 0.1, 1.0)}}, ValueError, "only named range is 'log'"),
+        ({"space": {"learning_rate": 0.1}}, ValueError, r"must be \(low, high\)"),
+        ({"population": 3}, ValueError, "population must be >= 4"),
+        ({"population": 1, "method": "halving"}, ValueError, "population must be >= 2"),
+        ({"rounds": 7}, ValueError, "num_steps=30 must be a multiple of rounds=7"),
+        ({"rounds": 31}, ValueError, "num_steps=30 must be a multiple of rounds=31"),
+        ({"rounds": 0}, ValueError, "rounds must be >= 1"),
+        ({"method": "asha"}, ValueError, r"method must be one of \['pbt', 'halving'\]"),
+        ({"num_steps": 45}, ValueError, "num_steps=45 is larger than the number of batches"),
+    ],
+)  # fmt: skip
+def test_bad_inputs_get_one_clear_error(change, error, match):
+    X, Y = linreg_data()
+    kw = dict(space={"learning_rate": ("log", 1e-3, 1.0)}, population=4, num_steps=T, rounds=3)
+    kw.update(change)
+    space = kw.pop("space")
+    with pytest.raises(error, match=match):
+        lrjax.tune(
+            linreg_loss,
+            jnp.zeros(3),
+            (X, Y),
+            lambda learning_rate: optax.sgd(learning_rate),
+            space,
+            **kw,
+        )
+
+
+def test_all_diverged_and_a_single_round():
+    X, Y = linreg_data()
+    kw = dict(population=4, num_steps=T, rounds=R)
+    hopeless = {"learning_rate": ("log", 1e3, 1e4), "momentum": [0.9], "damping": (0.9, 1.0)}
+    res = lrjax.tune(linreg_loss, jnp.zeros(3), (X, Y), make_sgd, hopeless, **kw)
+    assert res.best is None and res.best_index is None and res.params is None
+    assert res.best_score == np.inf and res.diverged.all() and np.isinf(res.scores).all()
+    one = lrjax.tune(linreg_loss, jnp.zeros(3), (X, Y), make_sgd, SPACE, **{**kw, "rounds": 1})
+    assert one.history.scores.shape == (1, 4) and (one.history.parents == np.arange(4)).all()
+    assert one.best_score == np.min(one.scores)
+
+
+def test_aux_result_to_dict_and_plot():
+    X, Y = linreg_data()
+
+    def loss_with_aux(w, batch):
+        loss = linreg_loss(w, batch)
+        return loss, {"twice": 2 * loss}
+
+    res = lrjax.tune(
+        loss_with_aux, jnp.zeros(3), (X, Y), make_sgd, SPACE, population=4, num_steps=T,
+        rounds=R, method="halving", has_aux=True,
+    )  # fmt: skip
+    assert res.aux["twice"].shape == (4, T)
+    np.testing.assert_allclose(res.aux["twice"], 2 * res.losses, rtol=1e-6)  # NaN where idle too
+    assert np.isnan(res.losses[~res.history.active.repeat(L, axis=0).T]).all()
+    import json
+
+    d = json.loads(json.dumps(res.to_dict()))
+    assert d["best"] == res.best and len(d["history"]["parents"]) == R
+    assert res.losses.shape == (4, T)
+    fig = res.plot()
+    assert len(fig.axes) == 1 + len(SPACE)
+
+
+# ------------------------------------------------------------------ quality
+
+
+def test_beats_the_median_random_search_of_equal_compute():
+    """PBT's best beats the median best of random searches with the same steps."""
+    key = jax.random.PRNGKey(0)
+    x = jax.random.normal(key, (130, 32, 4))
+    y = jnp.sin(2 * x[..., 0]) + x[..., 1] * x[..., 2]
+    batches, val = (x[:120], y[:120]), (x[120:], y[120:])
+    k1, k2 = jax.random.split(jax.random.PRNGKey(1))
+    params = {"w1": jax.random.normal(k1, (4, 32)) * 0.5, "w2": jax.random.normal(k2, (32,)) * 0.2}
+
+    def loss_fn(p, b):
+        return jnp.mean((jnp.tanh(b[0] @ p["w1"]) @ p["w2"] - b[1]) ** 2)
+
+    make = lambda learning_rate: optax.sgd(learning_rate, momentum=0.9)
+    lo, hi = 1e-4, 3.0
+    res = lrjax.tune(
+        loss_fn, params, batches, make, {"learning_rate": ("log", lo, hi)}, population=8,
+        num_steps=120, rounds=6, val_batches=val,
+    )  # fmt: skip
+    bests = []
+    rng = np.random.default_rng(0)
+    for _ in range(7):
+        lrs = np.exp(rng.uniform(np.log(lo), np.log(hi), 8))
+        s = lrjax.sweep(loss_fn, params, batches, make, {"learning_rate": lrs}, val_batches=val)
+        bests.append(np.min(s.scores))
+    assert res.best_score <= np.median(bests), (res.best_score, bests)

@@ -1,0 +1,66 @@
+"""``lrjax.tune`` with the population sharded over 4 forced host devices equals one device.
+
+Runs in a subprocess: the device count must be set before JAX starts.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+SCRIPT = textwrap.dedent(
+    """
+    import jax, jax.numpy as jnp, numpy as np, optax
+    from jax.sharding import Mesh
+    import lrjax
+
+    assert jax.device_count() == 4, jax.devices()
+    x = jax.random.normal(jax.random.PRNGKey(0), (12, 16, 4))
+    batches = (x, jnp.sin(x.sum(-1)))
+    k1, k2 = jax.random.split(jax.random.PRNGKey(1))
+    params = {"w1": jax.random.normal(k1, (4, 8)) * 0.5, "w2": jax.random.normal(k2, (8,)) * 0.5}
+
+    def loss_fn(p, b):
+        return jnp.mean((jnp.tanh(b[0] @ p["w1"]) @ p["w2"] - b[1]) ** 2)
+
+    make = lambda learning_rate, b1: optax.adam(learning_rate, b1=b1)
+    space = {"learning_rate": ("log", 1e-3, 10.0), "b1": [0.5, 0.9]}
+    grid = Mesh(np.array(jax.devices()).reshape(2, 2), ("a", "b"))
+    meshes = {"pbt": jax.devices(), "halving": grid}
+    for method, mesh in meshes.items():
+        kw = dict(population=8, num_steps=12, rounds=3, method=method)
+        one = lrjax.tune(loss_fn, params, batches, make, space, **kw)
+        r = lrjax.tune(loss_fn, params, batches, make, space, mesh=mesh, **kw)
+        np.testing.assert_array_equal(r.history.parents, one.history.parents)
+        np.testing.assert_array_equal(r.history.active, one.history.active)
+        np.testing.assert_allclose(r.history.scores, one.history.scores, rtol=1e-6)
+        np.testing.assert_allclose(r.losses, one.losses, rtol=1e-6, atol=1e-8)
+        for a, b in zip(jax.tree.leaves(r.params), jax.tree.leaves(one.params)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        if method == "pbt":  # members were copied across devices, divergent ones first
+            assert (r.history.parents != np.arange(8)).any()
+            assert np.isinf(r.history.scores).any()
+    try:
+        lrjax.tune(loss_fn, params, batches, make, space, population=6, num_steps=12,
+                   rounds=3, mesh=jax.devices())
+    except ValueError as e:
+        assert "multiple of the mesh's 4 devices" in str(e), e
+    else:
+        raise AssertionError("population=6 on 4 devices: no error")
+    print("SHARDED-OK")
+    """
+)
+
+
+def test_sharded_population_equals_single_device():
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = (
+        env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+    ).strip()
+    env["JAX_PLATFORMS"] = "cpu"
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0 and "SHARDED-OK" in proc.stdout, proc.stderr[-3000:]
