@@ -24,7 +24,7 @@ from lrjax import _train
 from lrjax._train import _population
 from lrjax._train._result import json_scalar, to_json
 from lrjax._train._score import score_window
-from lrjax._validation import check_choice, check_int, check_optional_bool, check_space
+from lrjax._validation import check_choice, check_count, check_optional_bool, check_space
 
 
 class TuneHistory(NamedTuple):
@@ -303,9 +303,9 @@ def tune(
         )
     method = check_choice("method", method, _population.METHODS)
     names, kinds, bounds = check_space(space)
-    population = check_int("population", population, minimum=4 if method == "pbt" else 2)
-    num_steps = check_int("num_steps", num_steps, minimum=1)
-    rounds = check_int("rounds", rounds, minimum=1)
+    population = check_count("population", population, minimum=4 if method == "pbt" else 2)
+    num_steps = check_count("num_steps", num_steps, minimum=1)
+    rounds = check_count("rounds", rounds, minimum=1)
     if rounds > num_steps or num_steps % rounds:
         raise ValueError(
             f"num_steps={num_steps} must be a multiple of rounds={rounds} (every round trains "
