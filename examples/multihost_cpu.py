@@ -84,6 +84,33 @@ def make_problem(seed: int = 0, num_steps: int = 40, batch_size: int = 64):
     return loss_fn, params, (xs, labels.astype(np.int32))
 
 
+def make_stateful_problem(seed: int = 1, num_steps: int = 40, batch_size: int = 64):
+    """``(loss_fn, params, state, batches, val_batches)``: the MLP with model state.
+
+    The state is a running mean of the inputs that centres them (as BatchNorm's
+    running statistics do), updated at every training step and carried per
+    copy; evaluation centres with the state reached by training.
+    """
+    import numpy as np
+
+    base_loss, params, (xs, ys) = make_problem(seed, num_steps + 4, batch_size)
+    xs = xs + 3.0  # an offset the running mean learns to remove
+
+    def loss_fn(params, state, batch):
+        x, y = batch
+        new_state = 0.9 * state + 0.1 * x.mean(axis=0)
+        return base_loss(params, (x - new_state, y)), new_state
+
+    def eval_fn(params, state, batch):
+        x, y = batch
+        return base_loss(params, (x - state, y))
+
+    state = np.zeros(xs.shape[-1], np.float32)
+    train = (xs[:num_steps], ys[:num_steps])
+    val = (xs[num_steps:], ys[num_steps:])
+    return loss_fn, eval_fn, params, state, train, val
+
+
 def run(process_id: int, num_processes: int, port: int, devices_per_process: int) -> dict:
     """Initializes JAX for this process, runs the range test and the sweep."""
     # XLA reads its flags when the CPU backend starts: set them before importing jax.
@@ -124,7 +151,23 @@ def run(process_id: int, num_processes: int, port: int, devices_per_process: int
         grid={"peak": [0.01, 0.03, 0.1, 0.3], "pct": [0.2, 0.4]},
         mesh=mesh, progress=False,
     )  # fmt: skip
+    # A model with state, scored on held-out batches (evaluated every 10 steps).
+    loss2, eval2, params2, state2, train2, val2 = make_stateful_problem()
+    stateful = lrjax.range_test(
+        loss2, params2, train2, optimizer=optax.adam, min_lr=1e-4, max_lr=10.0, num_lrs=8,
+        num_steps=40, mesh=mesh, progress=False, state=state2, eval_fn=eval2,
+        val_batches=val2, eval_every=10,
+    )  # fmt: skip
+    stateful_sweep = lrjax.sweep(
+        loss2, params2, train2, lambda learning_rate: optax.adam(learning_rate),
+        grid={"learning_rate": [1e-3, 1e-2, 1e-1, 1.0]}, mesh=mesh, progress=False,
+        state=state2, eval_fn=eval2, val_batches=val2,
+    )  # fmt: skip
     return {
+        "val_losses": [None if not np.isfinite(x) else float(x) for x in stateful.val_losses[0]],
+        "val_curves": np.nan_to_num(stateful.val_curves[0], nan=-1.0).round(7).tolist(),
+        "stateful_best_lr": float(stateful.best_lr),
+        "stateful_sweep_scores": [float(x) for x in stateful_sweep.scores],
         "process": jax.process_index(),
         "processes": jax.process_count(),
         "devices": jax.device_count(),

@@ -2,7 +2,8 @@
 
 Two processes, two CPU devices each, joined by ``jax.distributed`` on
 127.0.0.1 with gloo CPU collectives, run the same ``lrjax.range_test`` and
-``lrjax.sweep`` over one mesh of all four devices. Each must get the full
+``lrjax.sweep`` over one mesh of all four devices, on a plain model and on a
+model with state scored on validation data. Each must get the full
 result, equal to one process on four devices.
 """
 
@@ -44,6 +45,14 @@ def _assert_same_numbers(got: dict, want: dict) -> None:
     np.testing.assert_allclose(got["sweep_scores"], want["sweep_scores"], rtol=1e-6)
     assert got["best_lr"] == pytest.approx(want["best_lr"], rel=1e-6)
     assert got["sweep_best"] == pytest.approx(want["sweep_best"], rel=1e-6)
+    # the stateful model with validation data (NaN written as None / -1)
+    for a, b in zip(got["val_losses"], want["val_losses"]):
+        assert (a is None and b is None) or a == pytest.approx(b, rel=1e-5)
+    np.testing.assert_allclose(got["val_curves"], want["val_curves"], rtol=1e-5)
+    np.testing.assert_allclose(
+        got["stateful_sweep_scores"], want["stateful_sweep_scores"], rtol=1e-5
+    )
+    assert got["stateful_best_lr"] == pytest.approx(want["stateful_best_lr"], rel=1e-6)
 
 
 def test_two_processes_get_the_full_result_of_one_process_on_four_devices():
@@ -60,6 +69,8 @@ def test_two_processes_get_the_full_result_of_one_process_on_four_devices():
     # The run is not degenerate: some rates trained, some diverged.
     scores = np.asarray(results[0]["scores"])
     assert np.isfinite(scores).sum() >= 4 and np.isinf(scores).any()
+    val = results[0]["val_losses"]
+    assert sum(v is not None for v in val) >= 4 and None in val
 
 
 def test_launcher_reports_a_failed_process():
