@@ -9,13 +9,22 @@ library users opt in with one line, :func:`enable_compilation_cache`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 #: Set to ``1`` (or ``true``/``yes``) to keep the ``lrjax`` command from caching.
 ENV_NO_CACHE = "LRJAX_NO_CACHE"
+
+#: The JAX options :func:`enable_compilation_cache` sets.
+_OPTIONS = (
+    "jax_enable_compilation_cache",
+    "jax_compilation_cache_dir",
+    "jax_persistent_cache_min_compile_time_secs",
+    "jax_persistent_cache_min_entry_size_bytes",
+)
 
 
 def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -113,3 +122,31 @@ def disable_compilation_cache() -> None:
 
     jax.config.update("jax_compilation_cache_dir", None)
     compilation_cache.reset_cache()
+
+
+@contextlib.contextmanager
+def compilation_cache(path: str | os.PathLike[str] | None = None) -> Iterator[str]:
+    """:func:`enable_compilation_cache` inside the ``with`` block only.
+
+    JAX's options are restored on exit, so a caller of ``lrjax.cli.main`` (a
+    notebook, a test) keeps its own settings. Yields the cache folder.
+
+    Example:
+      >>> import tempfile
+      >>> import jax
+      >>> with compilation_cache(tempfile.mkdtemp()) as folder:
+      ...     jax.config.jax_compilation_cache_dir == folder
+      True
+      >>> jax.config.jax_compilation_cache_dir is None
+      True
+    """
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache as jax_cache
+
+    before = {name: getattr(jax.config, name) for name in _OPTIONS}
+    try:
+        yield enable_compilation_cache(path)
+    finally:
+        for name, value in before.items():
+            jax.config.update(name, value)
+        jax_cache.reset_cache()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import os
 import re
@@ -159,14 +160,15 @@ def plain_text(rest: str) -> str:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from lrjax.plotting import plot_schedule
+    from lrjax import plotting
 
     sched = parse_spec(args.spec)
     top = 2**31  # steps 0 .. 2**31 - 1, the int32 range schedules are defined on
     if args.steps is not None and not 1 <= args.steps <= top:
         raise UsageError(f"--steps must be between 1 and {top}, got {args.steps}")
     steps = args.steps if args.steps is not None else min(_default_steps(sched), top)
-    fig = plot_schedule(sched, steps, logy=args.logy)
+    ax = plotting.agg_figure((6, 3.5), layout="constrained").add_subplot()  # no pyplot
+    fig = plotting.plot_schedule(sched, steps, ax=ax, logy=args.logy)
     _save(fig, args.out)
     print(f"wrote {args.out}")
     return 0
@@ -215,18 +217,10 @@ def _cmd_find(args: argparse.Namespace) -> int:
     return run_find(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``lrjax`` argument parser (``find``, ``plot``, ``list``)."""
+def _add_cache_flag(parser: argparse.ArgumentParser) -> None:
     from lrjax._compile_cache import ENV_NO_CACHE
 
-    parser = _Parser(
-        prog="lrjax",
-        description="Learning-rate schedules, adaptive rates and a parallel range test for JAX.",
-        formatter_class=_HelpFormatter,
-    )
-    sub = parser.add_subparsers(dest="command", metavar="{find,plot,list}", parser_class=_Parser)
-    jax_options = _Parser(add_help=False)
-    jax_options.add_argument(
+    parser.add_argument(
         "--no-cache",
         action="store_true",
         help="do not use the persistent compilation cache; by default compiled programs are "
@@ -234,12 +228,20 @@ def build_parser() -> argparse.ArgumentParser:
         f"compiling them ({ENV_NO_CACHE}=1 does the same)",
     )
 
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``lrjax`` argument parser (``find``, ``plot``, ``list``)."""
+    parser = _Parser(
+        prog="lrjax",
+        description="Learning-rate schedules, adaptive rates and a parallel range test for JAX.",
+        formatter_class=_HelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="{find,plot,list}", parser_class=_Parser)
     find = sub.add_parser(
         "find",
         help="run the learning-rate range test (on the embedded digits demo or --data)",
         description="Trains many learning rates side by side (jax.vmap) and suggests one.",
         formatter_class=_HelpFormatter,
-        parents=[jax_options],
     )
     find.add_argument(
         "--data",
@@ -273,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the time of each phase (start-up, data, compile, run, plot) and the "
         "number of compiled programs to stderr (default: off; LRJAX_TIMINGS=1 turns it on)",
     )
+    _add_cache_flag(find)
     find.set_defaults(func=_cmd_find)
 
     plot = sub.add_parser(
@@ -281,7 +284,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="Plots a schedule, e.g. lrjax plot 'one_cycle(max_value=0.1, "
         "total_steps=1000)' -o one_cycle.png",
         formatter_class=_HelpFormatter,
-        parents=[jax_options],
     )
     plot.add_argument("spec", help="name(key=value, ...) or the JSON of Schedule.to_dict()")
     plot.add_argument("-o", "--out", default="schedule.png", help="output image file")
@@ -295,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument(
         "--logy", action="store_true", help="log-scale the rate axis (default: linear)"
     )
+    _add_cache_flag(plot)
     plot.set_defaults(func=_cmd_plot)
 
     lst = sub.add_parser("list", help="list the schedule catalogue", formatter_class=_HelpFormatter)
@@ -302,16 +305,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _use_compilation_cache(args: argparse.Namespace) -> None:
-    """Turns on the persistent compilation cache unless ``--no-cache``/``LRJAX_NO_CACHE``."""
-    from lrjax._compile_cache import cache_disabled_by_env, enable_compilation_cache
+def _compilation_cache(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """The persistent compilation cache for the command, unless ``--no-cache``/``LRJAX_NO_CACHE``.
+
+    JAX's options are restored afterwards: ``main()`` called from Python leaves
+    the caller's settings as they were.
+    """
+    from lrjax._compile_cache import cache_disabled_by_env, compilation_cache, default_cache_dir
 
     if getattr(args, "no_cache", True) or cache_disabled_by_env():
-        return
+        return contextlib.nullcontext()
+    folder = default_cache_dir()
     try:
-        enable_compilation_cache()
-    except OSError as e:  # a read-only home: run without the cache, and say so
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # e.g. a read-only home: run without the cache, and say so
         print(f"lrjax: note: compilation cache off ({e})", file=sys.stderr)
+        return contextlib.nullcontext()
+    return compilation_cache(folder)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -322,8 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return EXIT_USAGE
-        _use_compilation_cache(args)
-        return int(args.func(args) or 0)
+        with _compilation_cache(args):
+            return int(args.func(args) or 0)
     except UsageError as e:
         print(f"lrjax: error: {e}", file=sys.stderr)
         return EXIT_USAGE
