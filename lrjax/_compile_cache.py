@@ -134,10 +134,11 @@ def compilation_cache(path: str | os.PathLike[str] | None = None) -> Iterator[st
     Example:
       >>> import tempfile
       >>> import jax
+      >>> before = jax.config.jax_compilation_cache_dir
       >>> with compilation_cache(tempfile.mkdtemp()) as folder:
       ...     jax.config.jax_compilation_cache_dir == folder
       True
-      >>> jax.config.jax_compilation_cache_dir is None
+      >>> jax.config.jax_compilation_cache_dir == before
       True
     """
     import jax

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import gc
 import json
 import os
 import re
@@ -347,5 +348,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141
 
 
+def run() -> None:
+    """The ``lrjax`` console script and ``python -m lrjax``: :func:`main`, then exit.
+
+    The garbage collector is frozen before the interpreter exits, so shutdown
+    skips its collections over every object JAX and matplotlib created (about
+    half a second of a one-second exit on 2 CPU cores); the process ends right
+    after, so nothing that matters is left uncollected. ``main`` itself leaves
+    the collector alone, for callers that keep running.
+    """
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()
