@@ -16,7 +16,7 @@ canvas and the optimizer; data; compile: JAX's tracing, lowering and XLA
 compilation or cache reads; run; plot), and writes it all to
 ``benchmarks/results/cli_startup.txt``.
 
-    python benchmarks/cli_startup.py [--repeats 7] [--out results/cli_startup.txt]
+    python benchmarks/cli_startup.py [--repeats 7] [--out benchmarks/results/cli_startup.txt]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import argparse
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -92,7 +93,8 @@ def main() -> None:
     ap.add_argument(
         "--out",
         default=str(HERE / "results" / "cli_startup.txt"),
-        help="where to write the report (default: benchmarks/results/cli_startup.txt)",
+        help="where to write the report, '-' for nowhere (stdout only; default: "
+        "benchmarks/results/cli_startup.txt)",
     )
     args = ap.parse_args()
     if args.repeats < 1:
@@ -110,13 +112,16 @@ def main() -> None:
 
     wall: dict[str, list[float]] = {"bare": [], "cold": [], "warm": []}
     phases: dict[str, list[dict[str, float]]] = {"cold": [], "warm": []}
-    for i in range(args.repeats):
-        wall["bare"].append(run([sys.executable, "-c", BARE], env, work)[0])
-        cold_env = dict(env, XDG_CACHE_HOME=str(work / f"cold-cache-{i}"))  # empty
-        for name, e in (("cold", cold_env), ("warm", warm_env)):
-            seconds, stderr = run(find, e, work)
-            wall[name].append(seconds)
-            phases[name].append(parse_timings(stderr))
+    try:
+        for i in range(args.repeats):
+            wall["bare"].append(run([sys.executable, "-c", BARE], env, work)[0])
+            cold_env = dict(env, XDG_CACHE_HOME=str(work / f"cold-cache-{i}"))  # empty
+            for name, e in (("cold", cold_env), ("warm", warm_env)):
+                seconds, stderr = run(find, e, work)
+                wall[name].append(seconds)
+                phases[name].append(parse_timings(stderr))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
     med = {k: statistics.median(v) for k, v in wall.items()}
     names = ["startup", "imports", "data", "compile", "run", "plot", "programs", "cache hits"]
@@ -153,10 +158,11 @@ def main() -> None:
     ]
     text = "\n".join(lines)
     print(text)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text + "\n")
-    print(f"\nwrote {out}")
+    if args.out != "-":
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+        print(f"\nwrote {out}")
 
 
 if __name__ == "__main__":
