@@ -96,6 +96,12 @@ def main() -> None:
         help="where to write the report, '-' for nowhere (stdout only; default: "
         "benchmarks/results/cli_startup.txt)",
     )
+    ap.add_argument(
+        "--before",
+        metavar="DIR",
+        help="also time lrjax find from another copy of the package (a folder holding an "
+        "lrjax/ of an earlier commit, e.g. from git archive), as one more interleaved row",
+    )
     args = ap.parse_args()
     if args.repeats < 1:
         ap.error(f"--repeats must be >= 1, got {args.repeats}")
@@ -112,9 +118,18 @@ def main() -> None:
 
     wall: dict[str, list[float]] = {"bare": [], "cold": [], "warm": []}
     phases: dict[str, list[dict[str, float]]] = {"cold": [], "warm": []}
+    before_env = None
+    if args.before:
+        before_env = dict(env, PYTHONPATH=str(Path(args.before).resolve()))
+        before_env["XDG_CACHE_HOME"] = str(work / "before-cache")
+        wall["before"] = []
     try:
         for i in range(args.repeats):
             wall["bare"].append(run([sys.executable, "-c", BARE], env, work)[0])
+            if before_env is not None:
+                old = [sys.executable, "-m", "lrjax", "find", "--no-progress",
+                       "--out", str(work / "before.png")]  # fmt: skip
+                wall["before"].append(run(old, before_env, work)[0])
             cold_env = dict(env, XDG_CACHE_HOME=str(work / f"cold-cache-{i}"))  # empty
             for name, e in (("cold", cold_env), ("warm", warm_env)):
                 seconds, stderr = run(find, e, work)
@@ -133,14 +148,20 @@ def main() -> None:
         f"command: python -m lrjax find --no-progress --timings (defaults: digits MLP "
         f"64-64-10, adam, 32 rates x 100 steps); bare: python -c {BARE!r}",
         f"{args.repeats} runs of each, interleaved; medians in seconds",
+        *(
+            [f"before: python -m lrjax find --no-progress from {args.before} (no --timings there)"]
+            if args.before
+            else []
+        ),
         "",
         "| command | wall s | x bare | " + " | ".join(names) + " |",
         "|---|---|---|" + "---|" * len(names),
     ]
-    for name in ("bare", "cold", "warm"):
+    rows = ["bare", *(["before"] if args.before else []), "cold", "warm"]
+    for name in rows:
         cells = [name, f"{med[name]:.2f}", f"{med[name] / med['bare']:.2f}"]
         for p in names:
-            if name == "bare":
+            if name in ("bare", "before"):
                 cells.append("")
             else:
                 v = statistics.median(run_[p] for run_ in phases[name])

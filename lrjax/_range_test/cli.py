@@ -172,7 +172,7 @@ def run_find(args: argparse.Namespace) -> int:
     if timings_requested(args):
         phases.seconds["compile"] = compiles.seconds
         phases.seconds["run"] = max(0.0, seconds - compiles.seconds)
-        phases.seconds["plot"] = phases.seconds.pop("plot")
+        phases.seconds["plot"] = phases.seconds.pop("plot")  # listed in the order they ran
         print(phases.line(compiles), file=sys.stderr)
     return 0
 
