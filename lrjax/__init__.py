@@ -64,4 +64,24 @@ from lrjax._range_test import (
 from lrjax._sweep import SweepResult, sweep
 from lrjax._tune import TuneResult, tune
 
+# --- start-up: the persistent compilation cache (lrjax/_compile_cache.py) ---
+# isort: split
+from lrjax._compile_cache import disable_compilation_cache, enable_compilation_cache
+
 __version__ = "0.1.0"
+
+# Modules whose import would be slow or pull in an optional extra (matplotlib):
+# reachable as ``lrjax.plotting`` after ``import lrjax``, imported on first use (PEP 562).
+_LAZY_MODULES = ("cli", "plotting")
+
+
+def __getattr__(name: str):
+    if name in _LAZY_MODULES:
+        import importlib
+
+        return importlib.import_module(f"lrjax.{name}")
+    raise AttributeError(f"module 'lrjax' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_MODULES))

@@ -1,7 +1,5 @@
 """``python -m lrjax`` runs the ``lrjax`` command."""
 
-import sys
+from lrjax.cli import run
 
-from lrjax.cli import main
-
-sys.exit(main())
+run()

@@ -1,9 +1,11 @@
 """The embedded demo: scikit-learn's digits and a small MLP in plain JAX.
 
 The digits set (1797 8x8 images, 10 classes) ships inside scikit-learn, so
-nothing is downloaded; scikit-learn is imported only when it is loaded
-(``pip install "lrjax[demo]"``). The model is a ReLU MLP with a softmax
-cross-entropy loss, initialised deterministically from a PRNG key.
+nothing is downloaded (``pip install "lrjax[demo]"``); it is read straight from
+the file scikit-learn installs, so loading it costs a few milliseconds rather
+than the second it takes to import scikit-learn. The model is a ReLU MLP with a
+softmax cross-entropy loss, initialised deterministically from a PRNG key (one
+compiled program) or from an int seed (NumPy, nothing compiled).
 
 Example:
   >>> import lrjax
@@ -15,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import zipfile
@@ -33,15 +36,45 @@ DEMO_HIDDEN = (64,)
 def load_digits() -> tuple[np.ndarray, np.ndarray]:
     """The scikit-learn digits: ``X`` float32 ``[1797, 64]`` in ``[0, 1]``, ``y`` int32.
 
+    The numbers are those of ``sklearn.datasets.load_digits()``, read from the
+    data file inside the installed scikit-learn without importing it (scikit-learn
+    is imported only if that file is not where it is expected).
+
     Raises:
       ImportError: scikit-learn is missing (``pip install "lrjax[demo]"``).
+
+    Example:
+      >>> X, y = load_digits()
+      >>> X.shape, y[:5].tolist()
+      ((1797, 64), [0, 1, 2, 3, 4])
     """
+    path = _digits_file()
+    if path is not None:
+        table = np.loadtxt(path, delimiter=",")  # 64 pixel columns (0..16), then the label
+        return (table[:, :-1] / 16.0).astype(np.float32), table[:, -1].astype(np.int32)
     try:
         from sklearn.datasets import load_digits as sk_load_digits
     except ImportError:
         raise ImportError('the digits demo needs scikit-learn: pip install "lrjax[demo]"') from None
     d = sk_load_digits()
     return (d.data / 16.0).astype(np.float32), d.target.astype(np.int32)
+
+
+def _digits_file() -> str | None:
+    """scikit-learn's ``datasets/data/digits.csv.gz``, found without importing it."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("sklearn")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        path = os.path.join(folder, "datasets", "data", "digits.csv.gz")
+        if os.path.isfile(path):
+            return path
+    return None
 
 
 def load_npz(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -93,14 +126,49 @@ def load_npz(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     return X.astype(np.float32), y.astype(np.int32)
 
 
-def init_mlp(key: jax.Array, sizes: Sequence[int] = (64, *DEMO_HIDDEN, 10)) -> Params:
+def init_mlp(key: jax.Array | int, sizes: Sequence[int] = (64, *DEMO_HIDDEN, 10)) -> Params:
     """MLP parameters ``[{"w": [in, out], "b": [out]}, ...]``, torch ``Linear``'s init.
 
     Weights and biases are uniform in ``+-1/sqrt(fan_in)``.
+
+    Args:
+      key: a JAX PRNG key (the draws run as one compiled program, which also
+        works under ``jax.vmap`` and ``jax.jit``, e.g. as a range test's
+        ``init_fn``), or an int seed: the same distribution drawn with NumPy's
+        ``default_rng(seed)``, with no JAX program to compile (what
+        :func:`make_demo` and ``lrjax find`` use). The two give different numbers;
+        each is deterministic.
+      sizes: the layer widths, inputs first.
+
+    Example:
+      >>> params = init_mlp(0, (4, 3, 2))
+      >>> [p["w"].shape for p in params], params[0]["w"].dtype
+      ([(4, 3), (3, 2)], dtype('float32'))
     """
     sizes = tuple(int(s) for s in sizes)
     if len(sizes) < 2 or min(sizes) < 1:
         raise ValueError(f"sizes must hold >= 2 positive layer widths, got {sizes}")
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        return _init_mlp_numpy(int(key), sizes)
+    return _init_mlp_jax(key, sizes)
+
+
+def _init_mlp_numpy(seed: int, sizes: tuple[int, ...]) -> Params:
+    if seed < 0:
+        raise ValueError(f"key must be a PRNG key or an int seed >= 0, got {seed}")
+    rng = np.random.default_rng(seed)
+    dtype = jax.dtypes.canonicalize_dtype(np.float64)  # float32 unless jax_enable_x64
+    params = []
+    for n_in, n_out in itertools.pairwise(sizes):
+        bound = 1.0 / np.sqrt(n_in)
+        w = rng.uniform(-bound, bound, (n_in, n_out)).astype(dtype)
+        b = rng.uniform(-bound, bound, (n_out,)).astype(dtype)
+        params.append({"w": w, "b": b})
+    return jax.device_put(params)  # a host-to-device copy: nothing is compiled
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _init_mlp_jax(key: jax.Array, sizes: tuple[int, ...]) -> Params:
     params = []
     for k, (n_in, n_out) in zip(jax.random.split(key, len(sizes) - 1), itertools.pairwise(sizes)):
         kw, kb = jax.random.split(k)
@@ -165,7 +233,8 @@ def make_demo(
       num_steps: the number of minibatches to prepare.
       batch_size: samples per minibatch.
       hidden: hidden layer widths.
-      seed: seeds the initialisation (``PRNGKey(seed)``) and the batch order.
+      seed: seeds the initialisation (``init_mlp(seed, ...)``, NumPy) and the
+        batch order.
       data: ``(X, y)`` to use instead of digits (see :func:`load_npz`).
 
     Example:
@@ -174,5 +243,5 @@ def make_demo(
       ((5, 32, 64), (5, 32))
     """
     X, y = load_digits() if data is None else data
-    params = init_mlp(jax.random.PRNGKey(seed), mlp_sizes(X, y, hidden))
+    params = init_mlp(seed, mlp_sizes(X, y, hidden))
     return mlp_loss, params, make_batches(X, y, num_steps, batch_size, seed)

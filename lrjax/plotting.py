@@ -23,6 +23,42 @@ def require_matplotlib():
     return plt
 
 
+def agg_figure(figsize: tuple[float, float] = (6.5, 4), **kwargs: Any):
+    """A matplotlib ``Figure`` on the Agg canvas, made without ``pyplot``.
+
+    For writing image files from scripts and servers: no GUI backend is
+    loaded and pyplot keeps no reference to the figure (no ``plt.close`` needed).
+    ``kwargs`` go to ``matplotlib.figure.Figure`` (e.g. ``layout="constrained"``).
+
+    Example:
+      >>> import io
+      >>> fig = agg_figure((3, 2))
+      >>> _ = fig.add_subplot().plot([0, 1], [1, 0])
+      >>> fig.savefig(io.BytesIO(), format="png")
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as e:  # pragma: no cover - exercised only without the extra
+        raise ImportError(
+            "plotting needs matplotlib: pip install 'lrjax[demo]' (or pip install matplotlib)"
+        ) from e
+    fig = Figure(figsize=figsize, **kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def image_formats() -> dict[str, str]:
+    """The file extensions ``Figure.savefig`` can write, each with its description.
+
+    Example:
+      >>> "png" in image_formats()
+      True
+    """
+    fig = agg_figure()
+    return dict(fig.canvas.get_supported_filetypes())
+
+
 def figure_and_axes(ax: Any = None, figsize: tuple[float, float] = (6.5, 4)) -> tuple[Any, Any]:
     """``(figure, axes)``: those of ``ax`` when given, else a new figure's."""
     if ax is not None:

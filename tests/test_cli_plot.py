@@ -8,9 +8,11 @@ good and a bad spec, as ``python -m lrjax`` in a subprocess.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -308,7 +310,7 @@ def test_list_names_every_catalogue_schedule_and_composition(capsys):
     names = [n for n in listed if n in CATALOGUE]
     assert sorted(names) == sorted(CATALOGUE)
     for name, cls in CATALOGUE.items():
-        first = cls.__doc__.strip().splitlines()[0]
+        first = cli.plain_text(cls.__doc__.strip().splitlines()[0])
         assert any(line.startswith(name) and first in line for line in out.splitlines()), name
     comp = next(line for line in out.splitlines() if line.startswith("compositions:"))
     for name in COMPOSITIONS:
@@ -325,3 +327,120 @@ def test_list_into_a_closed_pipe_is_quiet() -> None:
     proc.stderr.close()
     assert proc.wait() in (0, 141)
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_list_is_plain_text_without_rest_markup(capsys):
+    code, out, _ = run_main(["list"], capsys)
+    assert code == 0
+    marked_up = [n for n, c in CATALOGUE.items() if re.search(r"``|:\w+:`", c.__doc__)]
+    assert marked_up  # the docstrings do use markup, so this checks the conversion
+    for line in out.splitlines():
+        assert "`" not in line, line
+        assert not re.search(r":(class|func|meth|mod|attr|data|obj|py:\w+):", line), line
+    assert "one_cycle_momentum  The momentum that goes with one_cycle:" in out
+
+
+@pytest.mark.parametrize(
+    ("rest", "plain"),
+    [
+        ("Decays by ``gamma`` (torch ``StepLR``).", "Decays by gamma (torch StepLR)."),
+        (":class:`one_cycle` and :func:`~lrjax.schedules.cosine`", "one_cycle and cosine"),
+        (":py:meth:`Schedule.to_dict`, `x`, `link`_", "Schedule.to_dict, x, link"),
+        (":func:`a schedule <lrjax.cosine>`", "a schedule"),
+        ("no markup: 1/sqrt(t)", "no markup: 1/sqrt(t)"),
+    ],
+)
+def test_plain_text(rest, plain):
+    assert cli.plain_text(rest) == plain
+
+
+# ------------------------------------------------------------------- --help
+
+
+def _option_entries(help_text: str) -> dict[str, str]:
+    """``{"--steps STEPS": "training steps per rate (default: 100)", ...}`` from ``--help``."""
+    entries: dict[str, str] = {}
+    section = None
+    key = None
+    for line in help_text.splitlines():
+        if line and not line.startswith(" "):
+            section = line.rstrip(":")
+            key = None
+            continue
+        if section != "options":
+            continue
+        m = re.match(r"^  (-\S+(?: \S+)?(?:, -\S+(?: \S+)?)*)(?:\s{2,}(.*))?$", line)
+        if m:
+            key = m.group(1)
+            entries[key] = m.group(2) or ""
+        elif key is not None and line.strip():
+            entries[key] = (entries[key] + " " + line.strip()).strip()
+    return entries
+
+
+@pytest.mark.parametrize(
+    ("command", "shown"),
+    [
+        ("find", {"--steps": "100", "--optimizer": "adam", "--out": "lr_find.png",
+                  "--min-lr": "1e-7", "--max-lr": "10.0", "--num-lrs": "32", "--seeds": "1",
+                  "--mode": "parallel", "--data": "digits"}),
+        ("plot", {"--out": "schedule.png", "--steps": "longest step count", "--logy": "linear"}),
+    ],
+)  # fmt: skip
+def test_help_shows_every_default(command, shown, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([command, "--help"])
+    assert exit_.value.code == 0
+    entries = _option_entries(capsys.readouterr().out)
+    assert len(entries) >= len(shown) + 1, entries
+    for key, text in entries.items():
+        if key == "-h, --help":
+            continue
+        assert "default" in text, f"{command} {key}: {text!r}"
+        flag = next(f for f in re.findall(r"--[\w-]+", key))
+        if flag in shown:
+            assert shown[flag] in text, f"{command} {key}: {text!r}"
+
+
+def test_min_lr_default_is_the_api_default(capsys):
+    import inspect
+
+    api = inspect.signature(lrjax.range_test).parameters["min_lr"].default
+    args = cli.build_parser().parse_args(["find"])
+    assert args.min_lr == api == 1e-7
+
+
+def _console_script() -> str | None:
+    """The ``lrjax`` entry point installed next to this Python, if any."""
+    import shutil
+
+    return shutil.which("lrjax", path=str(Path(sys.executable).parent))
+
+
+@pytest.mark.parametrize(
+    ("argv", "start"),
+    [
+        (["--help"], "usage: lrjax [-h]"),
+        (["find", "--help"], "usage: lrjax find"),
+        (["plot", "--help"], "usage: lrjax plot"),
+        (["list"], "constant "),
+    ],
+)
+def test_python_m_lrjax_and_the_lrjax_command_print_the_same(argv, start, tmp_path):
+    script = _console_script()
+    if script is None:
+        pytest.skip("the lrjax console script is not installed (pip install -e .)")
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, COLUMNS="100", PYTHONPATH=str(root))
+    runs = [
+        subprocess.run(
+            cmd + argv, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path
+        )
+        for cmd in ([sys.executable, "-m", "lrjax"], [script])
+    ]
+    for proc in runs:
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr == ""
+    assert runs[0].stdout == runs[1].stdout
+    assert runs[0].stdout.startswith(start)

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import jax
 import numpy as np
 import pytest
 
 from lrjax import data
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_load_digits():
@@ -19,10 +27,36 @@ def test_load_digits():
     assert X.min() >= 0.0 and X.max() <= 1.0
 
 
-def test_missing_sklearn_says_how_to_install(monkeypatch):
-    import sys
+def test_load_digits_reads_the_file_without_importing_sklearn():
+    pytest.importorskip("sklearn")
+    code = (
+        "import sys\n"
+        "from lrjax import data\n"
+        "X, y = data.load_digits()\n"
+        "print(X.shape, int(y.sum()), [m for m in sys.modules if m.startswith('sklearn')])"
+    )
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    from sklearn.datasets import load_digits
 
+    assert out.stdout.split() == ["(1797,", "64)", str(int(load_digits().target.sum())), "[]"]
+
+
+def test_load_digits_falls_back_to_sklearn_when_the_file_moved(monkeypatch):
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    monkeypatch.setattr(data, "_digits_file", lambda: None)
+    X, y = data.load_digits()
+    np.testing.assert_allclose(X * 16, sklearn_datasets.load_digits().data, atol=1e-5)
+    assert X.dtype == np.float32 and y.dtype == np.int32
+
+
+def test_missing_sklearn_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # as if it were not installed
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    assert data._digits_file() is None
     with pytest.raises(ImportError, match=r'pip install "lrjax\[demo\]"'):
         data.load_digits()
 
@@ -38,6 +72,60 @@ def test_init_is_deterministic_and_torch_like():
     assert np.abs(a[0]["w"]).max() <= 1 / np.sqrt(5) and np.abs(a[1]["b"]).max() <= 1 / np.sqrt(7)
     with pytest.raises(ValueError, match="sizes"):
         data.init_mlp(jax.random.PRNGKey(0), (5,))
+
+
+def test_init_from_a_key_is_what_jax_random_draws():
+    """The key path (one compiled program) draws exactly the eager jax.random numbers."""
+    key = jax.random.PRNGKey(3)
+    got = data.init_mlp(key, (5, 7, 3))
+    for k, p, n_in, n_out in zip(jax.random.split(key, 2), got, (5, 7), (7, 3)):
+        kw, kb = jax.random.split(k)
+        bound = 1 / np.sqrt(n_in)
+        want_w = jax.random.uniform(kw, (n_in, n_out), minval=-bound, maxval=bound)
+        want_b = jax.random.uniform(kb, (n_out,), minval=-bound, maxval=bound)
+        np.testing.assert_array_equal(p["w"], want_w)
+        np.testing.assert_array_equal(p["b"], want_b)
+    stacked = jax.vmap(lambda k: data.init_mlp(k, (5, 7, 3)))(jax.random.split(key, 2))
+    assert stacked[0]["w"].shape == (2, 5, 7)
+
+
+def test_init_from_an_int_seed_uses_numpy_and_compiles_nothing():
+    sizes = (13, 11, 6)  # shapes no other test uses: a JAX draw would have to compile
+    with _count_compiles() as compiles:
+        a = data.init_mlp(0, sizes)
+    assert compiles == []
+    rng = np.random.default_rng(0)
+    for p, n_in, n_out in zip(a, sizes[:-1], sizes[1:]):
+        bound = 1 / np.sqrt(n_in)
+        np.testing.assert_array_equal(
+            p["w"], rng.uniform(-bound, bound, (n_in, n_out)).astype(np.float32)
+        )
+        np.testing.assert_array_equal(
+            p["b"], rng.uniform(-bound, bound, (n_out,)).astype(np.float32)
+        )
+        assert isinstance(p["w"], jax.Array) and p["w"].dtype == np.float32
+    b = data.init_mlp(np.int64(0), sizes)
+    c = data.init_mlp(1, sizes)
+    np.testing.assert_array_equal(a[1]["w"], b[1]["w"])
+    assert not np.array_equal(a[0]["w"], c[0]["w"])
+    with pytest.raises(ValueError, match="seed >= 0"):
+        data.init_mlp(-1, sizes)
+
+
+@contextlib.contextmanager
+def _count_compiles():
+    """Names of the programs XLA compiles inside the block."""
+    names: list[str] = []
+
+    def listen(event, start, end, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            names.append(kwargs.get("fun_name", "?"))
+
+    jax.monitoring.register_event_time_span_listener(listen)
+    try:
+        yield names
+    finally:
+        jax.monitoring.unregister_event_time_span_listener(listen)
 
 
 def test_mlp_loss_matches_numpy():
