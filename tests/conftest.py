@@ -6,7 +6,7 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 # Property tests compile JAX functions: no per-example deadline, modest example counts.
 # derandomize: every run draws the same examples (a failure in CI reproduces
@@ -19,6 +19,17 @@ settings.register_profile(
     max_examples=40,
     derandomize=True,
     database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+# tests/mutation/run.py: the same examples, but a failure is reported as found,
+# not shrunk (shrinking a planted bug's counterexamples only costs time).
+settings.register_profile(
+    "lrjax-mutation",
+    deadline=None,
+    max_examples=40,
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile(
