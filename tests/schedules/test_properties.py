@@ -283,6 +283,14 @@ LARGE_STEP_CASES = [
         [1.0, 1.0, 0.98, 0.5, 0.02, 0.0, 0.0],
     ),
     (
+        # float32 steps near 2**30 are multiples of 128: an offset taken in float32
+        # is off by up to 64 steps, 6e-5 of this ramp (the tolerance is 2e-5).
+        "linear/long_ramp_from_2**30",
+        lrjax.linear(1.0, 0.0, 2**20, transition_begin=2**30 + 1),
+        (ts := [2**30, 2**30 + 1, 2**30 + 2**19 - 63, 2**30 + 2**19 + 1, 2**30 + 2**20 - 1]),
+        [1.0 - min(max(t - 2**30 - 1, 0), 2**20) / 2**20 for t in ts],
+    ),
+    (
         "wsd/short_decay_at_the_top",
         lrjax.wsd(1.0, INT_MAX, warmup_steps=2**30, decay_fraction=100 / INT_MAX),
         [2**29, 2**30, INT_MAX - 101, INT_MAX - 100, INT_MAX - 50, INT_MAX - 1, INT_MAX],
