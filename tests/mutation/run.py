@@ -223,7 +223,7 @@ MUTATIONS = [
         "lrjax/_sweep.py",
         'mesh = np.meshgrid(*(axes[n] for n in names), indexing="ij")',
         'mesh = np.meshgrid(*(axes[n] for n in names), indexing="xy")',
-        ("tests/test_sweep.py",),
+        ("tests/test_sweep.py", "tests/test_examples.py::test_vectorized_sweep"),
         "the grid is flattened in the wrong order",
     ),
 ]
@@ -271,8 +271,10 @@ def copy_repo(dest: Path) -> None:
 _SUMMARY = re.compile(r"(\d+) (failed|passed|errors?|skipped|deselected)")
 
 
-def run_tests(copy: Path, tests: tuple[str, ...], maxfail: int | None) -> tuple[int, int, str]:
-    """Runs pytest in ``copy``; returns (failed + errors, passed, the output's last lines)."""
+def run_tests(
+    copy: Path, tests: tuple[str, ...], maxfail: int | None
+) -> tuple[int, int, str, list[str]]:
+    """Runs pytest in ``copy``: (failed + errors, passed, the summary line, failed test ids)."""
     env = {
         **os.environ,
         "PYTHONPATH": str(copy),
@@ -286,10 +288,14 @@ def run_tests(copy: Path, tests: tuple[str, ...], maxfail: int | None) -> tuple[
     out = proc.stdout + proc.stderr
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"pytest exited {proc.returncode} for {tests}:\n{out[-3000:]}")
-    failed = sum(1 for ln in out.splitlines() if ln.startswith(("FAILED ", "ERROR ")))
+    ids = [
+        ln.split()[1]
+        for ln in out.splitlines()
+        if ln.startswith(("FAILED ", "ERROR ")) and " " in ln
+    ]
     last = out.strip().splitlines()[-1] if out.strip() else ""
     passed = sum(int(n) for n, kind in _SUMMARY.findall(last) if kind == "passed")
-    return failed, passed, last
+    return len(ids), passed, last, ids
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -330,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         copy_repo(copy)
         if args.baseline:
             for tests in dict.fromkeys(m.tests for m in chosen):
-                failed, passed, last = run_tests(copy, tests, None)
+                failed, passed, last, _ = run_tests(copy, tests, None)
                 print(f"baseline {' '.join(tests)}: {last}", flush=True)
                 if failed:
                     print("the unmutated code fails these tests: fix that first", file=sys.stderr)
@@ -341,12 +347,14 @@ def main(argv: list[str] | None = None) -> int:
             path.write_text(original.replace(m.old, m.new, 1))
             t0 = time.perf_counter()
             try:
-                failed, passed, last = run_tests(copy, m.tests, args.maxfail)
+                failed, passed, last, ids = run_tests(copy, m.tests, args.maxfail)
             finally:
                 path.write_text(original)
             seconds = time.perf_counter() - t0
             rows.append((m, failed, passed, seconds))
             print(f"{m.id}: {failed} failed ({last}) in {seconds:.0f} s", flush=True)
+            for test_id in ids:
+                print(f"    {test_id}", flush=True)
 
     capped = f" (each run stopped at {args.maxfail} failures)" if args.maxfail else ""
     print(f"\n| mutation | area | tests run | tests failed{capped} | caught | >= {BAR} |")
