@@ -72,6 +72,21 @@ def split_step(step: ArrayLike) -> tuple[Array, Array]:
     return as_int(step), as_float(step)
 
 
+def step_offset(t: Array, tf: Array, begin: Array) -> Array:
+    """``max(step - begin, 0)`` as a float, exact for steps up to the largest int.
+
+    ``tf - begin`` in float32 would round both terms first: near ``2**31`` a
+    float32 step is a multiple of 128, so a phase that begins at
+    ``2**31 - 100`` would be off by up to 64 steps. The difference is taken in
+    integers (``t`` is the floored step) and the fractional part of a float step
+    is added back.
+    """
+    begin = as_int(begin)
+    whole = jnp.maximum(jnp.maximum(t, 0) - begin, 0)  # both >= 0: no overflow
+    frac = jnp.where((tf < 0) | (t < begin), 0.0, jnp.clip(tf - jnp.floor(tf), 0.0, 1.0))
+    return as_float(whole) + frac
+
+
 def safe_div(num: Array, den: Array) -> Array:
     """``num / den`` that is 0 where ``den == 0`` (with no NaN in the gradient)."""
     den_ok = den != 0

@@ -133,10 +133,15 @@ class cosine_restarts(Schedule):
 
     def _value(self, t: Array, tf: Array) -> Array:
         t, tf = jnp.maximum(t, 0), jnp.maximum(tf, 0.0)  # negative steps: the value at 0
-        i, start, length = restart_cycle(t, as_int(self.period), as_int(self.period_mult))
+        period, mult = as_int(self.period), as_int(self.period_mult)
+        i, start, length = restart_cycle(t, period, mult)
         # Position from exact integers, plus the fractional part of a float step.
         pos = as_float(t - start) + jnp.clip(tf - jnp.floor(tf), 0.0, 1.0)
-        frac = pos / as_float(length)
+        # A cycle longer than the largest int (its length saturates in the walk)
+        # still has its true length: period * mult**i, in floating point.
+        saturated = length == np.iinfo(int_dtype()).max
+        true_length = as_float(jnp.maximum(period, 1)) * as_float(mult) ** as_float(i)
+        frac = pos / jnp.where(saturated, true_length, as_float(length))
         init, end = as_float(self.init_value), as_float(self.end_value)
         peak = (init - end) * as_float(self.decay) ** as_float(i)
         return end + peak * half_cosine(frac)

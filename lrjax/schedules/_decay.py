@@ -13,6 +13,7 @@ from lrjax.schedules._base import (
     as_int,
     int_floordiv,
     register,
+    step_offset,
 )
 
 
@@ -59,7 +60,7 @@ class exponential(Schedule):
         if self.staircase:
             p = as_float(int_floordiv(jnp.maximum(t - begin, 0), steps))
         else:
-            p = jnp.maximum(tf - as_float(begin), 0.0) / as_float(steps)
+            p = step_offset(t, tf, begin) / as_float(steps)
         init = as_float(self.init_value)
         rate = as_float(self.decay_rate)
         out = init * rate**p
@@ -95,7 +96,7 @@ class linear(Schedule):
 
     def _value(self, t: Array, tf: Array) -> Array:
         steps = as_float(as_int(self.steps))
-        frac = jnp.clip((tf - as_float(as_int(self.transition_begin))) / steps, 0.0, 1.0)
+        frac = jnp.clip(step_offset(t, tf, self.transition_begin) / steps, 0.0, 1.0)
         init, end = as_float(self.init_value), as_float(self.end_value)
         return init + (end - init) * frac
 
@@ -137,8 +138,10 @@ class polynomial(Schedule):
         if self.cycle:
             # ceil(step / steps) with integers (the integer ceiling of a fractional
             # step first); 1 at t = 0 (keras).
+            # (`(tc + steps - 1) // steps` would overflow near the largest int.)
             tc = jnp.maximum(t, 0) + (tf > jnp.floor(tf)).astype(t.dtype)
-            mult = jnp.maximum(int_floordiv(tc + steps - 1, steps), 1)
+            q = int_floordiv(tc, steps)
+            mult = jnp.maximum(q + (q * steps < tc).astype(q.dtype), 1)
             horizon = as_float(steps) * as_float(mult)
         else:
             horizon = as_float(steps)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from lrjax._validation import check_choice, check_finite, check_int
-from lrjax.schedules._base import Array, ArrayLike, Schedule, as_float, as_int, register
+from lrjax.schedules._base import (
+    Array,
+    ArrayLike,
+    Schedule,
+    as_float,
+    as_int,
+    register,
+    step_offset,
+)
 from lrjax.schedules._cosine import half_cosine
 
 DECAY_SHAPES = ("linear", "sqrt", "cosine")
@@ -77,14 +85,18 @@ class wsd(Schedule):
             )
 
     def _value(self, t: Array, tf: Array) -> Array:
-        total = as_float(as_int(self.total_steps))
+        total_int = as_int(self.total_steps)
+        total = as_float(total_int)
         decay_steps = round_half_even(as_float(self.decay_fraction) * total)
-        decay_start = total - decay_steps
+        # The decay's start and the step's place in it in integers: near 2**31 a
+        # float32 step is a multiple of 128, coarser than a short decay.
+        decay_start = total_int - as_int(decay_steps)
         w = as_float(as_int(self.warmup_steps))
         tf = jnp.maximum(tf, 0.0)
         peak, end = as_float(self.peak_value), as_float(self.end_value)
         warm = peak * tf / jnp.maximum(w, 1.0)
-        z = jnp.clip((tf - decay_start) / jnp.maximum(decay_steps, 1.0), 0.0, 1.0)
+        into_decay = step_offset(t, tf, decay_start)
+        z = jnp.clip(into_decay / jnp.maximum(decay_steps, 1.0), 0.0, 1.0)
         if self.decay_shape == "linear":
             shape = 1.0 - z
         elif self.decay_shape == "sqrt":
@@ -92,4 +104,5 @@ class wsd(Schedule):
         else:
             shape = half_cosine(z)
         decayed = end + (peak - end) * shape
-        return jnp.where(tf < w, warm, jnp.where(tf >= total, end, decayed))
+        # t is the floored step: tf >= total exactly when t >= total (an integer).
+        return jnp.where(tf < w, warm, jnp.where(t >= total_int, end, decayed))

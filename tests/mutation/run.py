@@ -1,0 +1,371 @@
+"""Plants known bugs one at a time in a copy of the repository and counts the tests they fail.
+
+Usage (from the repository root, with the test environment's Python)::
+
+    python tests/mutation/run.py                   # every mutation
+    python tests/mutation/run.py --only plateau-cooldown-off --only valley-off-by-one
+    python tests/mutation/run.py --area engine     # the mutations of one area
+    python tests/mutation/run.py --list            # ids, areas and files, nothing run
+    python tests/mutation/run.py --baseline        # also run each test selection unmutated
+    python tests/mutation/run.py --maxfail 2       # stop each run at 2 failures (faster)
+
+Each mutation is ``(id, area, file, exact old text, new text, tests to run)``. The
+repository (tracked files and untracked ones git does not ignore, so uncommitted
+work counts) is copied to a temporary directory once; for each mutation the old
+text is replaced by the new one there, the given tests run with
+``PYTHONPATH=<copy>`` (the copy's ``lrjax`` wins over any installed one) and
+``-q -p no:cacheprovider``, and the file is restored. The old text must occur
+exactly once in the file: if it does not, the list is out of date with the code
+and the script stops with an error before running anything.
+
+The report is a Markdown table: mutation, tests failed, caught (yes when at
+least one test failed), and whether it meets the issue's bar of two failing
+tests. The exit status is 1 if any mutation run fails that bar, 2 on a usage or
+sync error. Not collected by pytest (the file is not named ``test_*.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: Tests a mutation must fail at least this many of (issue 13).
+BAR = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Mutation:
+    id: str
+    area: str
+    file: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+    why: str
+
+
+MUTATIONS = [
+    # ------------------------------------------------------------------ schedules
+    Mutation(
+        "cosine-restarts-overflow-guard-off",
+        "schedules",
+        "lrjax/schedules/_cosine.py",
+        "grown = jnp.where(length > big // mult, big, length * mult)",
+        "grown = length * mult",
+        (
+            "tests/schedules/test_properties.py",
+            "-k",
+            "cosine_restarts or scale",
+            "tests/test_extreme_values.py",
+        ),
+        "cycle lengths overflow int32 for period_mult >= 2 near 2**31",
+    ),
+    Mutation(
+        "cosine-restarts-saturated-length",
+        "schedules",
+        "lrjax/schedules/_cosine.py",
+        "frac = pos / jnp.where(saturated, true_length, as_float(length))",
+        "frac = pos / as_float(length)",
+        ("tests/schedules/test_properties.py", "-k", "cosine_restarts or scale"),
+        "a cycle longer than 2**31 - 1 uses the saturated length",
+    ),
+    Mutation(
+        "multistep-old-value-at-milestone",
+        "schedules",
+        "lrjax/schedules/_piecewise.py",
+        "passed = jnp.sum(t[..., None] >= m, axis=-1)",
+        "passed = jnp.sum(t[..., None] > m, axis=-1)",
+        (
+            "tests/schedules/test_properties.py",
+            "-k",
+            "multistep",
+            "tests/schedules/test_oracle_torch.py",
+        ),
+        "torch's MultiStepLR applies the new value at the milestone",
+    ),
+    Mutation(
+        "piecewise-old-boundary-rule-flipped",
+        "schedules",
+        "lrjax/schedules/_piecewise.py",
+        "idx = jnp.sum(t[..., None] > b, axis=-1)",
+        "idx = jnp.sum(t[..., None] >= b, axis=-1)",
+        (
+            "tests/schedules/test_properties.py",
+            "-k",
+            "piecewise",
+            "tests/schedules/test_oracle_keras.py",
+        ),
+        'at_boundary="old" takes the new value one step early',
+    ),
+    Mutation(
+        "cyclic-period-twice-up",
+        "schedules",
+        "lrjax/schedules/_cyclic.py",
+        "total = up + down",
+        "total = up + up",
+        ("tests/schedules/test_properties.py", "-k", "cyclic or add"),
+        "the cycle is up + down steps, not 2 * up",
+    ),
+    Mutation(
+        "polynomial-cycle-ceil-is-floor-plus-one",
+        "schedules",
+        "lrjax/schedules/_decay.py",
+        "mult = jnp.maximum(q + (q * steps < tc).astype(q.dtype), 1)",
+        "mult = jnp.maximum(q + 1, 1)",
+        (
+            "tests/schedules/test_properties.py",
+            "-k",
+            "polynomial",
+            "tests/schedules/test_oracle_keras.py",
+        ),
+        "ceil(t / steps) at an exact multiple of steps",
+    ),
+    Mutation(
+        "linear-offset-in-float32",
+        "schedules",
+        "lrjax/schedules/_decay.py",
+        "frac = jnp.clip(step_offset(t, tf, self.transition_begin) / steps, 0.0, 1.0)",
+        "frac = jnp.clip((tf - as_float(as_int(self.transition_begin))) / steps, 0.0, 1.0)",
+        ("tests/schedules/test_properties.py", "-k", "linear or join or add"),
+        "a transition_begin near 2**31 rounded to float32's 128-step grid",
+    ),
+    # ----------------------------------------------------------------- transforms
+    Mutation(
+        "plateau-cooldown-off",
+        "transforms",
+        "lrjax/transforms/_plateau.py",
+        "cooldown_counter = jnp.where(reduce, cooldown, cooldown_counter)",
+        "cooldown_counter = jnp.where(reduce, 0, cooldown_counter)",
+        ("tests/transforms/test_plateau.py",),
+        "no cooldown after a reduction",
+    ),
+    Mutation(
+        "plateau-patience-off-by-one",
+        "transforms",
+        "lrjax/transforms/_plateau.py",
+        "reduce = num_bad > patience",
+        "reduce = num_bad >= patience",
+        ("tests/transforms/test_plateau.py",),
+        "the rate drops on the patience-th bad check instead of the patience + 1-th",
+    ),
+    Mutation(
+        "plateau-eps-ignored",
+        "transforms",
+        "lrjax/transforms/_plateau.py",
+        "apply = reduce & (s.scale - target > eps)",
+        "apply = reduce",
+        ("tests/transforms/test_plateau.py",),
+        "torch skips a reduction smaller than eps",
+    ),
+    # ------------------------------------------------------------------ callbacks
+    Mutation(
+        "early-stopping-tie-counts-as-improvement",
+        "callbacks",
+        "lrjax/callbacks.py",
+        "return value + delta < reference",
+        "return value + delta <= reference",
+        ("tests/test_callbacks.py",),
+        "Keras: a value equal to best - min_delta is not an improvement",
+    ),
+    Mutation(
+        "early-stopping-patience-off-by-one",
+        "callbacks",
+        "lrjax/callbacks.py",
+        "stop = ~better & (wait >= patience) & (state.step > 0)",
+        "stop = ~better & (wait > patience) & (state.step > 0)",
+        ("tests/test_callbacks.py",),
+        "stops one check late",
+    ),
+    # ---------------------------------------------------------------- suggestions
+    Mutation(
+        "valley-off-by-one",
+        "suggest",
+        "lrjax/_range_test/_suggest.py",
+        "start = end - longest",
+        "start = end - longest + 1",
+        ("tests/range_test/test_suggest.py",),
+        "fastai's valley starts one point before the run's first decrease",
+    ),
+    # --------------------------------------------------------------------- engine
+    # These target code that is moving to lrjax/_train/; retarget them with it.
+    Mutation(
+        "engine-negative-best-rule-off",
+        "engine",
+        "lrjax/_range_test/_engine.py",
+        "smooth - best > (diverge_factor - 1) * -best",
+        "jnp.zeros((), bool)",
+        ("tests/range_test", "tests/test_sweep.py"),
+        "a copy whose loss rises from a negative best never diverges",
+    ),
+    Mutation(
+        "engine-freeze-removed",
+        "engine",
+        "lrjax/_range_test/_engine.py",
+        "new = _keep_if(stopped, new, c)._replace(stopped=stopped, stop_step=new.stop_step)",
+        "new = new._replace(stopped=stopped, stop_step=new.stop_step)",
+        ("tests/range_test", "tests/test_sweep.py"),
+        "a diverged copy keeps training (its parameters keep changing)",
+    ),
+    Mutation(
+        "sweep-grid-order-flipped",
+        "engine",
+        "lrjax/_sweep.py",
+        'mesh = np.meshgrid(*(axes[n] for n in names), indexing="ij")',
+        'mesh = np.meshgrid(*(axes[n] for n in names), indexing="xy")',
+        ("tests/test_sweep.py", "tests/test_examples.py::test_vectorized_sweep"),
+        "the grid is flattened in the wrong order",
+    ),
+]
+
+
+def check_in_sync(mutations: list[Mutation], root: Path) -> list[str]:
+    """Problems with the list: an old text that is missing or not unique."""
+    problems = []
+    ids = [m.id for m in mutations]
+    for dup in {i for i in ids if ids.count(i) > 1}:
+        problems.append(f"{dup}: duplicate id")
+    for m in mutations:
+        path = root / m.file
+        if not path.is_file():
+            problems.append(f"{m.id}: file {m.file} not found")
+            continue
+        n = path.read_text().count(m.old)
+        if n != 1:
+            problems.append(
+                f"{m.id}: old text found {n} times in {m.file} (must be once): {m.old!r}"
+            )
+    return problems
+
+
+def copy_repo(dest: Path) -> None:
+    """Tracked files and untracked files git does not ignore, into ``dest``."""
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.split(b"\0")
+    for raw in files:
+        if not raw:
+            continue
+        rel = Path(os.fsdecode(raw))
+        src = ROOT / rel
+        if not src.is_file():  # deleted in the work tree but still tracked
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target)
+
+
+_SUMMARY = re.compile(r"(\d+) (failed|passed|errors?|skipped|deselected)")
+
+
+def run_tests(
+    copy: Path, tests: tuple[str, ...], maxfail: int | None
+) -> tuple[int, int, str, list[str]]:
+    """Runs pytest in ``copy``: (failed + errors, passed, the summary line, failed test ids)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(copy),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "HYPOTHESIS_PROFILE": "lrjax-mutation",  # tests/conftest.py: derandomized, no shrinking
+    }
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE", *tests]
+    if maxfail:
+        cmd.append(f"--maxfail={maxfail}")
+    proc = subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True)
+    out = proc.stdout + proc.stderr
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"pytest exited {proc.returncode} for {tests}:\n{out[-3000:]}")
+    ids = [
+        ln.split()[1]
+        for ln in out.splitlines()
+        if ln.startswith(("FAILED ", "ERROR ")) and " " in ln
+    ]
+    last = out.strip().splitlines()[-1] if out.strip() else ""
+    passed = sum(int(n) for n, kind in _SUMMARY.findall(last) if kind == "passed")
+    return len(ids), passed, last, ids
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", action="append", default=[], metavar="ID", help="run this id")
+    ap.add_argument("--area", action="append", default=[], help="run the mutations of an area")
+    ap.add_argument("--list", action="store_true", help="list the mutations and exit")
+    ap.add_argument("--baseline", action="store_true", help="run each selection unmutated too")
+    ap.add_argument("--maxfail", type=int, default=None, help="stop each run after N failures")
+    args = ap.parse_args(argv)
+
+    problems = check_in_sync(MUTATIONS, ROOT)
+    if problems:
+        print("mutation list out of sync with the code:", *problems, sep="\n  ", file=sys.stderr)
+        return 2
+    chosen = MUTATIONS
+    known = {m.id for m in MUTATIONS}
+    unknown = [i for i in args.only if i not in known]
+    if unknown:
+        print(f"unknown ids {unknown}; known: {sorted(known)}", file=sys.stderr)
+        return 2
+    if args.only:
+        chosen = [m for m in chosen if m.id in args.only]
+    if args.area:
+        chosen = [m for m in chosen if m.area in args.area]
+    if args.list:
+        for m in chosen:
+            print(f"{m.id:45s} {m.area:10s} {m.file}  ({m.why})")
+        return 0
+
+    print(
+        f"# mutation run {time.strftime('%Y-%m-%d %H:%M %Z')} on {platform.node() or '?'}: "
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="lrjax-mutation-") as tmp:
+        copy = Path(tmp) / "repo"
+        copy_repo(copy)
+        if args.baseline:
+            for tests in dict.fromkeys(m.tests for m in chosen):
+                failed, passed, last, _ = run_tests(copy, tests, None)
+                print(f"baseline {' '.join(tests)}: {last}", flush=True)
+                if failed:
+                    print("the unmutated code fails these tests: fix that first", file=sys.stderr)
+                    return 2
+        for m in chosen:
+            path = copy / m.file
+            original = path.read_text()
+            path.write_text(original.replace(m.old, m.new, 1))
+            t0 = time.perf_counter()
+            try:
+                failed, passed, last, ids = run_tests(copy, m.tests, args.maxfail)
+            finally:
+                path.write_text(original)
+            seconds = time.perf_counter() - t0
+            rows.append((m, failed, passed, seconds))
+            print(f"{m.id}: {failed} failed ({last}) in {seconds:.0f} s", flush=True)
+            for test_id in ids:
+                print(f"    {test_id}", flush=True)
+
+    capped = f" (each run stopped at {args.maxfail} failures)" if args.maxfail else ""
+    print(f"\n| mutation | area | tests run | tests failed{capped} | caught | >= {BAR} |")
+    print("|---|---|---|---|---|---|")
+    for m, failed, passed, _ in rows:
+        print(
+            f"| `{m.id}` | {m.area} | {failed + passed} | {failed} | "
+            f"{'yes' if failed else 'NO'} | {'yes' if failed >= BAR else 'NO'} |"
+        )
+    return 0 if all(failed >= BAR for _, failed, _, _ in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
