@@ -198,12 +198,11 @@ MUTATIONS = [
         "fastai's valley starts one point before the run's first decrease",
     ),
     # --------------------------------------------------------------------- engine
-    # These target code that is moving to lrjax/_train/; retarget them with it.
     Mutation(
         "engine-negative-best-rule-off",
         "engine",
-        "lrjax/_range_test/_engine.py",
-        "smooth - best > (diverge_factor - 1) * -best",
+        "lrjax/_train/_kernel.py",
+        "smooth - best > (factor - 1) * -best",
         "jnp.zeros((), bool)",
         ("tests/range_test", "tests/test_sweep.py"),
         "a copy whose loss rises from a negative best never diverges",
@@ -211,7 +210,7 @@ MUTATIONS = [
     Mutation(
         "engine-freeze-removed",
         "engine",
-        "lrjax/_range_test/_engine.py",
+        "lrjax/_train/_kernel.py",
         "new = _keep_if(stopped, new, c)._replace(stopped=stopped, stop_step=new.stop_step)",
         "new = new._replace(stopped=stopped, stop_step=new.stop_step)",
         ("tests/range_test", "tests/test_sweep.py"),
@@ -223,8 +222,48 @@ MUTATIONS = [
         "lrjax/_sweep.py",
         'mesh = np.meshgrid(*(axes[n] for n in names), indexing="ij")',
         'mesh = np.meshgrid(*(axes[n] for n in names), indexing="xy")',
-        ("tests/test_sweep.py", "tests/test_examples.py::test_vectorized_sweep"),
+        (
+            "tests/test_sweep.py",
+            "tests/test_examples.py::test_vectorized_sweep",
+            "tests/range_test/test_engine_rules.py",
+        ),
         "the grid is flattened in the wrong order",
+    ),
+    Mutation(
+        "engine-nan-masking-off",
+        "engine",
+        "lrjax/_train/_kernel.py",
+        "jnp.where(c.stopped, nan, loss),",
+        "loss,",
+        ("tests/range_test",),
+        "losses after a copy stopped are reported instead of NaN",
+    ),
+    Mutation(
+        "engine-padding-steps-train",
+        "engine",
+        "lrjax/_train/_kernel.py",
+        "new = _keep_if(t >= spec.num_steps, new, c)  # padding steps change nothing",
+        "pass",
+        ("tests/range_test",),
+        "the padded steps of a last partial block keep training",
+    ),
+    Mutation(
+        "engine-eval-after-stop-not-nan",
+        "engine",
+        "lrjax/_train/_kernel.py",
+        "return jnp.where(c.stopped, jnp.nan, score)",
+        "return score",
+        ("tests/range_test",),
+        "a diverged copy gets a validation score",
+    ),
+    Mutation(
+        "engine-one-random-stream-for-all-copies",
+        "engine",
+        "lrjax/_train/_prepare.py",
+        "jax.random.fold_in(base, i)",
+        "jax.random.fold_in(base, 0 * i)",
+        ("tests/range_test",),
+        "every copy draws the same dropout masks",
     ),
 ]
 

@@ -101,7 +101,11 @@ class PlusOne(optax.GradientTransformation):
 
 
 def run_engine(losses, factor):
-    """Every sequence as one seed of one rate; returns the parallel result."""
+    """Every sequence as one seed of one rate; returns the parallel result.
+
+    The evaluation batches score every live copy 1.0 (``loss_fn`` reads row
+    ``k`` of a batch of ones), so a NaN validation loss can only be a mask.
+    """
     T, n = losses.shape
     keys = jax.random.split(jax.random.PRNGKey(0), n)  # the seeds' keys, as documented
 
@@ -115,7 +119,7 @@ def run_engine(losses, factor):
     return lrjax.range_test(
         loss_fn, None, jnp.asarray(losses), lambda lr: PlusOne(), min_lr=1e-3, max_lr=1e-2,
         num_lrs=1, num_steps=T, seeds=n, init_fn=init_fn, diverge_factor=factor,
-        return_params=True,
+        return_params=True, val_batches=jnp.ones((2, n)),
     )  # fmt: skip
 
 
@@ -147,6 +151,9 @@ def test_rules_equal_the_reference_on_random_sequences(factor):
         # w counts applied updates: a stopped copy kept its stop step's parameters
         w = float(r.params["w"][i, 0])
         assert w == (T if stop < 0 else stop), (i, w, stop)
+        # a diverged copy has no validation score; a live one is evaluated
+        val = float(r.val_losses[i, 0])
+        assert np.isnan(val) if stop >= 0 else val == 1.0, (i, val, stop)
     stops = np.array(stops)
     # the battery exercises every rule: no stop, stops on non-finite values, and,
     # with a factor, stops on a rise from a positive and from a negative best
