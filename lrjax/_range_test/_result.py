@@ -488,22 +488,25 @@ class RangeTestResult(_Suggestions, SweepResult):
         Returns:
           The matplotlib Figure.
         """
-        from lrjax.plotting import figure_and_axes, require_matplotlib
-
-        plt = require_matplotlib()
-        from matplotlib.colors import LogNorm
+        from lrjax.plotting import figure_and_axes
 
         fig, ax = figure_and_axes(ax, (6.5, 4))
+        # colormaps and ScalarMappable without pyplot: drawing on a given
+        # (e.g. Agg) figure needs no GUI backend
+        from matplotlib import colormaps
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import LogNorm
+
         steps = np.arange(self.num_steps)
         norm = LogNorm(vmin=self.lrs.min(), vmax=max(self.lrs.max(), self.lrs.min() * 1.0001))
-        cmap = plt.get_cmap("viridis")
+        cmap = colormaps["viridis"]
         with warnings.catch_warnings():  # all-NaN steps after a divergence
             warnings.simplefilter("ignore", RuntimeWarning)
             curves = np.nanmean(self.losses, axis=0)
         for k, lr in enumerate(self.lrs):
             ls = "--" if self.diverged[k] else "-"
             ax.plot(steps, curves[k], color=cmap(norm(lr)), lw=1.0, ls=ls)
-        sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
+        sm = ScalarMappable(norm=norm, cmap=cmap)
         fig.colorbar(sm, ax=ax, label="learning rate")
         _clip_ylim(ax, curves[np.isfinite(curves)], float(np.nanmean(self.losses[:, :, 0])))
         ax.set_xlabel("step")

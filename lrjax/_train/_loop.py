@@ -338,7 +338,7 @@ def run(
     params = place.shared(model.params)
     state = place.shared(model.state)
     val_dev = place.shared(val) if has_val else None
-    factor = jnp.asarray(diverge_factor, float_dtype())
+    factor = np.asarray(diverge_factor, float_dtype())  # a host value: nothing to compile
     in_memory = None
     if source.kind == "stacked":
         in_memory = place.shared(source.stacked_blocks(num_steps, plan.block))
@@ -369,7 +369,7 @@ def run(
             carry, per_block = _kernel.train(
                 carry,
                 place.shared(data),
-                jnp.int32(t0),
+                np.int32(t0),
                 hs,
                 ks,
                 factor,

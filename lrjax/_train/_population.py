@@ -518,7 +518,7 @@ def run_search(
     member_key, search_key = split_key(prepared.key)
     keys = place.copies(copy_keys(member_key, 1, population), axis=1)
     args = dict(
-        factor=jnp.asarray(diverge_factor, float_dtype()),
+        factor=np.asarray(diverge_factor, float_dtype()),
         val=place.shared(val) if val is not None else None,
         bounds=place.shared(bounds),
         search_key=place.shared(search_key),
