@@ -206,6 +206,17 @@ def _batched_finish(carry, val, spec: Spec):
     return _over_copies(fn, (0, None), (0, None))(carry, val)
 
 
+def copy_keys(base_key, index):
+    """Each copy's raw key ``fold_in(base_key, index)``, ``index`` ``[seeds, K]``.
+
+    Computed inside the compiled program (eagerly it would be a small program
+    of its own to compile).
+    """
+    base = jax.random.wrap_key_data(base_key)
+    one = lambda i: jax.random.key_data(jax.random.fold_in(base, i))
+    return jax.vmap(jax.vmap(one))(index)
+
+
 def _replicate(tree: Any, sharding: Any) -> Any:
     if sharding is None:
         return tree
@@ -213,17 +224,19 @@ def _replicate(tree: Any, sharding: Any) -> Any:
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "out_sharding"))
-def run_all(hs, params, state, keys, blocks, factor, val, *, spec: Spec, out_sharding):
+def run_all(hs, params, state, base_key, index, blocks, factor, val, *, spec: Spec, out_sharding):
     """Init, every block and the final evaluation in one program (data in memory)."""
+    keys = copy_keys(base_key, index)
     carry = _batched_init(hs, params, state, keys, spec)
     carry, per_block = _batched_train(carry, blocks, jnp.int32(0), hs, keys, factor, val, spec)
     return _replicate((per_block, _batched_finish(carry, val, spec)), out_sharding)
 
 
 @functools.partial(jax.jit, static_argnames=("spec",))
-def init(hs, params, state, keys, *, spec: Spec):
-    """The copies' initial carries (streamed runs)."""
-    return _batched_init(hs, params, state, keys, spec)
+def init(hs, params, state, base_key, index, *, spec: Spec):
+    """The copies' initial carries and keys (streamed runs)."""
+    keys = copy_keys(base_key, index)
+    return _batched_init(hs, params, state, keys, spec), keys
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "out_sharding"), donate_argnums=(0,))

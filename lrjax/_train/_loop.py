@@ -24,7 +24,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from lrjax._train import _kernel
 from lrjax._train._data import STREAM_BLOCK
-from lrjax._train._prepare import Prepared, copy_keys
+from lrjax._train._prepare import Prepared
 from lrjax._train._progress import ProgressBar, progress_enabled
 from lrjax._validation import check_count, float_dtype
 
@@ -204,13 +204,13 @@ class _Placement:
         self._split1 = NamedSharding(mesh, PartitionSpec(None, axes))
 
     def shared(self, tree: Any) -> Any:
-        if self.mesh is None:
-            return jax.tree.map(jnp.asarray, tree)
+        if self.mesh is None:  # device_put copies; jnp.asarray would compile a program
+            return jax.device_put(tree)
         return jax.tree.map(lambda x: _global_array(x, self.out_sharding), tree)
 
     def copies(self, tree: Any, axis: int = 0) -> Any:
         if self.mesh is None:
-            return jax.tree.map(jnp.asarray, tree)
+            return jax.device_put(tree)
         sharding = self._split0 if axis == 0 else self._split1
         return jax.tree.map(lambda x: _global_array(x, sharding), tree)
 
@@ -334,7 +334,9 @@ def run(
     spec = spec_of(plan)
     total = plan.n_chunks * plan.chunk
     hparams = _pad_copies(hparams, total)
-    keys = copy_keys(prepared.key, prepared.seeds, total)
+    # copy (s, k) folds s * total + k into the key: its stream depends on its index alone
+    index = np.arange(prepared.seeds * total, dtype=np.uint32).reshape(prepared.seeds, total)
+    base_key = place.shared(prepared.key)
     params = place.shared(model.params)
     state = place.shared(model.state)
     val_dev = place.shared(val) if has_val else None
@@ -347,20 +349,21 @@ def run(
 
     def run_chunk(c: int):
         hs = place.copies(_chunk_of(hparams, c, plan.chunk))
-        ks = place.copies(_chunk_of(keys, c, plan.chunk, axis=1), axis=1)
+        ix = place.copies(_chunk_of(index, c, plan.chunk, axis=1), axis=1)
         if in_memory is not None:
             return _kernel.run_all(
                 hs,
                 params,
                 state,
-                ks,
+                base_key,
+                ix,
                 in_memory,
                 factor,
                 val_dev,
                 spec=spec,
                 out_sharding=place.out_sharding,
             )
-        carry = _kernel.init(hs, params, state, ks, spec=spec)
+        carry, ks = _kernel.init(hs, params, state, base_key, ix, spec=spec)
         blocks = []
         t0 = 0
         for data in source.stream_blocks(
@@ -429,7 +432,7 @@ def _lowered(prepared, spec_of, hparams, chunk, num_steps, eval_every, mesh, pla
     )
     spec = spec_of(plan)
     hs = jax.tree.map(lambda a: jax.ShapeDtypeStruct((plan.chunk, *a.shape[1:]), a.dtype), hparams)
-    keys = jax.ShapeDtypeStruct((prepared.seeds, plan.chunk, 2), jnp.uint32)
+    index = jax.ShapeDtypeStruct((prepared.seeds, plan.chunk), jnp.uint32)
     spec_tree = lambda t: jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(np.shape(x), jnp.result_type(x)), t
     )
@@ -445,7 +448,8 @@ def _lowered(prepared, spec_of, hparams, chunk, num_steps, eval_every, mesh, pla
         hs,
         spec_tree(prepared.model.params),
         spec_tree(prepared.model.state),
-        keys,
+        jax.ShapeDtypeStruct((2,), jnp.uint32),
+        index,
         blocks,
         jax.ShapeDtypeStruct((), float_dtype()),
         val,

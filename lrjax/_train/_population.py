@@ -46,7 +46,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from lrjax._train import _kernel
 from lrjax._train._loop import Static, _Placement
-from lrjax._train._prepare import Prepared, copy_keys
+from lrjax._train._prepare import Prepared
 from lrjax._train._progress import ProgressBar, progress_enabled
 from lrjax._train._score import score_window
 from lrjax._validation import float_dtype
@@ -516,7 +516,8 @@ def run_search(
         copy_sharding=copy_sharding,
     )
     member_key, search_key = split_key(prepared.key)
-    keys = place.copies(copy_keys(member_key, 1, population), axis=1)
+    index = np.arange(population, dtype=np.uint32)[None]  # member i folds i into the key
+    keys = place.copies(np.asarray(_kernel.copy_keys(member_key, index)), axis=1)
     args = dict(
         factor=np.asarray(diverge_factor, float_dtype()),
         val=place.shared(val) if val is not None else None,

@@ -72,8 +72,8 @@ def check_optimizer(optimizer: Any, name: str = "optimizer") -> None:
 
 def check_key(key: Any) -> np.ndarray:
     """A PRNG key (``jax.random.PRNGKey(n)`` or ``jax.random.key(n)``) as raw data."""
-    if key is None:
-        return np.asarray(jax.random.key_data(jax.random.key(0)))
+    if key is None:  # PRNGKey(0)'s data, without running JAX
+        return np.zeros(2, np.uint32)
     try:
         arr = jnp.asarray(key)
     except TypeError:
@@ -88,17 +88,6 @@ def check_key(key: Any) -> np.ndarray:
             f"{arr.dtype}{list(arr.shape)}"
         )
     return np.asarray(arr)
-
-
-def copy_keys(key: np.ndarray, seeds: int, num_copies: int) -> np.ndarray:
-    """Each copy's key ``[seeds, K, 2]``: copy ``(s, k)`` folds ``s * K + k`` into ``key``.
-
-    The key of a copy depends on its index alone, not on chunking or devices.
-    """
-    base = jax.random.wrap_key_data(jnp.asarray(key, jnp.uint32))
-    index = jnp.arange(seeds * num_copies, dtype=jnp.uint32)
-    keys = jax.vmap(lambda i: jax.random.key_data(jax.random.fold_in(base, i)))(index)
-    return np.asarray(keys).reshape(seeds, num_copies, 2)
 
 
 def check_params(params: Any, name: str = "params") -> None:
@@ -196,13 +185,13 @@ def check_model(model: Model, seeded: bool, example: Any, val: Any) -> None:
     one = (lambda t: jax.tree.map(lambda x: x[0], t)) if seeded else (lambda t: t)
     params, state = one(model.params), one(model.state)
     b = model.behaviour
-    key = jax.random.key(0)
     if not callable(b.loss_fn):
         raise TypeError(f"loss_fn must be callable (params, batch) -> scalar, got {b.loss_fn!r}")
     stateful = getattr(b, "stateful", False)
     form = "loss_fn(params, state, batch)" if stateful else "loss_fn(params, batch)"
     try:
-        loss, new_state, _ = _trace(b.loss, (params, state, example, key), form)
+        with_key = lambda p, s, x: b.loss(p, s, x, jax.random.key(0))
+        loss, new_state, _ = _trace(with_key, (params, state, example), form)
     except TypeError as e:
         if stateful and any(w in str(e) for w in ("unpack", "iterat")):
             raise TypeError(
