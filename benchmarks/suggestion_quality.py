@@ -584,6 +584,8 @@ def rule_names(budget_mult: int) -> tuple[list[str], list[str]]:
         "steep",
         "slide",
         sf,
+        f"cand: best x sqrt(T/{budget_mult}T)",
+        f"cand: best x T/{budget_mult}T",
         "sweep valley",
         "sweep steep",
         "sweep minimum",
@@ -598,6 +600,8 @@ def rule_names(budget_mult: int) -> tuple[list[str], list[str]]:
         "val: steep",
         "val: slide",
         f"val: {sf} (eval_every)",
+        f"val: cand: best x sqrt(T/{budget_mult}T)",
+        f"val: cand: best x T/{budget_mult}T",
         "val: torch-lr-finder (val_loader)",
         *(f"val: {c}" for c in CANDIDATES),
         *(f"val: {c}" for c in MULTI),
@@ -662,6 +666,11 @@ def suggestions(prob: Problem, seed: int, T: int, budgets: tuple[int, int], extr
     for mult, b in zip((3, 10), budgets):
         out[f"suggest_for({mult}T)"] = safe(lambda b=b: par.suggest_for(b))
         out[f"val: suggest_for({mult}T) (eval_every)"] = safe(lambda b=b: parv.suggest_for(b))
+        shrink = math.sqrt(T / b)
+        out[f"cand: best x sqrt(T/{mult}T)"] = safe(lambda f=shrink: par.suggest("best") * f)
+        out[f"val: cand: best x sqrt(T/{mult}T)"] = safe(lambda f=shrink: parv.suggest("best") * f)
+        out[f"cand: best x T/{mult}T"] = safe(lambda f=T / b: par.suggest("best") * f)
+        out[f"val: cand: best x T/{mult}T"] = safe(lambda f=T / b: parv.suggest("best") * f)
     for m in ("valley", "steep", "minimum"):
         out[f"sweep {m}"] = safe(lambda m=m: swp.suggest(m))
     for name, rule in CANDIDATES.items():
@@ -766,17 +775,45 @@ def budget_table(probs, results, bi: int, mult: int):
             ok = np.isfinite(arr)
             mx = float(arr[ok].max()) if ok.any() else math.nan
             mn = float(arr[ok].mean()) if ok.any() else math.nan
-            stats.append((name, cells, mx, mn, ok.all()))
+            stats.append((name, cells, mx, mn, ok.all(), int(np.sum(arr[ok] <= 0.05))))
         complete = [s for s in stats if s[4]]
         win = min(complete, key=lambda s: (s[2], s[3]))
-        summary[group] = win
-        for name, cells, mx, mn, full in stats:
+        summary[group] = (win, min(complete, key=lambda s: (s[3], s[2])), stats)
+        for name, cells, mx, mn, full, good in stats:
             mark = "**" if name == win[0] else ""
             rows.append(
-                [f"{mark}{name}{mark}", *map(fmt, cells), fmt(mx) + ("" if full else "*"), fmt(mn)]
+                [
+                    f"{mark}{name}{mark}",
+                    *map(fmt, cells),
+                    fmt(mx) + ("" if full else "*"),
+                    fmt(mn),
+                    f"{good}/{int(np.sum(np.isfinite(cells)))}",
+                ]
             )
-    header = ["rule", *cols, "max", "mean"]
+    header = ["rule", *cols, "max", "mean", "<= 0.05"]
     return table(rows, header), summary
+
+
+def targets(probs, summary, log) -> None:
+    """The issue's targets for every rule: <= 0.05 everywhere; with validation, no worse
+    than the better torch-lr-finder variant + 0.01 where there is one."""
+    stats = summary["without validation"][2] + summary["with validation"][2]
+    by_name = {s[0]: s[1] for s in stats}
+    t_plain = np.array(by_name["torch-lr-finder"], float)
+    t_val = np.array(by_name["val: torch-lr-finder (val_loader)"], float)
+    better_torch = np.fmin(t_plain, t_val)
+    has_torch = np.array([p.torch for p in probs])
+    all_005 = [s[0] for s in stats if s[4] and s[2] <= 0.05]
+    log(f"rules with excess <= 0.05 on every problem: {', '.join(all_005) or 'none'}")
+    ok = []
+    for name, cells, *_ in summary["with validation"][2]:
+        c = np.array(cells, float)
+        if "torch" not in name and np.all(c[has_torch] <= better_torch[has_torch] + 0.01):
+            ok.append(name)
+    log(
+        "validation-scored rules within 0.01 of the better torch-lr-finder variant on every "
+        f"problem with a torch twin: {', '.join(ok) or 'none'}"
+    )
 
 
 def rate_table(probs, results, mult: int):
@@ -881,8 +918,14 @@ def main() -> None:
         log(f"\n### Budget {mult}T steps: mean excess over {args.seeds} seeds\n")
         log(tab)
     for mult in (3, 10):
-        for group, (name, _, mx, mn, _) in summaries[mult].items():
-            log(f"\nwinner at {mult}T {group}: {name} (max {mx:.3f}, mean {mn:.3f})")
+        log(f"\n**Budget {mult}T.**")
+        for group, (win, by_mean, _) in summaries[mult].items():
+            log(
+                f"winner {group} (lowest max, then mean): {win[0]} (max {win[2]:.3f}, "
+                f"mean {win[3]:.3f}); lowest mean: {by_mean[0]} (max {by_mean[2]:.3f}, "
+                f"mean {by_mean[3]:.3f})"
+            )
+        targets(probs, summaries[mult], log)
     log("\n### Suggested rates (geometric mean over seeds)\n")
     log(rate_table(probs, results, 3))
     if args.out:
