@@ -27,4 +27,4 @@ run schedule_overhead 75
 run recompiles 75
 run range_test_speed 140
 run range_test_scaling 150 "${scaling_args[@]}"
-run suggestion_quality 90
+run suggestion_quality 900

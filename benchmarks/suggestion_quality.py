@@ -170,7 +170,8 @@ def noisy():
     tr, va, te = splits(len(X), 2000, 400)
     X = standardize(X, tr, 100.0)
     about = "synthetic, 20% label noise, features x 100, SGD + momentum 0.9"
-    return tabular("noisy x100", about, X, y, (20, 32, 2), tr, va, te, "momentum", (1e-9, 1e-2), 64)
+    sizes = (20, 32, 2)
+    return tabular("noisy x100", about, X, y, sizes, tr, va, te, "momentum", (1e-9, 1e-2), 64)
 
 
 def small():
@@ -214,9 +215,9 @@ def logreg():
     X, y = make_classification(2000, 10, n_informative=6, n_classes=3, flip_y=0.05, random_state=4)
     tr, va, te = splits(len(X), 1200, 300)
     X = standardize(X, tr, 0.1)
-    about = "synthetic 3 classes, features x 0.1, logistic regression, SGD + momentum 0.9"
+    about = "synthetic 3 classes, features x 0.1, logistic regression, plain SGD"
     sizes = (10, 3)
-    return tabular("logreg x0.1", about, X, y, sizes, tr, va, te, "momentum", (1e-4, 1e3), 64)
+    return tabular("logreg x0.1", about, X, y, sizes, tr, va, te, "sgd", (1e-4, 1e3), 64)
 
 
 def patches(x, stride: int = 1):
