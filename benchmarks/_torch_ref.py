@@ -107,3 +107,70 @@ def _finder_suggestion(finder) -> float | None:
     finally:
         plt.close(fig)
     return None if lr is None else float(lr)
+
+
+def _torch_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    """The torch twin of the suite's optax optimizers (same hyperparameters)."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    if name == "momentum":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    if name == "adamw":  # optax.adamw(lr, weight_decay=0.01): the same decoupled decay
+        return torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def lr_finder_suggestions(
+    params,
+    batches,
+    val,
+    min_lr: float,
+    max_lr: float,
+    num_steps: int,
+    optimizer: str = "adam",
+    task: str = "ce",
+) -> tuple[float | None, float | None]:
+    """torch-lr-finder's suggestion without and with its ``val_loader``.
+
+    The torch MLP starts from the JAX ``params`` and sees the same ``batches``
+    (``([T, B, d], [T, B])``) in the same order; ``val = (X, y)`` is one
+    validation batch (torch-lr-finder then scores every step on it in eval
+    mode). ``optimizer`` is ``"sgd"``, ``"momentum"`` (0.9), ``"adam"`` or
+    ``"adamw"`` (weight decay 0.01); ``task`` ``"ce"`` (integer labels) or
+    ``"mse"`` (one output, float targets). Returns the two suggestions
+    (``None`` where the run stopped too early for one).
+    """
+    from torch.utils.data import DataLoader, TensorDataset
+    from torch_lr_finder import LRFinder
+
+    def tensors(x, y):
+        x = torch.from_numpy(np.asarray(x, np.float32)).to(DEVICE)
+        y = np.asarray(y)
+        y = y.astype(np.int64) if task == "ce" else y.astype(np.float32)
+        return x, torch.from_numpy(y).to(DEVICE)
+
+    if task == "ce":
+        criterion = nn.CrossEntropyLoss()
+    else:
+
+        def criterion(out, y):
+            return ((out[:, 0] - y) ** 2).mean()
+
+    xs, ys = tensors(*batches)
+    train = DataLoader(TensorDataset(xs, ys), batch_size=None, shuffle=False)
+    vx, vy = tensors(*val)
+    val_loader = DataLoader(TensorDataset(vx, vy), batch_size=len(vx), shuffle=False)
+    out = []
+    for loader in (None, val_loader):
+        model = torch_mlp(params)
+        opt = _torch_optimizer(optimizer, model.parameters(), min_lr)
+        sink = io.StringIO()
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            finder = LRFinder(model, opt, criterion, device=DEVICE)
+            finder.range_test(
+                train, val_loader=loader, start_lr=min_lr, end_lr=max_lr, num_iter=num_steps
+            )
+        out.append(_finder_suggestion(finder))
+    return out[0], out[1]

@@ -72,7 +72,7 @@ def test_the_readme_has_results_tables():
     names = {Path(t[1]).stem for t in sourced}
     for script in ("schedule_overhead", "recompiles", "range_test_speed", "range_test_scaling"):
         assert {f"{script}_cpu2", f"{script}_h200"} <= names, names
-    assert "suggestion_quality_cpu2" in names
+    assert {"suggestion_quality_cpu", "tune_quality_cpu", "cli_startup"} <= names
 
 
 @pytest.mark.parametrize(
