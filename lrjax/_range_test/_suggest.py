@@ -13,6 +13,11 @@ where fastai puts the marker on the plot. The rules are fastai's
 - ``valley``: fastai's default. Takes the longest strictly decreasing
   subsequence of the loss (the "valley") and returns the rate about halfway
   (``int(n/3) + int(n/6)`` points) into it. Robust to noise; a good default.
+- ``near_best`` (lrjax's, for the parallel test): the smallest rate of the
+  contiguous run of rates around the lowest loss whose loss is within ``tol``
+  (10%) of the curve's range above the lowest. A longer run than the test
+  wants a lower rate than the test's best; this one is as good as the best
+  within the test's noise. Chosen on ``benchmarks/suggestion_quality.py``.
 - ``slide``: walks left from the largest rate, comparing the loss gradient (in
   steps of the curve) at points ``lr_diff`` apart, and stops where they agree
   within ``thresh``: the rate just left of where the curve turns upward. The
@@ -123,18 +128,36 @@ def slide(
     return lr, (lr, point)
 
 
+def near_best(lrs: np.ndarray, losses: np.ndarray, tol: float = 0.1) -> Suggestion:
+    """The smallest rate of the run around the lowest loss within ``tol`` of its range."""
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 <= tol <= 1:
+        raise ValueError(f"tol must be a number in [0, 1], got {tol!r}")
+    lrs, losses = _curve(lrs, losses, 1, "near_best")
+    b = int(np.argmin(losses))
+    close = losses - losses[b] <= tol * (losses.max() - losses[b])
+    i = b
+    while i > 0 and close[i - 1]:
+        i -= 1
+    return float(lrs[i]), (float(lrs[i]), float(losses[i]))
+
+
 FUNCTIONS: dict[str, Callable[..., Suggestion]] = {
     "valley": valley,
     "minimum": minimum,
     "steep": steep,
     "slide": slide,
+    "near_best": near_best,
 }
+
+#: Options each method takes.
+OPTIONS = {"slide": ("lr_diff", "thresh", "adjust_value"), "near_best": ("tol",)}
 
 
 def suggest(method: str, lrs: np.ndarray, losses: np.ndarray, **kwargs) -> Suggestion:
     """Dispatches to the named method (``valley``, ``minimum``, ``steep``, ``slide``)."""
     if method not in FUNCTIONS:
         raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
-    if kwargs and method != "slide":
-        raise TypeError(f"suggestion {method!r} takes no options, got {sorted(kwargs)}")
+    unknown = sorted(set(kwargs) - set(OPTIONS.get(method, ())))
+    if unknown:
+        raise TypeError(f"suggestion {method!r} takes no options {unknown}")
     return FUNCTIONS[method](lrs, losses, **kwargs)

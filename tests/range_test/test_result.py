@@ -72,12 +72,13 @@ def test_plots(results):
         fig = r.plot()
         ax = fig.axes[0]
         labels = [t.get_text() for t in ax.get_legend().get_texts()]
-        first = "suggested (best)" if r.mode == "parallel" else "valley"
+        first = f"suggested ({r.default_method})"
         assert any(lab.startswith(first) for lab in labels)
         if r.mode == "parallel":  # fastai's rules only on request
             assert not any(lab.startswith("valley") for lab in labels)
-            on_request = r.plot(suggestions=("valley", "best")).axes[0]
+            on_request = r.plot(suggestions=("best", "valley")).axes[0]
             labels = [t.get_text() for t in on_request.get_legend().get_texts()]
+            assert any(lab.startswith("suggested (best)") for lab in labels)
             assert any(lab.startswith("valley") for lab in labels)
         assert "diverged" in labels  # shaded region
         assert ax.get_xscale() == "log"

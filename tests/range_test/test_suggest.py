@@ -9,6 +9,7 @@ implementation under test is vectorised NumPy written separately.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -213,4 +214,50 @@ def test_parallel_all_diverged_raises_and_best_is_none():
     with pytest.raises(ValueError, match="every rate diverged"):
         result.suggest("valley")
     assert result.best_lr is None
-    assert result.suggestions() == dict.fromkeys(("best", "valley", "minimum", "steep", "slide"))
+    assert result.suggestions() == dict.fromkeys(RangeTestResult.methods)
+
+
+# ------------------------------------------------- near_best and the defaults
+
+
+def _near_best_brute(lrs, losses, tol):
+    """Every candidate checked one by one: the smallest rate i <= argmin such
+    that all of i..argmin are within tol of the range above the minimum."""
+    b = int(np.argmin(losses))
+    allowed = tol * (losses.max() - losses[b])  # the rise allowed above the best
+    for i in range(b + 1):
+        if all(losses[j] - losses[b] <= allowed for j in range(i, b + 1)):
+            return lrs[i]
+    raise AssertionError("unreachable: b itself qualifies")
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_near_best_equals_a_brute_force_search(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 30))
+    lrs = np.sort(rng.uniform(1e-4, 1.0, n))
+    losses = rng.normal(size=n).cumsum()
+    for tol in (0.0, 0.05, 0.1, 0.5, 1.0):
+        got, _ = _suggest.near_best(lrs, losses, tol)
+        assert got == _near_best_brute(lrs, losses, tol)
+    with pytest.raises(ValueError, match="tol"):
+        _suggest.near_best(lrs, losses, tol=2.0)
+
+
+def test_default_suggestion_with_and_without_validation():
+    lrs = np.logspace(-4, 0, 5)
+    curve = np.array([2.2, 1.5, 0.45, 0.4, 2.3])
+    losses = np.repeat(curve[None, :, None], 3, axis=2)
+    stop = -np.ones((1, 5), int)
+    plain = RangeTestResult.from_parallel(lrs, losses, losses, stop, 4.0)
+    assert plain.default_method == "near_best"
+    # 0.45 is within 10% of the range (2.3 - 0.4) above 0.4; 1.5 is not
+    assert plain.suggest() == plain.suggest("near_best") == lrs[2]
+    assert plain.suggest("best") == plain.best_lr == lrs[3]
+    val = dataclasses.replace(plain, val_losses=losses[:, :, -1], scores=curve)
+    assert val.default_method == "budget"
+    # the best validation rate for a run 3x the test's length: best_lr / 3
+    assert val.suggest() == pytest.approx(lrs[3] / 3)
+    assert val.suggest() == val.suggest_for(3 * val.num_steps)
+    with pytest.raises(TypeError, match="options"):
+        plain.suggest("near_best", lr_diff=3)
