@@ -87,7 +87,7 @@ def test_plots(results):
         assert n_lines == (20 if r.mode == "parallel" else 2)
     fig = par.plot(suggestions=["minimum"])
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert any(lab.startswith("minimum") for lab in labels)
+    assert any(lab.startswith("suggested (minimum)") for lab in labels)
     assert not any(lab.startswith("valley") for lab in labels)
     assert "±1 std" in labels  # two seeds: a spread band
     import matplotlib.pyplot as plt
