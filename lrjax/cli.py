@@ -264,6 +264,18 @@ def build_parser() -> argparse.ArgumentParser:
     find.add_argument("--steps", type=int, default=100, help="training steps per rate")
     find.add_argument("--seeds", type=int, default=1, help="initialisations per rate")
     find.add_argument("--mode", default="parallel", help="parallel or sweep")
+    find.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.2,
+        help="share of the data held out to score each rate (parallel; 0: score on the "
+        "training loss)",
+    )
+    find.add_argument(
+        "--fastai-rules",
+        action="store_true",
+        help="also print fastai's valley/minimum/steep/slide rules (always printed for a sweep)",
+    )
     find.add_argument("--out", default="lr_find.png", help="where to write the plot")
     find.add_argument(
         "--no-progress",

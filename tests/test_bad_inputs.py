@@ -418,6 +418,7 @@ CLI_CASES = [
     (["find", "--seeds", "0"], "--seeds"),
     (["find", "--optimizer", "lion"], "--optimizer"),
     (["find", "--mode", "fast"], "--mode"),
+    (["find", "--val-fraction", "1.5"], "--val-fraction"),
     (["find", "--out", "/nonexistent/dir/x.png"], "--out"),
     (["find", "--out", "{d}/plot.unknownext"], "--out"),
     (["plot", "cosine(init_value='a', steps=10)"], "init_value"),

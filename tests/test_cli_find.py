@@ -17,11 +17,19 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _rows(out: str) -> list[tuple[float, str, str]]:
+    """``(rate, train, status)`` per table row (the val column, if any, skipped)."""
+    return [(r[0], r[1], r[3]) for r in _rows_val(out)]
+
+
+def _rows_val(out: str) -> list[tuple[float, str, str | None, str]]:
+    """``(rate, train, val or None, status)`` per table row."""
     rows = []
+    num = r"([0-9.]+|-)"
+    pattern = rf"^\s+([0-9.e+-]+)\s+{num}(?:\s+{num})?\s+(good|slow|unstable|diverged)\b"
     for line in out.splitlines():
-        m = re.match(r"^\s+([0-9.e+-]+)\s+([0-9.]+|-)\s+(good|slow|unstable|diverged)\b", line)
+        m = re.match(pattern, line)
         if m:
-            rows.append((float(m.group(1)), m.group(2), m.group(3)))
+            rows.append((float(m.group(1)), m.group(2), m.group(3), m.group(4)))
     return rows
 
 
@@ -33,10 +41,12 @@ def test_find_on_digits_prints_table_and_writes_png(tmp_path, capsys):
     assert rc == 0, captured.err
     assert captured.err == ""
     out = captured.out
-    assert "on digits (1797 samples, MLP 64-64-10)" in out
-    assert "rate  final loss  status" in out
-    for method in ("valley", "minimum", "steep", "slide"):
-        assert re.search(rf"^\s+{method}\s", out, re.M), method
+    assert "on digits (1797 samples, 359 held out, MLP 64-64-10)" in out
+    assert "train: mean training loss, last 1 steps; val: validation loss after step 10" in out
+    assert re.search(r"rate\s+train\s+val\s+status", out)
+    for method in ("valley", "minimum", "steep", "slide"):  # on request only
+        assert not re.search(rf"^\s+{method}\s", out, re.M), method
+    assert re.search(r"^suggested rate: [0-9.e+-]+: the rate with the lowest validation", out, re.M)
     assert out_png.read_bytes()[:8] == PNG_MAGIC
     assert f"wrote {out_png}" in out
     rows = _rows(out)
@@ -44,12 +54,16 @@ def test_find_on_digits_prints_table_and_writes_png(tmp_path, capsys):
     assert any(status == "diverged" for _, _, status in rows)  # 100 is far too large for Adam
     for _, loss, status in rows:
         assert (loss == "-") == (status == "diverged")
+    rc = main([*argv, "--out", str(out_png), "--no-progress", "--fastai-rules"])
+    out = capsys.readouterr().out
+    for method in ("valley", "minimum", "steep", "slide"):
+        assert re.search(rf"^\s+{method}\s", out, re.M), method
 
 
 # ------------------------------------------------- the printed numbers, recomputed
 
 
-def _numpy_find(X, y, lrs, steps, hidden=64, batch_size=128):
+def _numpy_find(X, y, lrs, steps, hidden=64, batch_size=128, val_fraction=0.0):
     """Each rate's score as ``lrjax find --data --optimizer sgd`` defines it, in plain NumPy.
 
     Written from the documentation, not from lrjax's code: features standardised
@@ -57,11 +71,25 @@ def _numpy_find(X, y, lrs, steps, hidden=64, batch_size=128):
     permutation each epoch; a ReLU MLP ``d-64-c`` with torch ``Linear``'s uniform
     init drawn by ``default_rng(0)`` (weights then bias, layer by layer, float32);
     mean softmax cross-entropy; plain SGD; the score is the mean loss of the last
-    10% of steps (at least one).
+    10% of steps (at least one). With ``val_fraction``, a ``default_rng(0)``
+    permutation's first ``round(val_fraction * n)`` rows are held out and each
+    rate's validation loss is their mean loss after training (in equal
+    batches of at most 128, the tail that does not fit left out).
+
+    Returns:
+      ``(scores, val_losses)`` (``val_losses`` is ``None`` without a split).
     """
     X = X.astype(np.float64)
     std = X.std(0)
     X = ((X - X.mean(0)) / np.where(std > 0, std, 1.0)).astype(np.float32).astype(np.float64)
+    Xv = yv = None
+    if val_fraction:
+        order = np.random.default_rng(0).permutation(len(X))
+        n_val = round(val_fraction * len(X))
+        Xv, yv, X, y = X[order[:n_val]], y[order[:n_val]], X[order[n_val:]], y[order[n_val:]]
+        n_batches = -(-n_val // 128)
+        keep = n_val // n_batches * n_batches
+        Xv, yv = Xv[:keep], yv[:keep]
     n, d = X.shape
     c = int(y.max()) + 1
     B = min(batch_size, n)
@@ -77,7 +105,14 @@ def _numpy_find(X, y, lrs, steps, hidden=64, batch_size=128):
         w = rng.uniform(-bound, bound, (n_in, n_out)).astype(np.float32)
         b = rng.uniform(-bound, bound, (n_out,)).astype(np.float32)
         init += [w.astype(np.float64), b.astype(np.float64)]
-    scores = []
+
+    def loss_of(w1, b1, w2, b2, xb, yb):
+        logits = np.maximum(xb @ w1 + b1, 0) @ w2 + b2
+        logits -= logits.max(1, keepdims=True)
+        p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+        return -np.log(p[np.arange(len(yb)), yb]).mean()
+
+    scores, val_losses = [], []
     for lr in lrs:
         w1, b1, w2, b2 = (a.copy() for a in init)
         losses = []
@@ -97,7 +132,9 @@ def _numpy_find(X, y, lrs, steps, hidden=64, batch_size=128):
             gw1, gb1 = xb.T @ gh, gh.sum(0)
             w1, b1, w2, b2 = w1 - lr * gw1, b1 - lr * gb1, w2 - lr * gw2, b2 - lr * gb2
         scores.append(np.mean(losses[-max(1, steps // 10) :]))
-    return np.array(scores)
+        if Xv is not None:
+            val_losses.append(loss_of(w1, b1, w2, b2, Xv, yv))
+    return np.array(scores), (np.array(val_losses) if Xv is not None else None)
 
 
 def test_printed_losses_match_a_numpy_sgd_written_from_the_docs(tmp_path, capsys):
@@ -108,7 +145,7 @@ def test_printed_losses_match_a_numpy_sgd_written_from_the_docs(tmp_path, capsys
     np.savez(path, X=X, y=y)
     argv = ["find", "--data", str(path), "--optimizer", "sgd", "--steps", "20",
             "--num-lrs", "4", "--min-lr", "0.01", "--max-lr", "3",
-            "--out", str(tmp_path / "p.png"), "--no-progress"]  # fmt: skip
+            "--out", str(tmp_path / "p.png"), "--no-progress", "--val-fraction", "0"]  # fmt: skip
     assert main(argv) == 0
     out = capsys.readouterr().out
     rows = _rows(out)
@@ -116,15 +153,31 @@ def test_printed_losses_match_a_numpy_sgd_written_from_the_docs(tmp_path, capsys
     assert len(rows) == 4
     np.testing.assert_allclose([r[0] for r in rows], lrs, rtol=5e-3)  # printed to 3 digits
     assert all(status != "diverged" for _, _, status in rows), out
-    want = _numpy_find(X, y, lrs, steps=20)
+    want, _ = _numpy_find(X, y, lrs, steps=20)
     got = np.array([float(loss) for _, loss, _ in rows])
     np.testing.assert_allclose(got, want, atol=2e-4)  # printed to 4 decimals, float32 math
     assert want.max() - want.min() > 0.05  # the rates give different losses: a real check
     best = int(np.argmin(want))
-    marked = [i for i, line in enumerate(_table_lines(out)) if "<- lowest loss" in line]
+    marked = [i for i, line in enumerate(_table_lines(out)) if "<- best training score" in line]
     assert marked == [best]
+    # near_best: the smallest rate of the run around the best within 10% of the range
+    near = best
+    while near > 0 and want[near - 1] - want[best] <= 0.1 * (want.max() - want[best]):
+        near -= 1
     suggested = float(re.search(r"^suggested rate: ([0-9.e+-]+)", out, re.M).group(1))
-    assert suggested == pytest.approx(lrs[best], rel=5e-3)
+    assert suggested == pytest.approx(lrs[near], rel=5e-3)
+
+    # the default holds out 20% and prints each rate's validation loss
+    argv = [a for a in argv if a not in ("--val-fraction", "0")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    rows = _rows_val(out)
+    want, want_val = _numpy_find(X, y, lrs, steps=20, val_fraction=0.2)
+    np.testing.assert_allclose([float(r[1]) for r in rows], want, atol=2e-4)
+    np.testing.assert_allclose([float(r[2]) for r in rows], want_val, atol=2e-4)
+    best = int(np.argmin(want_val))
+    suggested = float(re.search(r"^suggested rate: ([0-9.e+-]+)", out, re.M).group(1))
+    assert suggested == pytest.approx(lrs[best] / 3, rel=5e-3)  # for a run 3x the test
 
 
 def _table_lines(out: str) -> list[str]:

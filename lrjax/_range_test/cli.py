@@ -64,6 +64,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--mode must be parallel or sweep, got {args.mode!r}")
     if args.mode == "sweep" and args.seeds != 1:
         raise UsageError("--seeds applies to --mode parallel only")
+    if not (math.isfinite(args.val_fraction) and 0 <= args.val_fraction < 1):
+        raise UsageError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
     if args.optimizer not in OPTIMIZERS:
         raise UsageError(
             f"--optimizer must be one of {', '.join(OPTIMIZERS)}; got {args.optimizer!r}"
@@ -87,6 +89,14 @@ def _check_out_format(out: str) -> None:
         )
 
 
+def _split(X: np.ndarray, y: np.ndarray, fraction: float, seed: int = 0):
+    """``(X_train, y_train, X_val, y_val)``: a fixed random share held out."""
+    n_val = round(fraction * X.shape[0])
+    order = np.random.default_rng(seed).permutation(X.shape[0])
+    val, train = order[:n_val], order[n_val:]
+    return X[train], y[train], X[val], y[val]
+
+
 def _load(args: argparse.Namespace):
     from lrjax import data
 
@@ -108,19 +118,39 @@ def _fmt_loss(x: float) -> str:
 
 
 def _table_parallel(result) -> list[str]:
+    """One row per rate: the training score, the validation loss, status, marks."""
+    from lrjax._train import copy_scores, score_window
+
     seeds = result.losses.shape[0]
-    best = result.best_lr
-    head = f"{'rate':>10}  {'final loss':>10}"
+    train, _, _ = copy_scores(result.losses, result.stop_step)
+    has_val = result.val_losses is not None
+    w = score_window(result.num_steps)
+    lines = [f"train: mean training loss, last {w} steps" + ("; val: validation loss after "
+             f"step {result.num_steps}" if has_val else "") + (f"; mean ± std over {seeds} "
+             "seeds" if seeds > 1 else "")]  # fmt: skip
+    head = f"{'rate':>10}  {'train':>8}"
+    head += f"  {'val':>8}" if has_val else ""
     head += f"  {'± std':>8}" if seeds > 1 else ""
-    lines = [head + "  status", "-" * (len(head) + 10)]
+    lines += [head + "  status", "-" * (len(head) + 10)]
+    try:
+        suggested = result.suggest()
+    except ValueError:
+        suggested = None
+    best = result.best_lr
+    # mean over seeds; a rate diverged for any seed shows "-" (its val loss is NaN)
+    val = np.mean(result.val_losses, axis=0) if has_val else None
     for k, lr in enumerate(result.lrs):
-        row = f"{lr:>10.3g}  {_fmt_loss(result.scores[k]):>10}"
+        row = f"{lr:>10.3g}  {_fmt_loss(train[k]):>8}"
+        if has_val:
+            row += f"  {_fmt_loss(val[k]):>8}"
         if seeds > 1:
             row += f"  {_fmt_loss(result.score_std[k]):>8}"
         row += f"  {result.status[k]}"
         if best is not None and lr == best:
-            row += "  <- lowest loss"
+            row += "  <- best " + ("validation" if has_val else "training") + " score"
         lines.append(row)
+    if suggested is not None and not np.isin(suggested, result.lrs):
+        lines.append(f"{'':>10}  (the suggested {suggested:.3g} lies between two tested rates)")
     return lines
 
 
@@ -161,9 +191,9 @@ def run_find(args: argparse.Namespace) -> int:
             optimizer = optimizer_by_name(args.optimizer)
         with phases.phase("data"):
             X, y, name = _load(args)
-            params, init_fn, batches, sizes = _setup(args, X, y)
+            params, init_fn, batches, val, sizes = _setup(args, X, y)
         start = time.perf_counter()
-        result = _range_test(args, params, init_fn, batches, optimizer)
+        result = _range_test(args, params, init_fn, batches, val, optimizer)
         seconds = time.perf_counter() - start
         _report(args, result, name, X.shape[0], sizes, seconds)
         with phases.phase("plot"):
@@ -178,22 +208,34 @@ def run_find(args: argparse.Namespace) -> int:
 
 
 def _setup(args: argparse.Namespace, X: np.ndarray, y: np.ndarray):
-    """``(params, init_fn, batches, sizes)`` of the demo MLP, on the device, nothing compiled."""
+    """``(params, init_fn, batches, val_batches, sizes)`` of the demo MLP, on the
+    device, nothing compiled. Parallel runs hold out ``--val-fraction`` of the
+    data (as batches of up to 128) to score each rate on."""
     import jax
 
     from lrjax import data
 
     sizes = data.mlp_sizes(X, y)
+    val = None
+    if args.mode == "parallel" and args.val_fraction > 0:
+        X, y, Xv, yv = _split(X, y, args.val_fraction)
+        if len(Xv) == 0 or len(X) == 0:
+            raise UsageError(f"--val-fraction {args.val_fraction} leaves no data on one side")
+        n = -(-len(Xv) // 128)  # equal batches (the tail that does not fit is left out)
+        size = len(Xv) // n
+        val = jax.device_put((Xv[: n * size].reshape(n, size, -1), yv[: n * size].reshape(n, size)))
     if args.seeds > 1:  # one compiled program draws every seed's initialisation
         params, init_fn = None, jax.jit(functools.partial(data.init_mlp, sizes=sizes))
     else:  # NumPy: nothing to compile
         params, init_fn = data.init_mlp(0, sizes), None
     # device_put copies without compiling (jnp.asarray would compile one program per array)
     batches = jax.device_put(data.make_batches(X, y, args.steps, batch_size=128, seed=0))
-    return params, init_fn, batches, sizes
+    return params, init_fn, batches, val, sizes
 
 
-def _range_test(args: argparse.Namespace, params: Any, init_fn: Any, batches: Any, optimizer: Any):
+def _range_test(
+    args: argparse.Namespace, params: Any, init_fn: Any, batches: Any, val: Any, optimizer: Any
+):
     from lrjax import data
     from lrjax._range_test import range_test
 
@@ -210,6 +252,7 @@ def _range_test(args: argparse.Namespace, params: Any, init_fn: Any, batches: An
         init_fn=init_fn,
         mode=args.mode,
         progress=False if args.no_progress else None,
+        **({"val_batches": val} if val is not None else {}),
     )
 
 
@@ -221,26 +264,44 @@ def _report(
     what = f"{args.num_lrs} rates side by side" if args.mode == "parallel" else "one sweep"
     print(
         f"lrjax find: {args.optimizer}, {what}, {args.steps} steps, "
-        f"rates {args.min_lr:g}..{args.max_lr:g}, on {name} ({n} samples, "
-        f"MLP {arch}); {seconds:.1f} s"
+        f"rates {args.min_lr:g}..{args.max_lr:g}, on {name} ({n} samples"
+        + (
+            f", {round(args.val_fraction * n)} held out"
+            if getattr(result, "val_losses", None) is not None
+            else ""
+        )
+        + f", MLP {arch}); {seconds:.1f} s"
     )
     print()
     lines = _table_parallel(result) if args.mode == "parallel" else _table_sweep(result)
     print("\n".join(lines))
     print()
-    what_curve = "the final loss per rate" if args.mode == "parallel" else "the smoothed sweep"
     if args.mode == "parallel":
-        # Each rate was trained on its own, so the lowest final loss is measured, not
-        # inferred; fastai's rules were made for a sweep, whose loss lags the rate.
-        best = result.best_lr
-        print(f"suggested rate: {'n/a' if best is None else f'{best:.3g}'} (lowest final loss)")
-        print()
-    print(f"fastai's rules, on {what_curve}:")
+        try:
+            lr = f"{result.suggest():.3g}"
+        except ValueError as e:
+            lr = f"n/a ({e})"
+        why = {
+            "budget": "the rate with the lowest validation loss, scaled by 1/3 for a run "
+            "3x as long as this test (result.suggest_for(total_steps) for your run's length)",
+            "near_best": "the smallest rate whose training score is within 10% of the best's "
+            "(hold out data with --val-fraction to score on it)",
+        }[result.default_method]
+        print(f"suggested rate: {lr}: {why}")
+    if args.mode == "sweep" or args.fastai_rules:
+        _print_fastai(args, result)
+    counts = {s: int((result.status == s).sum()) for s in ("good", "slow", "unstable", "diverged")}
+    print("status: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+
+
+def _print_fastai(args: argparse.Namespace, result: Any) -> None:
+    """fastai's four rules, each with a short note (or why it has no answer)."""
+    parallel = args.mode == "parallel"
+    curve = "the score per rate" if parallel else "the smoothed sweep"
+    print(f"fastai's rules, on {curve}:")
     notes = {
-        "valley": (
-            "halfway into the longest decreasing stretch"
-            + (" (on final losses: well below the best rate)" if args.mode == "parallel" else "")
-        ),
+        "valley": "halfway into the longest decreasing stretch"
+        + (" (on per-rate scores: well below the best rate)" if parallel else ""),
         "minimum": "a tenth of the rate at the lowest loss (conservative)",
         "steep": "steepest descent (aggressive)",
         "slide": "interval slide rule",
@@ -251,8 +312,6 @@ def _report(
         except ValueError as e:
             value, note = "n/a", str(e)
         print(f"  {method:<8} {value:>9}   {note}")
-    counts = {s: int((result.status == s).sum()) for s in ("good", "slow", "unstable", "diverged")}
-    print("status: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
 
 
 def _write_plot(result: Any, out: str) -> None:
