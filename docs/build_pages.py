@@ -58,6 +58,9 @@ ROOT = DOCS.parent
 SNIPPETS = DOCS / "snippets"
 GALLERY_DIR = DOCS / "assets" / "gallery"
 SNIPPET_FIGURES_DIR = DOCS / "assets" / "snippets"
+#: The README's picture: what ``lrjax find`` draws with its defaults.
+README_DIR = DOCS / "assets"
+README_PICTURE = "range_test.png"
 FIGURES_JSON = "figures.json"
 COMMAND = "python docs/build_pages.py"
 
@@ -466,6 +469,31 @@ def gallery_figures() -> dict[str, tuple[bytes, dict[str, Any]]]:
     return out
 
 
+def readme_figures() -> dict[str, tuple[bytes, dict[str, Any]]]:
+    """``{range_test.png: (png, figure data)}``: ``lrjax find``'s own picture."""
+    from lrjax._range_test.cli import find_figure, find_result
+
+    fig = find_figure(find_result([]))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    return {README_PICTURE: (buf.getvalue(), figure_data(fig))}
+
+
+def _figure_folder(path: Path) -> Path:
+    """The folder whose ``figures.json`` describes the PNG at ``path``."""
+    for folder in (GALLERY_DIR, SNIPPET_FIGURES_DIR):
+        if path.is_relative_to(folder):
+            return folder
+    return README_DIR
+
+
+def _drawn_pngs(folder: Path) -> list[Path]:
+    """The PNGs a folder of generated pictures holds (the README's: one level)."""
+    if not folder.is_dir():
+        return []
+    return sorted(folder.glob("*.png") if folder == README_DIR else folder.rglob("*.png"))
+
+
 def build(runs: dict[str, SnippetRun] | None = None, verbose: bool = False) -> Build:
     """Renders every page, picture and ``figures.json`` in memory (writes nothing)."""
     if runs is None:
@@ -487,6 +515,9 @@ def build(runs: dict[str, SnippetRun] | None = None, verbose: bool = False) -> B
             pngs[SNIPPET_FIGURES_DIR / name] = png
             snippet_data[name] = data
     figures[SNIPPET_FIGURES_DIR / FIGURES_JSON] = snippet_data
+    readme = readme_figures()
+    figures[README_DIR / FIGURES_JSON] = {name: data for name, (_, data) in readme.items()}
+    pngs |= {README_DIR / name: png for name, (png, _) in readme.items()}
     return Build(pages, pngs, figures)
 
 
@@ -524,8 +555,8 @@ def stale(result: Build) -> list[str]:
                 problems.append(f"{path.parent.relative_to(ROOT).as_posix()}/{name} is missing")
             elif not same_figure_data(committed[name], fresh[name]):
                 problems.append(f"{path.parent.relative_to(ROOT).as_posix()}/{name} is out of date")
-    for folder in (GALLERY_DIR, SNIPPET_FIGURES_DIR):
-        for png in sorted(folder.rglob("*.png")) if folder.is_dir() else []:
+    for folder in (GALLERY_DIR, SNIPPET_FIGURES_DIR, README_DIR):
+        for png in _drawn_pngs(folder):
             if png not in result.pngs:
                 problems.append(f"{png.relative_to(ROOT).as_posix()} is no longer drawn")
     return problems
@@ -539,8 +570,8 @@ def write(result: Build) -> list[Path]:
         if not same_text(path.read_text(encoding="utf-8"), text):
             path.write_text(text, encoding="utf-8")
             changed.append(path)
-    for folder in (GALLERY_DIR, SNIPPET_FIGURES_DIR):
-        for png in sorted(folder.rglob("*.png")) if folder.is_dir() else []:
+    for folder in (GALLERY_DIR, SNIPPET_FIGURES_DIR, README_DIR):
+        for png in _drawn_pngs(folder):
             if png not in result.pngs:
                 png.unlink()
                 changed.append(png)
@@ -550,7 +581,7 @@ def write(result: Build) -> list[Path]:
     for path, png in result.pngs.items():
         # Redraw a PNG only when what it shows changed (PNG bytes differ between
         # matplotlib versions; rewriting them all would churn every commit).
-        folder = GALLERY_DIR if path.is_relative_to(GALLERY_DIR) else SNIPPET_FIGURES_DIR
+        folder = _figure_folder(path)
         name = path.relative_to(folder).as_posix()
         fresh = json.loads(dump_figures({name: result.figures[folder / FIGURES_JSON][name]}))
         old = old_data[folder / FIGURES_JSON].get(name)

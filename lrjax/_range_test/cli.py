@@ -314,8 +314,31 @@ def _print_fastai(args: argparse.Namespace, result: Any) -> None:
         print(f"  {method:<8} {value:>9}   {note}")
 
 
+def find_result(argv: list[str] | None = None) -> Any:
+    """The range-test result ``lrjax find`` computes for ``argv`` (e.g. ``[]``).
+
+    Used to draw the README's picture from the command's own code path.
+    """
+    from lrjax.cli import build_parser
+
+    args = build_parser().parse_args(["find", *(argv or []), "--no-progress"])
+    _check_args(args)
+    X, y, _ = _load(args)
+    params, init_fn, batches, val, _ = _setup(args, X, y)
+    return _range_test(args, params, init_fn, batches, val, optimizer_by_name(args.optimizer))
+
+
 def _write_plot(result: Any, out: str) -> None:
-    """The range-test plot and the training curves, side by side, written to ``out``.
+    """Writes :func:`find_figure` to ``out`` (a usage error if it cannot)."""
+    fig = find_figure(result)
+    try:
+        fig.savefig(out, dpi=100)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"cannot write {out!r}: {e}") from None
+
+
+def find_figure(result: Any) -> Any:
+    """The range-test plot and the training curves, side by side.
 
     Drawn on an Agg figure without pyplot, with fixed margins (no layout engine
     passes) at a moderate resolution, and with one tick per decade on the log
@@ -334,7 +357,4 @@ def _write_plot(result: Any, out: str) -> None:
     for axis in (a for ax in fig.axes for a in (ax.xaxis, ax.yaxis)):
         if axis.get_scale() == "log":  # the rate axis and the colour bar
             axis.set_minor_locator(NullLocator())
-    try:
-        fig.savefig(out, dpi=100)
-    except (OSError, ValueError) as e:
-        raise UsageError(f"cannot write {out!r}: {e}") from None
+    return fig

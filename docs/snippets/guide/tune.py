@@ -49,6 +49,7 @@ def random_search(n, seed):
 
 same = [random_search(16, seed) for seed in range(5)]
 print(f"random search, 16 settings: validation loss {np.median(same):.3f} (median of 5 searches)")
-print(f"random search, 64 settings: validation loss {random_search(64, 5):.3f}")
-assert result.best_score <= np.median(same)
+four_times = random_search(64, 5)
+print(f"random search, 64 settings: validation loss {four_times:.3f}")
+assert result.best_score <= four_times + 0.01  # issue 15's bar: within 0.01 of 4x the compute
 result.plot()
