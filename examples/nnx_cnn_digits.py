@@ -130,9 +130,8 @@ def main() -> None:
     val_loss, val_acc = evaluate(model, X[val], y[val])
     test_loss, test_acc = evaluate(model, X[test], y[test])
     print(f"\n{train_steps} steps, warmup + cosine peaking at {peak:.4g}:")
-    print(
-        f"train loss: first 10 steps {np.mean(losses[:10]):.4f}, last 10 {np.mean(losses[-10:]):.4f}"
-    )
+    first, last = np.mean(losses[:10]), np.mean(losses[-10:])
+    print(f"train loss: first 10 steps {first:.4f}, last 10 {last:.4f}")
     print(f"initial validation loss: {init_val:.4f}")
     print(f"final validation loss: {val_loss:.4f} (accuracy {val_acc:.3f})")
     print(f"final test loss: {test_loss:.4f} (accuracy {test_acc:.3f})")
