@@ -157,10 +157,12 @@ def main() -> None:
         return tuple(out.mean(0))
 
     init_loss, _ = evaluate(model)
-    for batch_t in windows(train, train_steps, batch, seq, seed=3):
-        step(model, optimizer, batch_t)
+    batches = windows(train, train_steps, batch, seq, seed=3)
+    losses = [float(step(model, optimizer, b)) for b in batches]
     val_loss, val_acc = evaluate(model)
     print(f"\n{train_steps} steps, warmup + cosine peaking at {peak:.4g}:")
+    first, last = np.mean(losses[:10]), np.mean(losses[-10:])
+    print(f"train loss: first 10 steps {first:.4f}, last 10 {last:.4f}")
     print(f"initial validation loss: {init_loss:.4f}")
     print(f"final validation loss: {val_loss:.4f} (accuracy {val_acc:.3f})")
     print(f"uniform guess over 256 bytes: {np.log(256):.4f}")
