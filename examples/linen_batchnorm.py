@@ -30,6 +30,7 @@ from sklearn.datasets import load_breast_cancer
 import lrjax
 
 BATCH = 32
+MIN_LR, MAX_LR = 1e-4, 10.0  # the range test's span
 
 
 class Classifier(nn.Module):
@@ -41,9 +42,11 @@ class Classifier(nn.Module):
         # averages; evaluation: use the running averages. momentum=0.9 (PyTorch's
         # 0.1) rather than Flax's 0.99: the averages must settle within a short
         # range test, or every copy is scored with half-initial statistics.
-        norm = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.9)
-        x = norm()(x)
-        x = nn.relu(norm()(nn.Dense(self.hidden)(x)))
+        norm = lambda **kw: nn.BatchNorm(use_running_average=not train, momentum=0.9, **kw)
+        # No shift or bias in front of a BatchNorm: the next one subtracts it again,
+        # so its gradient is rounding noise, which Adam would turn into full steps.
+        x = norm(use_bias=False, use_scale=False)(x)  # standardise the raw features
+        x = nn.relu(norm()(nn.Dense(self.hidden, use_bias=False)(x)))
         x = nn.Dropout(0.2, deterministic=not train)(x)
         return nn.Dense(1)(x)[:, 0]  # the logit of "malignant"
 
@@ -65,6 +68,15 @@ def stack(X: np.ndarray, y: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, 
     return X[idx], y[idx]
 
 
+def load() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Raw features and labels, split 345 to train on, 96 to validate, 128 to test."""
+    X, y = load_breast_cancer(return_X_y=True)
+    X, y = X.astype(np.float32), 1.0 - y.astype(np.float32)  # 1: malignant (sklearn: benign)
+    order = np.random.default_rng(0).permutation(len(X))
+    parts = {"test": order[:128], "val": order[128:224], "fit": order[224:]}
+    return {name: (X[idx], y[idx]) for name, idx in parts.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fast", action="store_true", help="a quick run (well under a minute)")
@@ -72,24 +84,19 @@ def main() -> None:
     num_lrs, test_steps = (8, 40) if fast else (16, 100)
     train_steps = 200 if fast else 1000
 
-    X, y = load_breast_cancer(return_X_y=True)
-    X, y = X.astype(np.float32), y.astype(np.float32)
-    y = 1.0 - y  # scikit-learn labels benign 1: make "malignant" the positive class
-    order = np.random.default_rng(0).permutation(len(X))
-    test, val, fit = order[:128], order[128:224], order[224:]  # 128 / 96 / 345
-
+    data = load()
     module = Classifier()
-    variables = module.init(jax.random.PRNGKey(0), jnp.zeros((1, X.shape[1])), train=False)
-    val_batches = stack(X[val], y[val], len(val) // BATCH, seed=1)  # each once
+    variables = module.init(jax.random.PRNGKey(0), jnp.zeros((1, 30)), train=False)
+    val_batches = stack(*data["val"], n=len(data["val"][0]) // BATCH, seed=1)  # each once
 
     # 1. The range test: Adam, one copy per rate, batch_stats carried per copy.
     result = lrjax.range_test(
         loss_fn,
         (module, variables),
-        stack(X[fit], y[fit], test_steps, seed=2),
+        stack(*data["fit"], n=test_steps, seed=2),
         optimizer=optax.adam,
-        min_lr=1e-4,
-        max_lr=10.0,
+        min_lr=MIN_LR,
+        max_lr=MAX_LR,
         num_lrs=num_lrs,
         num_steps=test_steps,
         val_batches=val_batches,
@@ -133,11 +140,11 @@ def main() -> None:
     opt_state = tx.init(params)
     keys = jax.random.split(jax.random.PRNGKey(1), train_steps)
     losses = []
-    for t, batch in enumerate(zip(*stack(X[fit], y[fit], train_steps, seed=3))):
+    for t, batch in enumerate(zip(*stack(*data["fit"], n=train_steps, seed=3))):
         params, stats, opt_state, loss = step(params, stats, opt_state, batch, keys[t])
         losses.append(float(loss))
-    val_loss, val_acc = evaluate(params, stats, X[val], y[val])
-    test_loss, test_acc = evaluate(params, stats, X[test], y[test])
+    val_loss, val_acc = evaluate(params, stats, *data["val"])
+    test_loss, test_acc = evaluate(params, stats, *data["test"])
     print(f"\n{train_steps} steps, warmup + cosine peaking at {peak:.4g}:")
     first, last = np.mean(losses[:10]), np.mean(losses[-10:])
     print(f"train loss: first 10 steps {first:.4f}, last 10 {last:.4f}")

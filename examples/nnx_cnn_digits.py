@@ -32,9 +32,10 @@ BATCH = 64
 
 class CNN(nnx.Module):
     def __init__(self, *, rngs: nnx.Rngs, width: int = 16, dropout: float = 0.2):
-        self.conv1 = nnx.Conv(1, width, (3, 3), rngs=rngs)
+        # No bias before a BatchNorm: it would subtract it again.
+        self.conv1 = nnx.Conv(1, width, (3, 3), use_bias=False, rngs=rngs)
         self.bn1 = nnx.BatchNorm(width, rngs=rngs)
-        self.conv2 = nnx.Conv(width, 2 * width, (3, 3), strides=2, rngs=rngs)
+        self.conv2 = nnx.Conv(width, 2 * width, (3, 3), strides=2, use_bias=False, rngs=rngs)
         self.bn2 = nnx.BatchNorm(2 * width, rngs=rngs)
         self.dropout = nnx.Dropout(dropout, rngs=rngs)
         self.head = nnx.Linear(4 * 4 * 2 * width, 10, rngs=rngs)
