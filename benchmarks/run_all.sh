@@ -28,3 +28,4 @@ run recompiles 75
 run range_test_speed 140
 run range_test_scaling 150 "${scaling_args[@]}"
 run suggestion_quality 90
+run real_models 600
