@@ -18,8 +18,9 @@ For each K (``--ks``), side by side in one run:
   ``lax.scan`` training one copy at one rate (NNX split/merge, the same
   optimizer), compiled once (the rate is an argument), called K times;
 * **hand-written jit(vmap(scan))**: that same one-copy program vmapped over
-  the K rates, without lrjax's bookkeeping (divergence checks, smoothing, per
-  copy RNG streams): what vmap itself costs or saves, apart from the engine.
+  the K rates, each copy with its own model state (BatchNorm statistics, RNG
+  state), without lrjax's bookkeeping (divergence checks, loss smoothing,
+  freezing): what vmap itself costs or saves, apart from the engine.
 
 "first call" is the first call with fresh functions (tracing and compilation
 included, "of which compile" from JAX's own compile events); "steady" is the
@@ -246,10 +247,13 @@ def main() -> None:
         for K in ks:
             lrs = np.geomspace(lo, hi, K).astype(np.float32)
             lr_dev = [jnp.float32(lr) for lr in lrs]
+            # Model state (BatchNorm statistics, RNG keys) per copy, as in the engine:
+            # shared, XLA would draw one dropout mask for all copies.
+            rests = jax.tree.map(lambda a: jnp.broadcast_to(a, (K, *a.shape)), rest)
             t0 = time.perf_counter()
             vmapped = (
-                jax.jit(jax.vmap(train_one, in_axes=(0, None, None, None)))
-                .lower(jnp.asarray(lrs), params, rest, dev_batches)
+                jax.jit(jax.vmap(train_one, in_axes=(0, None, 0, None)))
+                .lower(jnp.asarray(lrs), params, rests, dev_batches)
                 .compile()
             )
             vmap_compile = time.perf_counter() - t0
@@ -267,7 +271,7 @@ def main() -> None:
                     compiled(lr, params, rest, dev_batches) for lr in lr_dev
                 ],
                 "hand-written jit(vmap(scan))": lambda: vmapped(
-                    jnp.asarray(lrs), params, rest, dev_batches
+                    jnp.asarray(lrs), params, rests, dev_batches
                 ),
             }
             # First calls. A fresh loss function makes the range test trace and
