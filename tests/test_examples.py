@@ -48,6 +48,9 @@ def test_every_example_is_tested():
         "vectorized_sweep.py",
         "sgdr_restarts.py",
         "multihost_cpu.py",  # tests/test_multiprocess.py
+        "nnx_cnn_digits.py",
+        "transformer_lm.py",
+        "linen_batchnorm.py",
     }
     assert {p.name for p in EXAMPLES.glob("*.py")} <= tested
 
@@ -235,3 +238,181 @@ def test_sgdr_restarts(tmp_path):
     assert ends[1] - ends[0] == 2 * ends[0]  # period_mult=2: each cycle twice as long
     accs = [float(c[2]) for c in cycles]
     assert accs[-1] > accs[0], out
+
+
+# ------------------------------------------- range test on real models, then train
+
+_NUM = r"(nan|[\d.e+-]+)"
+
+
+def range_table(out: str, columns: int) -> list[tuple[float, ...]]:
+    """The rows ``rate  <columns numbers>  status`` of a printed range-test table."""
+    pattern = r"^\s*([\d.e+-]+)" + rf"\s+{_NUM}" * columns + r"\s+(good|slow|unstable|diverged)$"
+    return [
+        (*map(float, m.groups()[:-1]), m.group(columns + 2))
+        for m in re.finditer(pattern, out, re.M)
+    ]
+
+
+def check_range_table(out: str, rows: list, num_lrs: int) -> float:
+    """The table is complete and consistent, and the best (or, where no best is
+    printed, the suggested) rate is the printed rate with the lowest printed
+    validation loss; a suggestion for a longer run is that rate scaled by the
+    test's length over the run's. Returns the suggested rate."""
+    assert len(rows) == num_lrs, out
+    rates = [r[0] for r in rows]
+    assert rates == sorted(rates) and len(set(rates)) == num_lrs, out
+    for row in rows:
+        # A diverged copy has no training score and no validation loss; others have both.
+        assert all(map(math.isnan, row[1:-1])) == (row[-1] == "diverged"), row
+    assert rows[0][-1] != "diverged", out  # the smallest rate trains
+    m = re.search(r"^suggested rate: ([\d.e+-]+)(?: \(suggest_for\((\d+)\)\))?$", out, re.M)
+    suggested, run_steps = float(m.group(1)), m.group(2)
+    best_line = r"^best rate: ([\d.e+-]+) \(lowest validation loss after (\d+) steps\)$"
+    b = re.search(best_line, out, re.M)
+    best_rate = float(b.group(1)) if b else suggested
+    val = [r[-2] for r in rows]
+    best = min(v for v in val if not math.isnan(v))
+    matches = [r for r in rows if r[0] == pytest.approx(best_rate, rel=5e-3)]
+    assert len(matches) == 1, out  # one of the printed rates (printed to 3 digits)
+    assert matches[0][-2] == best, out
+    if run_steps is not None:  # suggest_for: best_lr * min(1, test steps / run steps)
+        ratio = min(1.0, int(b.group(2)) / int(run_steps))
+        assert suggested == pytest.approx(best_rate * ratio, rel=1e-3), out
+    return suggested
+
+
+def final_numbers(out: str) -> dict[str, float]:
+    found = {}
+    m = re.search(r"^train loss: first 10 steps ([\d.]+), last 10 ([\d.]+)$", out, re.M)
+    found["first"], found["last"] = float(m.group(1)), float(m.group(2))
+    for name in ("initial validation loss", "final validation loss", "final test loss"):
+        m = re.search(rf"^{name}: ([\d.]+)(?: \(accuracy ([\d.]+)\))?$", out, re.M)
+        if m:
+            found[name] = float(m.group(1))
+            if m.group(2):
+                found[name.replace("loss", "accuracy")] = float(m.group(2))
+    for v in found.values():
+        assert math.isfinite(v), out
+    return found
+
+
+def test_nnx_cnn_digits(tmp_path):
+    out = run_example("nnx_cnn_digits.py", tmp_path)
+    rows = range_table(out, columns=2)  # rate, train loss, val loss, status
+    num_lrs = int(re.search(r"range test: (\d+) rates x \d+ steps", out).group(1))
+    check_range_table(out, rows, num_lrs)
+    assert rows[-1][-1] == "diverged", out  # SGD at rate 30 cannot train
+    f = final_numbers(out)
+    assert f["last"] < f["first"] / 5, out
+    assert f["final validation loss"] < f["initial validation loss"] / 5, out
+    assert f["final test accuracy"] > 0.9, out
+
+
+def test_transformer_lm(tmp_path):
+    import numpy as np
+
+    out = run_example("transformer_lm.py", tmp_path)
+    rows = range_table(out, columns=3)  # peak, train loss, train accuracy, val loss, status
+    num_lrs = int(re.search(r"range test: (\d+) peaks x \d+ steps", out).group(1))
+    check_range_table(out, rows, num_lrs)
+    for row in rows:
+        if row[-1] != "diverged":
+            assert 0.0 <= row[2] <= 1.0, row  # the aux output is an accuracy
+    # Better peaks reach lower training losses *and* higher accuracies: the two
+    # columns, computed apart (loss and aux), rank the trained copies alike.
+    trained = [r for r in rows if r[-1] != "diverged"]
+    loss, acc = np.array([r[1] for r in trained]), np.array([r[2] for r in trained])
+    assert np.corrcoef(loss, acc)[0, 1] < -0.5, out
+    f = final_numbers(out)
+    assert f["last"] < f["first"] - 1.0, out
+    # Below the initial loss and below a uniform guess over the 256 bytes.
+    assert f["final validation loss"] < min(f["initial validation loss"], math.log(256)) - 1, out
+    assert f["final validation accuracy"] > 0.2, out
+
+
+def _linen_reference(example, lrs, copies, steps: int) -> list[tuple[float, float]]:
+    """``(train score, val loss)`` of the copies ``copies`` (indices into ``lrs``),
+    each trained at its rate by a hand-written Linen loop.
+
+    It reuses only the example's data, model and loss; the loop, the optimizer
+    and the randomness are written here as the range-test docs define them:
+    copy ``k`` draws dropout at step ``t`` from ``fold_in(fold_in(key, k), t)``
+    with the default ``key = jax.random.key(0)``.
+    """
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import optax
+
+    data = example.load()
+    module = example.Classifier()
+    variables = module.init(jax.random.PRNGKey(0), jnp.zeros((1, 30)), train=False)
+    xs, ys = example.stack(*data["fit"], n=steps, seed=2)
+    vx, vy = example.stack(*data["val"], n=len(data["val"][0]) // example.BATCH, seed=1)
+
+    @jax.jit
+    def step(params, stats, opt_state, x, y, lr, key):
+        def f(p):
+            logits, upd = module.apply(
+                {"params": p, "batch_stats": stats},
+                x,
+                train=True,
+                mutable=["batch_stats"],
+                rngs={"dropout": key},
+            )
+            return example.bce(logits, y), upd["batch_stats"]
+
+        (loss, stats), g = jax.value_and_grad(f, has_aux=True)(params)
+        updates, opt_state = optax.adam(lr).update(g, opt_state, params)
+        return optax.apply_updates(params, updates), stats, opt_state, loss
+
+    @jax.jit
+    def val_loss(params, stats):
+        apply = lambda x: module.apply({"params": params, "batch_stats": stats}, x, train=False)
+        return jnp.mean(jax.vmap(lambda x, y: example.bce(apply(x), y))(vx, vy))
+
+    out = []
+    for k in copies:
+        lr = lrs[k]
+        params, stats = variables["params"], variables["batch_stats"]
+        opt_state = optax.adam(lr).init(params)
+        copy_key = jax.random.fold_in(jax.random.key(0), k)
+        losses = []
+        for t in range(steps):
+            key = jax.random.fold_in(copy_key, t)
+            params, stats, opt_state, loss = step(params, stats, opt_state, xs[t], ys[t], lr, key)
+            losses.append(float(loss))
+        window = max(1, steps // 10)
+        out.append((float(np.mean(losses[-window:])), float(val_loss(params, stats))))
+    return out
+
+
+def test_linen_batchnorm(tmp_path):
+    import importlib.util
+
+    import numpy as np
+
+    out = run_example("linen_batchnorm.py", tmp_path)
+    rows = range_table(out, columns=2)  # rate, train loss, val loss, status
+    num_lrs, steps = map(int, re.search(r"range test: (\d+) rates x (\d+) steps", out).groups())
+    check_range_table(out, rows, num_lrs)
+
+    # Every stable rate's printed numbers, recomputed by a hand-written loop.
+    spec = importlib.util.spec_from_file_location("linen_example", EXAMPLES / "linen_batchnorm.py")
+    example = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = example  # Linen modules are dataclasses: they look it up
+    spec.loader.exec_module(example)
+    lrs = np.geomspace(example.MIN_LR, example.MAX_LR, num_lrs)
+    np.testing.assert_allclose([r[0] for r in rows], lrs, rtol=5e-3)
+    stable = [k for k, r in enumerate(rows) if r[-1] in ("good", "slow")]
+    assert len(stable) >= 3, out
+    reference = _linen_reference(example, lrs, stable, steps)
+    for k, (train_score, val) in zip(stable, reference):
+        # printed to 4 decimals; float32 sums in another order (vmap vs one copy)
+        assert rows[k][1] == pytest.approx(train_score, rel=1e-3, abs=1e-4), (k, out)
+        assert rows[k][2] == pytest.approx(val, rel=1e-3, abs=1e-4), (k, out)
+
+    f = final_numbers(out)
+    assert f["last"] < f["first"] / 3, out
+    assert f["final test accuracy"] > 0.9, out
