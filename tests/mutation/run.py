@@ -259,9 +259,9 @@ MUTATIONS = [
     Mutation(
         "engine-one-random-stream-for-all-copies",
         "engine",
-        "lrjax/_train/_prepare.py",
-        "jax.random.fold_in(base, i)",
-        "jax.random.fold_in(base, 0 * i)",
+        "lrjax/_train/_kernel.py",
+        "jax.random.key_data(jax.random.fold_in(base, i))",
+        "jax.random.key_data(jax.random.fold_in(base, 0 * i))",
         ("tests/range_test",),
         "every copy draws the same dropout masks",
     ),

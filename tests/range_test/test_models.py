@@ -417,3 +417,48 @@ def _memory_program(loss_fn, batches, chunk):
                     False, False, False)  # fmt: skip
 
     return _loop._lowered(prepared, spec_of, hs, chunk, T, None, None, _loop._Placement(None))
+
+
+def test_linen_dropout_streams_are_the_documented_keys():
+    """Copy ``i`` draws from ``fold_in(key, i)``, and its step ``t`` from
+    ``fold_in(copy_key, t)``: a hand-written Linen loop with those keys gives
+    each copy's losses, so every copy has a stream of its own."""
+    import flax.linen as nn
+
+    class Drop(nn.Module):
+        @nn.compact
+        def __call__(self, x, train: bool):
+            x = nn.Dropout(0.5, deterministic=not train)(nn.Dense(16)(x))
+            return nn.Dense(1)(x)[:, 0]
+
+    module = Drop()
+    variables = module.init(jax.random.PRNGKey(0), jnp.ones((2, 4)), train=False)
+
+    def loss_fn(apply, batch):
+        return jnp.mean((apply(batch[0], train=apply.training) - batch[1]) ** 2)
+
+    batches = data()
+    key = jax.random.PRNGKey(7)
+    r = lrjax.range_test(
+        loss_fn, (module, variables), batches, optax.sgd, key=key, min_lr=1e-2,
+        max_lr=1e-2 * (1 + 1e-6), num_lrs=3, num_steps=T,
+    )  # fmt: skip
+    base = jax.random.wrap_key_data(key)
+    for i in range(3):
+        copy_key = jax.random.fold_in(base, i)
+        params, tx = variables["params"], optax.sgd(r.lrs[i])
+        opt, losses = tx.init(params), []
+        for t in range(T):
+            batch = (batches[0][t], batches[1][t])
+
+            def f(p, t=t, batch=batch):
+                out = module.apply({"params": p}, batch[0], train=True,
+                                   rngs={"dropout": jax.random.fold_in(copy_key, t)})  # fmt: skip
+                return jnp.mean((out - batch[1]) ** 2)
+
+            loss, g = jax.value_and_grad(f)(params)
+            u, opt = tx.update(g, opt, params)
+            params = optax.apply_updates(params, u)
+            losses.append(float(loss))
+        np.testing.assert_allclose(r.losses[0, i], losses, rtol=1e-5)
+    assert not np.allclose(r.losses[0, 0], r.losses[0, 1])
