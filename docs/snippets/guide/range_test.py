@@ -1,3 +1,5 @@
+import math
+
 import optax
 
 import lrjax
@@ -21,6 +23,8 @@ print(result)
 print("best rate (lowest loss after 100 steps):", f"{result.best_lr:.3g}")
 for method, lr in result.suggestions().items():
     print(f"suggest({method!r}):".ljust(20), f"{lr:.3g}")
+# fastai's valley, on per-rate scores, lands two orders of magnitude below the best
+assert round(math.log10(result.best_lr / result.suggest("valley"))) == 2
 result.plot()
 
 # The classic single run: one copy, the rate ramped from 1e-5 to 10 over 100 steps.

@@ -37,7 +37,7 @@ schedules = {
     "wsd": lrjax.wsd(PEAK, total_steps=STEPS, warmup_steps=20, decay_fraction=0.2),
 }
 fig, ax = plt.subplots(figsize=(6.5, 3.5), layout="constrained")
-final = {}
+final, test_losses = {}, {}
 print(f"{'schedule':22s} {'last-20 train loss':>18s} {'test loss':>9s} {'test acc':>8s}")
 for name, schedule in schedules.items():
     params, losses = train(schedule)
@@ -45,10 +45,14 @@ for name, schedule in schedules.items():
     test_loss = optax.softmax_cross_entropy_with_integer_labels(logits, y[test]).mean()
     acc = np.mean(np.argmax(logits, -1) == y[test])
     final[name] = np.mean(losses[-20:])
+    test_losses[name] = float(test_loss)
     print(f"{name:22s} {final[name]:18.4f} {test_loss:9.4f} {acc:8.3f}")
     ax.plot(np.convolve(losses, np.ones(20) / 20, mode="valid"), label=name)
 ax.set(xlabel="step", ylabel="training loss (20-step mean)", yscale="log")
 ax.legend()
 
-# Every schedule that lowers the rate at the end finishes below the constant rate.
-assert all(final[name] < final["constant"] / 2 for name in schedules if name != "constant")
+# Every schedule that lowers the rate at the end finishes several times below the
+# constant rate, and with a lower test loss.
+others = [name for name in schedules if name != "constant"]
+assert all(final[name] < final["constant"] / 4 for name in others)
+assert all(test_losses[name] < test_losses["constant"] for name in others)
