@@ -1,7 +1,7 @@
 """Wall time of every script in examples/, at full size, one subprocess each.
 
-The examples promise to finish in under a minute on two CPU cores (DESIGN.md
-section 1). This measures that claim instead of asserting it in a test: each
+The examples promise to finish in under a minute on two CPU cores
+(docs/examples.md). This measures that claim instead of asserting it in a test: each
 script runs as a user runs it (``python examples/NAME.py``, not the shortened
 ``LRJAX_EXAMPLE_FAST=1`` mode of the tests), in a scratch directory, and its wall
 time, including interpreter start-up, imports and compilation, and its CPU time

@@ -144,7 +144,7 @@ def run(process_id: int, num_processes: int, port: int, devices_per_process: int
         loss_fn, params, batches, optimizer=optax.adam,
         min_lr=1e-4, max_lr=10.0, num_lrs=8, num_steps=40, mesh=mesh, progress=False,
     )  # fmt: skip
-    # A sweep takes the same mesh (and so will tune, the coming search).
+    # A sweep takes the same mesh (and so does lrjax.tune).
     sweep = lrjax.sweep(
         loss_fn, params, batches,
         lambda peak, pct: optax.adam(lrjax.one_cycle(peak, 40, pct_start=pct)),

@@ -1,7 +1,7 @@
 """Schedules at the edges of the step range: 0, 1, 2**31 - 1, floats, negatives, x64.
 
 References are closed forms in Python float64 (with Python's exact integers
-for cycle arithmetic), written here from the formulas in DESIGN.md, so they do
+for cycle arithmetic), written here from the documented formulas, so they do
 not share code with lrjax. Memory of a million-step evaluation is read from
 XLA's own memory analysis of the compiled function (no timing anywhere).
 """
@@ -59,7 +59,7 @@ COMPOSED = {
     "scale+add": lambda: lrjax.linear(0.1, 0.0, 10) * 2.0 + lrjax.constant(0.01),
 }
 
-#: Value at step 0, from DESIGN.md's definitions.
+#: Value at step 0, from the documented definitions.
 START = {
     "constant": 0.1,
     "step_decay": 0.1,

@@ -5,7 +5,7 @@ the SGDR cycle index and position for any ``period_mult``, CLR's cycle and posit
 ``polynomial(cycle=True)``'s ``ceil``, which piece of a ``join`` runs, the step a
 ``warmup`` hands over) is computed here with NumPy ``int64`` on steps up to
 ``2**31 - 1`` (no overflow: every product is capped far below ``2**62``), written
-from the docstrings and DESIGN.md section 2, not from lrjax's code. The continuous
+from the docstrings and the schedule contract in docs/schedules.md, not from lrjax's code. The continuous
 part (a cosine of a position, a power of a fraction) is float64.
 
 lrjax computes in float32, so a reference value is given as an *interval*: the
@@ -183,7 +183,7 @@ def reference(s: lrjax.schedules.Schedule, t: np.ndarray, j: int = 0) -> np.ndar
         return end + (init - end) * half_cosine(z)
     if name == "wsd":
         total, w = int(s.total_steps), int(s.warmup_steps)
-        decay = round(s.decay_fraction * total)  # Python's round, as DESIGN.md fixes it
+        decay = round(s.decay_fraction * total)  # Python's round, as its docstring fixes it
         z = _move(np.clip((t - (total - decay)) / max(decay, 1), 0.0, 1.0), j)
         shape = {"linear": 1.0 - z, "sqrt": 1.0 - np.sqrt(z), "cosine": half_cosine(z)}
         peak, end = f32(s.peak_value), f32(s.end_value)

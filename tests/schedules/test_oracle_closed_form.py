@@ -6,7 +6,7 @@ written here in plain Python floats (float64), step by step, from their
 published definitions: fastai's ``SchedCos`` / ``SchedLin`` / ``combine_scheds``
 on ``pos = t / total_steps``, REX's ``(1 - z) / (1/2 + (1 - z) / 2)``, the
 Transformer paper's ``d_model**-0.5 * min(t**-0.5, t * w**-1.5)``, and WSD as
-DESIGN.md sections 2 and 7 fix it (with Python's ``round``). Each test draws at
+the documented schedule contract (docs/schedules.md) fix it (with Python's ``round``). Each test draws at
 least 20 random valid configurations from a seeded ``numpy.random.default_rng``
 and checks every step up to past the schedule's end:
 ``|lrjax - ref| <= max(1e-5 * |ref|, atol)`` (``atol`` is explained in
@@ -187,7 +187,7 @@ def test_inverse_sqrt_vs_transformer_formula():
 
 
 def wsd_reference(peak, total, warmup, fraction, shape, end):
-    """WSD as DESIGN.md fixes it, in Python floats."""
+    """WSD as its docstring fixes it, in Python floats."""
     decay = round(fraction * total)  # Python's round (ties to even)
     decay_start = total - decay
 
@@ -237,7 +237,7 @@ def test_wsd_vs_closed_form(shape):
         got = lrjax_values(sched, n)
         worst = max(worst, check(got, [ref(t) for t in range(n)], scale=peak, context=ctx))
     assert ties >= 8
-    report(f"wsd ({shape})", "DESIGN closed form", configs, n, worst)
+    report(f"wsd ({shape})", "documented closed form", configs, n, worst)
 
 
 FRACTIONS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9)

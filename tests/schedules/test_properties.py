@@ -1,4 +1,4 @@
-"""Property tests (Hypothesis) of the schedule contract in DESIGN.md section 2.
+"""Property tests (Hypothesis) of the schedule contract in the schedule contract in docs/schedules.md.
 
 Every schedule structure (``random_schedules.STRUCTURES``, 53 of them) gets its
 own test, on every run: random valid arguments (Hypothesis, derandomized by the
@@ -86,7 +86,7 @@ def steps_for(s: Schedule, drawn: np.ndarray) -> np.ndarray:
 
 
 def check_schedule(s: Schedule, drawn: np.ndarray, floats: np.ndarray) -> None:
-    """The contract of DESIGN.md section 2 for one schedule.
+    """The contract of the schedule contract in docs/schedules.md for one schedule.
 
     At its boundary steps (step 0, every milestone / boundary / restart / phase end
     and the steps either side, the last ones before ``2**31 - 1``, and that step)
