@@ -5,7 +5,7 @@ the SGDR cycle index and position for any ``period_mult``, CLR's cycle and posit
 ``polynomial(cycle=True)``'s ``ceil``, which piece of a ``join`` runs, the step a
 ``warmup`` hands over) is computed here with NumPy ``int64`` on steps up to
 ``2**31 - 1`` (no overflow: every product is capped far below ``2**62``), written
-from the docstrings and the schedule contract in docs/schedules.md, not from lrjax's code. The continuous
+from the docstrings and docs/schedules.md, not from lrjax's code. The continuous
 part (a cosine of a position, a power of a fraction) is float64.
 
 lrjax computes in float32, so a reference value is given as an *interval*: the

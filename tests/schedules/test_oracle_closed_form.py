@@ -6,7 +6,7 @@ written here in plain Python floats (float64), step by step, from their
 published definitions: fastai's ``SchedCos`` / ``SchedLin`` / ``combine_scheds``
 on ``pos = t / total_steps``, REX's ``(1 - z) / (1/2 + (1 - z) / 2)``, the
 Transformer paper's ``d_model**-0.5 * min(t**-0.5, t * w**-1.5)``, and WSD as
-the documented schedule contract (docs/schedules.md) fix it (with Python's ``round``). Each test draws at
+docs/schedules.md fixes it (with Python's ``round``). Each test draws at
 least 20 random valid configurations from a seeded ``numpy.random.default_rng``
 and checks every step up to past the schedule's end:
 ``|lrjax - ref| <= max(1e-5 * |ref|, atol)`` (``atol`` is explained in

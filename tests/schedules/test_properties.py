@@ -1,4 +1,4 @@
-"""Property tests (Hypothesis) of the schedule contract in the schedule contract in docs/schedules.md.
+"""Property tests (Hypothesis) of the schedule contract in docs/schedules.md.
 
 Every schedule structure (``random_schedules.STRUCTURES``, 53 of them) gets its
 own test, on every run: random valid arguments (Hypothesis, derandomized by the

@@ -4,7 +4,7 @@ For every catalogue structure (each mode and convention) and every composition,
 16 random valid schedules that differ in *all* numeric fields are stacked into
 one pytree; ``jax.vmap`` over the stack must give the values of a Python loop
 of eager calls, and a jitted evaluation must trace once for any values of one
-structure (the documented schedule contract (docs/schedules.md)). The reference is each schedule on its
+structure (docs/schedules.md). The reference is each schedule on its
 own, called eagerly: a value that leaked into the static structure, a Python
 branch on a leaf, or a broadcasting slip under ``vmap`` makes them differ.
 """
