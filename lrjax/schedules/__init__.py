@@ -16,7 +16,7 @@ from lrjax.schedules._wsd import wsd
 #: Compositions are schedules too, but not entries of the catalogue table.
 COMPOSITIONS = ("warmup", "join", "clip", "scale", "add", "product")
 
-#: The catalogue: every schedule family in the catalogue of docs/schedules.md, by name.
+#: The catalogue: every schedule family of docs/schedules.md, by name.
 CATALOGUE = {k: v for k, v in catalogue().items() if k not in COMPOSITIONS}
 
 __all__ = [

@@ -86,7 +86,7 @@ def steps_for(s: Schedule, drawn: np.ndarray) -> np.ndarray:
 
 
 def check_schedule(s: Schedule, drawn: np.ndarray, floats: np.ndarray) -> None:
-    """The contract of the schedule contract in docs/schedules.md for one schedule.
+    """The schedule contract (docs/schedules.md) for one schedule.
 
     At its boundary steps (step 0, every milestone / boundary / restart / phase end
     and the steps either side, the last ones before ``2**31 - 1``, and that step)
