@@ -274,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     find.add_argument(
         "--fastai-rules",
         action="store_true",
-        help="also print fastai's valley/minimum/steep/slide rules (always printed for a sweep)",
+        help="also print fastai's valley/minimum/steep/slide rules (default: off; always "
+        "printed for a sweep)",
     )
     find.add_argument("--out", default="lr_find.png", help="where to write the plot")
     find.add_argument(

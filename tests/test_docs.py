@@ -146,11 +146,14 @@ def test_a_stale_page_or_picture_is_reported(tmp_path):
     data["constant.png"]["axes"][0]["lines"][0]["y"]["mean"] *= 1.001
     snippets_json = pages.SNIPPET_FIGURES_DIR / pages.FIGURES_JSON
     snippet_data = json.loads(snippets_json.read_text())
+    readme_json = pages.README_DIR / pages.FIGURES_JSON
+    readme_data = json.loads(readme_json.read_text())
     result = pages.Build(
         pages={page: fresh.replace("StepLR(opt, step_size=30", "StepLR(opt, step_size=31")},
         pngs={pages.GALLERY_DIR / n: b"" for n in data}
-        | {pages.SNIPPET_FIGURES_DIR / n: b"" for n in snippet_data},
-        figures={gallery_json: data, snippets_json: snippet_data},
+        | {pages.SNIPPET_FIGURES_DIR / n: b"" for n in snippet_data}
+        | {pages.README_DIR / n: b"" for n in readme_data},
+        figures={gallery_json: data, snippets_json: snippet_data, readme_json: readme_data},
     )
     problems = pages.stale(result)
     n = next(i for i, ln in enumerate(fresh.splitlines(), 1) if "StepLR(opt, step_size=30" in ln)

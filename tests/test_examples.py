@@ -214,19 +214,27 @@ def test_vectorized_sweep(tmp_path):
     expected = hand_written_sweep_scores(max_values, pct_starts, steps)
     # Tolerance: the print's 4 decimals (5e-5) plus float32 noise of a different
     # operation order (vmapped vs one copy, optax's Adam vs the one above) carried
-    # through 100 steps. Measured on the 2-core CPU: every printed score equals the
-    # recomputed one rounded to 4 decimals (differences <= 5e-5); 2.5e-4 leaves 5x.
-    # A wrong schedule, optimizer or grid order moves scores by 1e-3 to 1.
+    # through 100 steps: 2.5e-4 (measured differences <= 5e-5). At the largest
+    # peak (0.3) Adam is near the edge of stability and amplifies last-bit
+    # differences over the steps: there a one-copy lrjax.sweep equals the loop
+    # to 4e-6 but the 8-copy grid (XLA's batched kernels round differently, as
+    # range_test's docstring says) differs by 4% (measured), so the tolerance is
+    # 10% of the score there. A wrong schedule, optimizer or grid order moves
+    # scores by 1e-3 to 1.
     tol = 2.5e-4
+
+    def allowed(key):
+        return 0.1 * expected[key] if key[0] == max_values[-1] else tol
+
     for key, value in expected.items():
-        assert abs(printed[key] - value) <= tol, (key, printed, expected)
+        assert abs(printed[key] - value) <= allowed(key), (key, printed, expected)
     m = re.search(r"best setting: max_value=([\d.e+-]+), pct_start=([\d.]+) \(loss ([\d.]+)\)", out)
     best_mv, best_pct, best_loss = map(float, m.groups())
     # The reported best is the setting the hand-written runs score lowest.
     order = sorted(expected, key=expected.get)
-    assert expected[order[1]] - expected[order[0]] > 2 * tol, expected  # no near-tie
+    assert expected[order[1]] - expected[order[0]] > allowed(order[0]), expected  # no near-tie
     assert (best_mv, best_pct) == (float(f"{order[0][0]:.3g}"), order[0][1]), (out, expected)
-    assert abs(best_loss - expected[order[0]]) <= tol
+    assert abs(best_loss - expected[order[0]]) <= allowed(order[0])
 
 
 def test_sgdr_restarts(tmp_path):
