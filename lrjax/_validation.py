@@ -14,18 +14,20 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 
 def float_dtype() -> np.dtype:
-    """The default float dtype: float32, or float64 under ``jax_enable_x64``."""
-    return jnp.zeros((), dtype=float).dtype
+    """The default float dtype: float32, or float64 under ``jax_enable_x64``.
+
+    Read from the configuration (creating an array would compile a program).
+    """
+    return np.dtype(np.float64 if jax.config.jax_enable_x64 else np.float32)
 
 
 def int_dtype() -> np.dtype:
     """The default int dtype: int32, or int64 under ``jax_enable_x64``."""
-    return jnp.zeros((), dtype=int).dtype
+    return np.dtype(np.int64 if jax.config.jax_enable_x64 else np.int32)
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:

@@ -61,6 +61,8 @@ class Spec:
       evaluate: evaluate on the validation data after every block.
       return_params: hand back each copy's final parameters.
       seeded: ``params``/``state`` carry a leading seed axis.
+      padded: the last block runs past ``num_steps`` (those steps are masked;
+        without padding the mask is left out of the program).
     """
 
     behaviour: Any
@@ -71,6 +73,7 @@ class Spec:
     evaluate: bool
     return_params: bool
     seeded: bool
+    padded: bool = True
 
 
 def _keep_if(cond: jax.Array, new: Any, old: Any) -> Any:
@@ -134,7 +137,8 @@ def _step(c: Carry, t, batch, h, key, factor, spec: Spec):
     )
     # A copy that goes bad at step t keeps the parameters it had at step t.
     new = _keep_if(stopped, new, c)._replace(stopped=stopped, stop_step=new.stop_step)
-    new = _keep_if(t >= spec.num_steps, new, c)  # padding steps change nothing
+    if spec.padded:
+        new = _keep_if(t >= spec.num_steps, new, c)  # padding steps change nothing
     nan = jnp.asarray(jnp.nan, dtype)
     out = (
         jnp.where(c.stopped, nan, loss),
@@ -170,6 +174,9 @@ def _train(c: Carry, blocks, t0, h, key, factor, val, spec: Spec):
         score = evaluate(c, val, spec) if spec.evaluate else jnp.zeros(())
         return c, (outs, score)
 
+    if n_blocks == 1:  # one block (all steps in memory): no loop around it to compile
+        c, out = one_block(c, (jnp.int32(0), jax.tree.map(lambda x: x[0], blocks)))
+        return c, jax.tree.map(lambda x: x[None], out)
     index = jnp.arange(n_blocks, dtype=jnp.int32)
     return jax.lax.scan(one_block, c, (index, blocks))
 

@@ -318,6 +318,7 @@ def run(
         evaluate=eval_every is not None,
         return_params=return_params,
         seeded=prepared.seeded,
+        padded=plan.n_calls * plan.per_call * plan.block > num_steps,
     )
     place = _Placement(mesh)
     if chunk_size == "auto":

@@ -414,7 +414,7 @@ def _memory_program(loss_fn, batches, chunk):
         from lrjax._train._kernel import Spec
 
         return Spec(prepared.model.behaviour, _train.ConstantRate(optax.adam), None, T, plan.block,
-                    False, False, False)  # fmt: skip
+                    False, False, False, padded=False)  # fmt: skip
 
     return _loop._lowered(prepared, spec_of, hs, chunk, T, None, None, _loop._Placement(None))
 
