@@ -1,5 +1,6 @@
-"""Helpers shared by the tests: the schedule oracles (``tests/schedules/test_oracle_*.py``)
-and bit-for-bit pytree comparison (checkpoint and resume tests).
+"""Helpers shared by the tests: the schedule oracles (``tests/schedules/test_oracle_*.py``),
+bit-for-bit pytree comparison (checkpoint and resume tests), compile counting and
+scripts run on forced host devices (the engine's and tune's tests).
 
 lrjax is evaluated the way users run it (default float32, jitted, on a whole
 ``jnp.arange(n)`` at once); every reference is computed in float64 (torch's Python
@@ -7,6 +8,13 @@ floats, Keras/Optax under ``jax.enable_x64``, or plain Python closed forms).
 """
 
 from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import warnings
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -95,3 +103,41 @@ def assert_trees_identical(a, b) -> None:
         x, y = np.asarray(x), np.asarray(y)
         assert x.dtype == y.dtype and x.shape == y.shape
         np.testing.assert_array_equal(x, y)
+
+
+def count_compiles(fn: Callable[[], object], name: str) -> int:
+    """How many programs whose name contains ``name`` JAX compiles while ``fn()`` runs."""
+    records = []
+
+    class Handler(logging.Handler):
+        def emit(self, record):
+            msg = record.getMessage()
+            if msg.startswith("Compiling") and name in msg:
+                records.append(msg)
+
+    handler = Handler()
+    logger = logging.getLogger("jax")
+    logger.addHandler(handler)
+    try:
+        with jax.log_compiles(True), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fn()
+    finally:
+        logger.removeHandler(handler)
+    return len(records)
+
+
+def run_on_host_devices(script: str, devices: int, timeout: float = 600) -> str:
+    """Runs ``script`` in a new Python on ``devices`` forced CPU devices; its stdout.
+
+    The device count must be set before JAX starts, hence the subprocess.
+    """
+    env = dict(os.environ)
+    flag = f"--xla_force_host_platform_device_count={devices}"
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + flag).strip()
+    env["JAX_PLATFORMS"] = "cpu"
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc.stdout

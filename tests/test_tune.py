@@ -10,9 +10,7 @@ the key). It shares no code with the engine beyond those draws.
 from __future__ import annotations
 
 import copy
-import logging
 import math
-import warnings
 
 import jax
 import jax.numpy as jnp
@@ -20,6 +18,7 @@ import numpy as np
 import optax
 import pytest
 from flax import nnx
+from oracles import count_compiles
 
 import lrjax
 from lrjax._train import _population
@@ -216,24 +215,7 @@ def test_equals_brute_force_reference(method):
 
 
 def _count_compiles(fn, name="tune_search"):
-    records = []
-
-    class Handler(logging.Handler):
-        def emit(self, record):
-            msg = record.getMessage()
-            if msg.startswith("Compiling") and name in msg:
-                records.append(msg)
-
-    handler = Handler()
-    logger = logging.getLogger("jax")
-    logger.addHandler(handler)
-    try:
-        with jax.log_compiles(True), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fn()
-    finally:
-        logger.removeHandler(handler)
-    return len(records)
+    return count_compiles(fn, name)
 
 
 def test_other_ranges_and_key_compile_nothing():

@@ -5,10 +5,9 @@ Runs in a subprocess: the device count must be set before JAX starts.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
+
+from oracles import run_on_host_devices
 
 SCRIPT = textwrap.dedent(
     """
@@ -55,12 +54,4 @@ SCRIPT = textwrap.dedent(
 
 
 def test_sharded_population_equals_single_device():
-    env = dict(os.environ)
-    env["XLA_FLAGS"] = (
-        env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
-    ).strip()
-    env["JAX_PLATFORMS"] = "cpu"
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert proc.returncode == 0 and "SHARDED-OK" in proc.stdout, proc.stderr[-3000:]
+    assert "SHARDED-OK" in run_on_host_devices(SCRIPT, devices=4)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import math
-import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from oracles import count_compiles
 
 import lrjax
 from lrjax._train import _kernel, _loop
@@ -178,24 +177,7 @@ def test_keyboard_interrupt_returns_finished_chunks(tiny, helpers, monkeypatch):
 
 
 def _count_engine_compiles(fn):
-    records = []
-
-    class Handler(logging.Handler):
-        def emit(self, record):
-            msg = record.getMessage()
-            if msg.startswith("Compiling") and "run_all" in msg:
-                records.append(msg)
-
-    handler = Handler()
-    logger = logging.getLogger("jax")
-    logger.addHandler(handler)
-    try:
-        with jax.log_compiles(True), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fn()
-    finally:
-        logger.removeHandler(handler)
-    return len(records)
+    return count_compiles(fn, "run_all")
 
 
 def test_no_recompile_when_only_rates_change(tiny, helpers):
