@@ -51,6 +51,7 @@ def test_every_example_is_tested():
         "nnx_cnn_digits.py",
         "transformer_lm.py",
         "linen_batchnorm.py",
+        "tune_cnn.py",
     }
     assert {p.name for p in EXAMPLES.glob("*.py")} <= tested
 
@@ -424,3 +425,25 @@ def test_linen_batchnorm(tmp_path):
     f = final_numbers(out)
     assert f["last"] < f["first"] / 3, out
     assert f["final test accuracy"] > 0.9, out
+
+
+def test_tune_cnn(tmp_path):
+    """PBT on the CNN: the best member is at least as good as the best of the first
+    round (its lineage kept training), and far better than the median draw of the
+    space; the trained member scores on the test digits as its validation score says."""
+    import math
+
+    out = run_example("tune_cnn.py", tmp_path)
+
+    def numbers(pattern):
+        return map(float, re.search(pattern, out, re.M).groups())
+
+    best1, median1 = numbers(r"^validation loss, round 1: best ([\d.]+), median ([\d.]+)$")
+    (final,) = numbers(r"^validation loss, final best member: ([\d.]+)$")
+    loss, acc = numbers(r"^best member on the test digits: loss ([\d.]+), accuracy ([\d.]+)$")
+    assert final <= best1 < median1, out
+    assert loss < math.log(10) / 4 and acc > 0.9, out  # a uniform guess: ln 10 and 0.1
+    assert abs(loss - final) < 0.1, out  # test and validation digits agree
+    best = dict(re.findall(r"(\w+)=([\d.e+-]+)", re.search(r"^best: (.*)$", out, re.M).group(1)))
+    assert set(best) == {"max_value", "pct_start", "weight_decay"}, out
+    assert 1e-4 <= float(best["max_value"]) <= 1.0 and 0.1 <= float(best["pct_start"]) <= 0.5
