@@ -89,9 +89,13 @@ def _check_out_format(out: str) -> None:
         )
 
 
-def _split(X: np.ndarray, y: np.ndarray, fraction: float, seed: int = 0):
-    """``(X_train, y_train, X_val, y_val)``: a fixed random share held out."""
-    n_val = round(fraction * X.shape[0])
+def _held_out(args: argparse.Namespace, n: int) -> int:
+    """How many of ``n`` samples are held out to score on (only parallel runs hold out)."""
+    return round(args.val_fraction * n) if args.mode == "parallel" else 0
+
+
+def _split(X: np.ndarray, y: np.ndarray, n_val: int, seed: int = 0):
+    """``(X_train, y_train, X_val, y_val)``: a fixed random ``n_val`` rows held out."""
     order = np.random.default_rng(seed).permutation(X.shape[0])
     val, train = order[:n_val], order[n_val:]
     return X[train], y[train], X[val], y[val]
@@ -125,9 +129,12 @@ def _table_parallel(result) -> list[str]:
     train, _, _ = copy_scores(result.losses, result.stop_step)
     has_val = result.val_losses is not None
     w = score_window(result.num_steps)
-    lines = [f"train: mean training loss, last {w} steps" + ("; val: validation loss after "
-             f"step {result.num_steps}" if has_val else "") + (f"; mean ± std over {seeds} "
-             "seeds" if seeds > 1 else "")]  # fmt: skip
+    legend = [f"train: mean training loss, last {w} steps"]
+    if has_val:
+        legend.append(f"val: validation loss after step {result.num_steps}")
+    if seeds > 1:
+        legend.append(f"mean ± std over {seeds} seeds")
+    lines = ["; ".join(legend)]
     head = f"{'rate':>10}  {'train':>8}"
     head += f"  {'val':>8}" if has_val else ""
     head += f"  {'± std':>8}" if seeds > 1 else ""
@@ -218,7 +225,7 @@ def _setup(args: argparse.Namespace, X: np.ndarray, y: np.ndarray):
     sizes = data.mlp_sizes(X, y)
     val = None
     if args.mode == "parallel" and args.val_fraction > 0:
-        X, y, Xv, yv = _split(X, y, args.val_fraction)
+        X, y, Xv, yv = _split(X, y, _held_out(args, len(X)))
         if len(Xv) == 0 or len(X) == 0:
             raise UsageError(f"--val-fraction {args.val_fraction} leaves no data on one side")
         n = -(-len(Xv) // 128)  # equal batches (the tail that does not fit is left out)
@@ -262,15 +269,11 @@ def _report(
     """Prints the header line, the table, the suggestions and the status counts."""
     arch = "-".join(str(s) for s in sizes)
     what = f"{args.num_lrs} rates side by side" if args.mode == "parallel" else "one sweep"
+    held = _held_out(args, n)
     print(
         f"lrjax find: {args.optimizer}, {what}, {args.steps} steps, "
         f"rates {args.min_lr:g}..{args.max_lr:g}, on {name} ({n} samples"
-        + (
-            f", {round(args.val_fraction * n)} held out"
-            if getattr(result, "val_losses", None) is not None
-            else ""
-        )
-        + f", MLP {arch}); {seconds:.1f} s"
+        f"{f', {held} held out' if held else ''}, MLP {arch}); {seconds:.1f} s"
     )
     print()
     lines = _table_parallel(result) if args.mode == "parallel" else _table_sweep(result)

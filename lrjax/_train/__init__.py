@@ -6,18 +6,14 @@ compiled kernel (``jit`` of ``vmap`` over copies and seeds of a ``lax.scan``);
 ``scores`` turns per-step losses into one score per copy.
 """
 
-from lrjax._train._kernel import BETA
 from lrjax._train._loop import (
     ConstantRate,
-    EngineResult,
     KwargsOptimizer,
     RampRate,
-    Static,
     as_mesh,
     check_chunk_size,
     check_eval_every,
     run,
 )
-from lrjax._train._prepare import Prepared, check_diverge_factor, check_optimizer, prepare
-from lrjax._train._progress import ProgressBar, progress_enabled
+from lrjax._train._prepare import check_diverge_factor, check_optimizer, prepare
 from lrjax._train._score import copy_scores, score_window
