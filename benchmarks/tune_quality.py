@@ -103,6 +103,9 @@ def regression_problem(steps: int):
     return loss_fn, params, batches, val, test, make, space
 
 
+PROBLEMS = {"digits": digits_problem, "regression": regression_problem}
+
+
 def random_grid(space, n, seed):
     r = np.random.default_rng(seed)
     out = {}
@@ -193,23 +196,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=240)
+    ap.add_argument("--problems", default=",".join(PROBLEMS), help="comma-separated subset")
     args = ap.parse_args()
     print(machine_info())
     print(
         f"population {POP}, {args.steps} steps per member, "
         f"{args.seeds} search seeds; test loss of the member each method picks by validation loss"
     )
-    problems = {"digits": digits_problem, "regression": regression_problem}
+    problems = {p: PROBLEMS[p] for p in args.problems.split(",")}
     trials: dict[str, list[int]] = {p: [] for p in problems}
     for pname, build in problems.items():
         loss_fn, params, batches, val, test, make, space = build(args.steps)
         test_loss = jax.jit(loss_fn)
 
-        def run_tune(method, seed, rounds=ROUNDS):
+        def run_tune(method, seed, rounds=ROUNDS, cooldown=None):
             res = lrjax.tune(
                 loss_fn, params, batches, make, space, population=POP, num_steps=args.steps,
                 rounds=rounds, method=method, val_batches=val, key=jax.random.PRNGKey(seed),
-                progress=False,
+                cooldown_steps=cooldown, progress=False,
             )  # fmt: skip
             return float(test_loss(res.params, test))
 
@@ -224,6 +228,8 @@ def main() -> None:
             "pbt, 8 rounds": lambda s: run_tune("pbt", s),
             "pbt, 4 rounds": lambda s: run_tune("pbt", s, rounds=4),
             "halving, 5 rounds": lambda s: run_tune("halving", s, rounds=5),
+            "pbt, 4 rounds, no probe": lambda s: run_tune("pbt", s, rounds=4, cooldown=0),
+            "halving, 5 rounds, no probe": lambda s: run_tune("halving", s, rounds=5, cooldown=0),
             "random x1": lambda s: run_sweep(random_grid(space, POP, s)),
             "random x4": lambda s: run_sweep(random_grid(space, 4 * POP, 1000 + s)),
             "grid (4^3) x4": lambda s: run_sweep(dense_grid(space)),

@@ -85,8 +85,11 @@ class Member:
         self.best = np.float32(np.inf)
         self.stopped = False
 
-    def step(self, t, x, y, lr, mu, damping, factor=4.0):
-        """One step; returns the raw loss (NaN once stopped, as the engine reports)."""
+    def step(self, t, x, y, lr, mu, damping, factor=4.0, scale=1.0):
+        """One step; returns the raw loss (NaN once stopped, as the engine reports).
+
+        ``scale`` multiplies the update (the cooldown probe's annealing).
+        """
         if self.stopped:
             return np.nan
         r = x @ self.w - y
@@ -101,12 +104,26 @@ class Member:
             return loss
         self.ema, self.best = ema, best
         self.m = (grad + np.float32(mu) * self.m).astype(np.float32)
-        self.w = (self.w - np.float32(damping) * (np.float32(lr) * self.m)).astype(np.float32)
+        update = np.float32(damping) * (np.float32(lr) * self.m)
+        self.w = (self.w - np.float32(scale) * update).astype(np.float32)
         return loss
 
 
-def reference(method, X, Y, key):
-    """The search, one member and one step at a time.
+def probe_score(member, r, X, Y, lr, mu, damping, K):
+    """The cooldown probe: a copy trains K more steps (the schedule's next steps,
+    the round's last K batches) with its update scaled by ``(K - j) / (K + 1)``."""
+    probe = copy.deepcopy(member)
+    start = (r + 1) * L
+    losses = [
+        probe.step(start + j, X[start - K + j], Y[start - K + j], lr, mu, damping,
+                   scale=np.float32(K - j) / np.float32(K + 1))
+        for j in range(K)
+    ]  # fmt: skip
+    return np.inf if probe.stopped else float(np.mean(losses[-max(1, K // 10) :]))
+
+
+def reference(method, X, Y, key, cooldown=0):
+    """The search, one member and one step at a time (``cooldown``: probe steps).
 
     Returns per round ``(values, scores, parents, active)``, and the final members.
     """
@@ -134,7 +151,12 @@ def reference(method, X, Y, key):
             losses = [
                 members[i].step(t, X[t], Y[t], lr, mu, damping) for t in range(r * L, (r + 1) * L)
             ]
-            scores.append(np.inf if members[i].stopped else float(np.mean(losses[-w:])))
+            if members[i].stopped:
+                scores.append(np.inf)
+            elif cooldown and r < R - 1:
+                scores.append(probe_score(members[i], r, X, Y, lr, mu, damping, cooldown))
+            else:
+                scores.append(float(np.mean(losses[-w:])))
         history.append(
             (
                 {n: [values[i][d] for i in range(P)] for d, n in enumerate(names)},
@@ -168,15 +190,16 @@ def reference(method, X, Y, key):
     return history, members
 
 
+@pytest.mark.parametrize("cooldown", [0, 4])
 @pytest.mark.parametrize("method", ["pbt", "halving"])
-def test_equals_brute_force_reference(method):
+def test_equals_brute_force_reference(method, cooldown):
     X, Y = linreg_data()
     key = jax.random.PRNGKey(3)
     res = lrjax.tune(
-        linreg_loss, jnp.zeros(3), (X, Y), make_sgd, SPACE,
-        population=P, num_steps=T, rounds=R, method=method, key=key,
+        linreg_loss, jnp.zeros(3), (X, Y), make_sgd, SPACE, population=P, num_steps=T,
+        rounds=R, method=method, key=key, cooldown_steps=cooldown,
     )  # fmt: skip
-    history, members = reference(method, X, Y, key)
+    history, members = reference(method, X, Y, key, cooldown)
     h = res.history
     for r, (values, scores, parents, active) in enumerate(history):
         where = f"{method}, round {r}"
@@ -324,6 +347,9 @@ def test_nnx_dropout_batchnorm_validation_and_a_schedule():
         ({"rounds": 0}, ValueError, "rounds must be >= 1"),
         ({"method": "asha"}, ValueError, r"method must be one of \['pbt', 'halving'\]"),
         ({"num_steps": 45}, ValueError, "num_steps=45 is larger than the number of batches"),
+        ({"cooldown_steps": 11}, ValueError, "cooldown_steps=11 must be at most a round's 10"),
+        ({"cooldown_steps": -1}, ValueError, "cooldown_steps must be >= 0, got -1"),
+        ({"cooldown_steps": 2.5}, TypeError, "cooldown_steps must be an int >= 0, got 2.5"),
     ],
 )  # fmt: skip
 def test_bad_inputs_get_one_clear_error(change, error, match):

@@ -42,6 +42,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from lrjax._train import _kernel
@@ -59,6 +60,56 @@ PERTURB_FACTORS = (0.8, 1.25)
 METHODS = ("pbt", "halving")
 #: The kinds of search dimension.
 KINDS = ("uniform", "log", "choice")
+#: Default cooldown probe: this fraction of a round's steps (see :func:`default_cooldown`).
+COOLDOWN_FRACTION = 4
+
+
+def default_cooldown(round_steps: int) -> int:
+    """The default cooldown probe length: a quarter of a round (0 below 4 steps).
+
+    Example:
+      >>> default_cooldown(60), default_cooldown(3)
+      (15, 0)
+    """
+    return round_steps // COOLDOWN_FRACTION
+
+
+@dataclasses.dataclass(frozen=True)
+class CooledDown:
+    """``make_tx`` of the cooldown probe: ``h = (values, end)``; updates scaled by
+    ``(end - step) / (steps + 1)``, clipped to ``[0, 1]``.
+
+    Over the probe's steps ``end - steps .. end - 1`` the scale falls linearly
+    from ``steps / (steps + 1)`` to ``1 / (steps + 1)``: the member's own
+    optimizer and schedule, with its step size annealed towards zero (scaling
+    an Optax update scales the rate, whatever the optimizer).
+    """
+
+    make_tx: Any
+    steps: int
+
+    def __call__(self, h: Any, step: Any) -> optax.GradientTransformation:
+        values, end = h
+        tx = self.make_tx(values, step)
+        dtype = float_dtype()
+        scale = jnp.clip((end - step).astype(dtype) / (self.steps + 1), 0, 1)
+
+        def update(grads, state, params=None):
+            updates, state = tx.update(grads, state, params)
+            return jax.tree.map(lambda u: u * scale.astype(u.dtype), updates), state
+
+        return optax.GradientTransformation(tx.init, update)
+
+
+@dataclasses.dataclass(frozen=True)
+class Shifted:
+    """``batch_fn`` of the cooldown probe: the round's last batches again."""
+
+    batch_fn: Any
+    shift: int
+
+    def __call__(self, t: Any) -> Any:
+        return self.batch_fn(t - self.shift)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +123,8 @@ class SearchSpec:
       method: ``"pbt"`` or ``"halving"``.
       population: the number of members ``P``.
       rounds: the number of rounds ``R``.
+      cooldown: steps of the cooldown probe that scores a member between
+        rounds (0: score it as it is; see :func:`_cooldown_score`).
       copy_sharding: the sharding of the carry's copy axis, or ``None``.
     """
 
@@ -81,7 +134,20 @@ class SearchSpec:
     method: str
     population: int
     rounds: int
+    cooldown: int = 0
     copy_sharding: Any = None
+
+    @property
+    def probe(self) -> _kernel.Spec:
+        """The kernel spec of the cooldown probe (one block of ``cooldown`` steps)."""
+        ks, K = self.kernel, self.cooldown
+        return dataclasses.replace(
+            ks,
+            make_tx=CooledDown(ks.make_tx, K),
+            batch_fn=None if ks.batch_fn is None else Shifted(ks.batch_fn, K),
+            block=K,
+            padded=False,
+        )
 
 
 class Draws(NamedTuple):
@@ -322,6 +388,33 @@ def _idle_nan(idle: jax.Array, x: jax.Array) -> jax.Array:
     return _kernel._nan_where(idle.reshape((idle.shape[0],) + (1,) * (x.ndim - 1)), x)
 
 
+def _score(carry, losses, val_score, ks: _kernel.Spec) -> jax.Array:
+    """Each member's score: validation loss, else the mean of the last 10% of ``losses``."""
+    n = losses.shape[-1]
+    raw = val_score if ks.evaluate else jnp.mean(losses[:, n - score_window(n) :], axis=-1)
+    return jnp.where(carry.stopped[0] | ~jnp.isfinite(raw), jnp.inf, raw).astype(float_dtype())
+
+
+def _cooldown_score(carry, data, t0, hs, keys, factor, val, spec: SearchSpec) -> jax.Array:
+    """Scores after a cooldown probe: ``K`` more steps with the step size annealed.
+
+    Mid-schedule, a member's loss understates what a high rate reaches once it
+    decays (a short-horizon bias that makes PBT and halving greedy for low
+    rates). The probe continues each member from the end of the round (steps
+    ``t0 + L .. t0 + L + K - 1`` of its schedule) on the round's last ``K``
+    batches, with its updates scaled down linearly towards zero
+    (:class:`CooledDown`), and scores the result as a round is scored. The
+    probe's parameters are then thrown away.
+    """
+    K, L, P = spec.cooldown, spec.kernel.block, spec.population
+    blocks = jax.tree.map(lambda x: x[None, L - K :], data)
+    end = jnp.full((P,), t0 + L + K, jnp.int32)
+    cooled, ((losses, _, _), val_score) = _kernel._batched_train(
+        carry, blocks, t0 + L, (hs, end), keys, factor, val, spec.probe
+    )
+    return _score(cooled, losses[0, :, 0], val_score[0, :, 0], spec.kernel)
+
+
 def _round(pop: Population, xs, keys, factor, val, bounds, search_key, spec: SearchSpec):
     """Trains one round, scores it and changes the population (not after the last)."""
     r, data, keep = xs
@@ -337,9 +430,15 @@ def _round(pop: Population, xs, keys, factor, val, bounds, search_key, spec: Sea
     # Idle members (halving) keep what they had; their round is thrown away.
     carry = _constrain(_where_copies(pop.active, trained, pop.carry), spec)
     losses = losses[0, :, 0]  # [P, L]
-    window = losses[:, L - score_window(L) :]
-    raw = val_score[0, :, 0] if ks.evaluate else jnp.mean(window, axis=-1)
-    score = jnp.where(carry.stopped[0] | ~jnp.isfinite(raw), jnp.inf, raw).astype(float_dtype())
+    score = _score(carry, losses, val_score[0, :, 0], ks)
+    last = r == spec.rounds - 1
+    if spec.cooldown:
+        # Between rounds, rank on what a member would reach if annealed now.
+        score = jax.lax.cond(
+            last,
+            lambda: score,
+            lambda: _cooldown_score(carry, data, t0, hs, keys, factor, val, spec),
+        )
     idle = ~pop.active
     record = Round(
         values=hs,
@@ -351,7 +450,6 @@ def _round(pop: Population, xs, keys, factor, val, bounds, search_key, spec: Sea
         aux=jax.tree.map(lambda a: _idle_nan(idle, a[0, :, 0]), aux),
     )
     latest = jnp.where(idle, pop.score, score)
-    last = r == spec.rounds - 1
     same = jnp.arange(P, dtype=jnp.int32)
     if spec.method == "pbt":
         draws = round_draws(search_key, r + 1, P, len(spec.names))
@@ -470,6 +568,7 @@ def run_search(
     rounds: int,
     num_steps: int,
     diverge_factor: float,
+    cooldown: int = 0,
     mesh: Mesh | None = None,
     progress: bool | None = None,
     description: str = "tune",
@@ -487,6 +586,7 @@ def run_search(
       rounds: the number of rounds (divides ``num_steps``).
       num_steps: training steps per member.
       diverge_factor: freeze a member when its smoothed loss exceeds this x its best.
+      cooldown: steps of the cooldown probe between rounds (0: none; at most a round).
       mesh: shard the members over this mesh (``population`` a multiple of its size).
       progress: ``True``/``False``/``None`` (auto: only on a terminal).
       description: the progress bar's label.
@@ -513,6 +613,7 @@ def run_search(
         method=method,
         population=population,
         rounds=rounds,
+        cooldown=cooldown,
         copy_sharding=copy_sharding,
     )
     member_key, search_key = split_key(prepared.key)
