@@ -55,6 +55,19 @@ import lrjax
 from lrjax import data
 
 POP, ROUNDS = 16, 8
+#: Halving's population: 40 members over 5 rounds (40, 20, 10, 5, 3 trained)
+#: cost about what 16 members trained for every step cost.
+HALVING_POP = 40
+
+
+def tune_steps(method: str, population: int, steps: int, rounds: int, probe: bool = True) -> int:
+    """Training steps a search costs, cooldown probes included (as lrjax.tune runs them)."""
+    from lrjax._train._population import default_cooldown, round_widths
+
+    L = steps // rounds
+    widths = round_widths(method, population, rounds)
+    K = default_cooldown(L) if probe else 0
+    return L * sum(widths) + K * sum(widths[:-1])
 
 
 def digits_problem(steps: int):
@@ -209,11 +222,11 @@ def main() -> None:
         loss_fn, params, batches, val, test, make, space = build(args.steps)
         test_loss = jax.jit(loss_fn)
 
-        def run_tune(method, seed, rounds=ROUNDS, cooldown=None):
+        def run_tune(method, seed, rounds=ROUNDS, cooldown=None, population=POP):
             res = lrjax.tune(
-                loss_fn, params, batches, make, space, population=POP, num_steps=args.steps,
-                rounds=rounds, method=method, val_batches=val, key=jax.random.PRNGKey(seed),
-                cooldown_steps=cooldown, progress=False,
+                loss_fn, params, batches, make, space, population=population,
+                num_steps=args.steps, rounds=rounds, method=method, val_batches=val,
+                key=jax.random.PRNGKey(seed), cooldown_steps=cooldown, progress=False,
             )  # fmt: skip
             return float(test_loss(res.params, test))
 
@@ -227,12 +240,34 @@ def main() -> None:
         methods = {
             "pbt, 8 rounds": lambda s: run_tune("pbt", s),
             "pbt, 4 rounds": lambda s: run_tune("pbt", s, rounds=4),
-            "halving, 5 rounds": lambda s: run_tune("halving", s, rounds=5),
+            f"halving, {HALVING_POP} members, 5 rounds": lambda s: run_tune(
+                "halving", s, rounds=5, population=HALVING_POP
+            ),
             "pbt, 4 rounds, no probe": lambda s: run_tune("pbt", s, rounds=4, cooldown=0),
-            "halving, 5 rounds, no probe": lambda s: run_tune("halving", s, rounds=5, cooldown=0),
+            f"halving, {HALVING_POP}, 5 rounds, no probe": lambda s: run_tune(
+                "halving", s, rounds=5, cooldown=0, population=HALVING_POP
+            ),
+            "halving, 16, 5 rounds": lambda s: run_tune("halving", s, rounds=5),
             "random x1": lambda s: run_sweep(random_grid(space, POP, s)),
             "random x4": lambda s: run_sweep(random_grid(space, 4 * POP, 1000 + s)),
             "grid (4^3) x4": lambda s: run_sweep(dense_grid(space)),
+        }
+        unit = POP * args.steps  # random x1's training steps
+        compute = {
+            "pbt, 8 rounds": tune_steps("pbt", POP, args.steps, ROUNDS),
+            "pbt, 4 rounds": tune_steps("pbt", POP, args.steps, 4),
+            f"halving, {HALVING_POP} members, 5 rounds": tune_steps(
+                "halving", HALVING_POP, args.steps, 5
+            ),
+            "pbt, 4 rounds, no probe": tune_steps("pbt", POP, args.steps, 4, probe=False),
+            f"halving, {HALVING_POP}, 5 rounds, no probe": tune_steps(
+                "halving", HALVING_POP, args.steps, 5, probe=False
+            ),
+            "halving, 16, 5 rounds": tune_steps("halving", POP, args.steps, 5),
+            "random x1": unit,
+            "random x4": 4 * unit,
+            "grid (4^3) x4": 4 * unit,
+            "optuna TPE+median x1": unit,
         }
         try:
             import optuna  # noqa: F401
@@ -262,6 +297,7 @@ def main() -> None:
                     f"{statistics.median(losses[m]):.4f}",
                     " ".join(f"{v:.4f}" for v in losses[m]),
                     f"{excess:+.4f}",
+                    f"{compute[m] / unit:.2f}",
                     f"{statistics.median(walls[m]):.2f}",
                 ]
             )
@@ -270,7 +306,14 @@ def main() -> None:
         print(
             table(
                 rows,
-                ["method", "test loss (median)", "per seed", "vs random x4", "wall s (median)"],
+                [
+                    "method",
+                    "test loss (median)",
+                    "per seed",
+                    "vs random x4",
+                    "steps / random x1",
+                    "wall s (median)",
+                ],
             )
         )
         if trials[pname]:

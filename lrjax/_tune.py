@@ -242,9 +242,11 @@ def tune(
       option before or after it.
     - ``method="halving"``: successive halving: the worse half of the members
       still training stop (``ceil(P / 2**(r + 1))`` remain after round ``r``,
-      at least one). Their slots stay idle: a ``vmap``-ed program still
-      computes them, so the search costs ``population * num_steps`` steps
-      whatever the method.
+      at least one). The members still training are gathered into a smaller
+      batch each round, so stopped members cost nothing: the search costs
+      ``L * (P + ceil(P/2) + ceil(P/4) + ...)`` steps with ``L = num_steps //
+      rounds`` (about ``2 * P * L``; PBT costs ``P * num_steps``), and at the
+      same compute halving can start from a larger population.
 
     Every member's schedule sees its own step count (the optimizer state's).
     Members are frozen on divergence exactly as in :func:`lrjax.range_test`.

@@ -11,9 +11,10 @@ Between rounds the members are ranked and the population changes:
   divergence flag: a gather over the copy axis, outside the per-copy ``vmap``)
   and the parent's hyperparameters, perturbed.
 - ``"halving"`` (successive halving): the worse half of the members still
-  training stop; their slots stay idle (they are still computed in the
-  ``vmap``-ed program and their results thrown away, so a stopped member costs
-  as much compute as a training one).
+  training stop. Each round gathers the members still training into a batch
+  of its own static width (:func:`round_widths`), trains it and scatters the
+  results back, so a stopped member costs nothing; the rounds are then
+  unrolled in the program (their shapes differ).
 
 Every member draws its hyperparameters from a search space of dimensions
 ``uniform`` (``low + u (high - low)``), ``log`` (``exp`` of a uniform draw
@@ -28,8 +29,9 @@ search key, one set per round, so a reference implementation can replay them.
 Ranges (the bounds and options of the space) and keys are traced inputs:
 another space of the same structure, or another key, reuses the compiled
 program. The whole search is one compiled program when the batches are in
-memory (a ``lax.scan`` over rounds), and one program per round, called once
-per round, when they are streamed.
+memory (a ``lax.scan`` over rounds for PBT, the rounds unrolled for halving), and
+one program per round when they are streamed (PBT: the same program every
+round; halving: one per round width).
 """
 
 from __future__ import annotations
@@ -125,6 +127,7 @@ class SearchSpec:
       rounds: the number of rounds ``R``.
       cooldown: steps of the cooldown probe that scores a member between
         rounds (0: score it as it is; see :func:`_cooldown_score`).
+      widths: members computed in each round (see :func:`round_widths`).
       copy_sharding: the sharding of the carry's copy axis, or ``None``.
     """
 
@@ -135,6 +138,7 @@ class SearchSpec:
     population: int
     rounds: int
     cooldown: int = 0
+    widths: tuple[int, ...] = ()
     copy_sharding: Any = None
 
     @property
@@ -213,6 +217,23 @@ def keep_counts(population: int, rounds: int) -> np.ndarray:
     return np.asarray([max(1, -(-population // 2 ** (r + 1))) for r in range(rounds)], np.int32)
 
 
+def round_widths(method: str, population: int, rounds: int, devices: int = 1) -> tuple[int, ...]:
+    """Members computed in each round: all of them for PBT; for halving, those still
+    training (rounded up to a multiple of ``devices`` so they split over a mesh).
+
+    Halving gathers the members still training into a smaller batch each
+    round, so stopped members cost nothing.
+
+    Example:
+      >>> round_widths("halving", 16, 5), round_widths("halving", 16, 5, devices=4)
+      ((16, 8, 4, 2, 1), (16, 8, 4, 4, 4))
+    """
+    if method != "halving":
+        return (population,) * rounds
+    training = [population, *keep_counts(population, rounds)[:-1].tolist()]
+    return tuple(min(population, -(-n // devices) * devices) for n in training)
+
+
 # ------------------------------------------------------------ the space
 
 
@@ -259,6 +280,21 @@ def rank_scores(score: jax.Array) -> jax.Array:
 def _take_copies(tree: Any, index: jax.Array) -> Any:
     """Gathers along the copy axis (axis 1, after the seed axis) of every leaf."""
     return jax.tree.map(lambda x: jnp.take(x, index, axis=1), tree)
+
+
+def _put_copies(tree: Any, index: jax.Array, values: Any) -> Any:
+    """``tree`` with copies ``index`` (axis 1) replaced by ``values``."""
+    return jax.tree.map(lambda x, v: x.at[:, index].set(v), tree, values)
+
+
+def _put_rows(index: jax.Array, n: int, tree: Any) -> Any:
+    """Leaves ``[w, ...]`` scattered to rows ``index`` of ``[n, ...]`` (NaN elsewhere)."""
+
+    def one(x):
+        fill = jnp.nan if jnp.issubdtype(x.dtype, jnp.floating) else 0
+        return jnp.full((n, *x.shape[1:]), fill, x.dtype).at[index].set(x)
+
+    return jax.tree.map(one, tree)
 
 
 def _where_copies(mask: jax.Array, a: Any, b: Any) -> Any:
@@ -406,9 +442,9 @@ def _cooldown_score(carry, data, t0, hs, keys, factor, val, spec: SearchSpec) ->
     (:class:`CooledDown`), and scores the result as a round is scored. The
     probe's parameters are then thrown away.
     """
-    K, L, P = spec.cooldown, spec.kernel.block, spec.population
+    K, L = spec.cooldown, spec.kernel.block
     blocks = jax.tree.map(lambda x: x[None, L - K :], data)
-    end = jnp.full((P,), t0 + L + K, jnp.int32)
+    end = jnp.full(keys.shape[1:2], t0 + L + K, jnp.int32)
     cooled, ((losses, _, _), val_score) = _kernel._batched_train(
         carry, blocks, t0 + L, (hs, end), keys, factor, val, spec.probe
     )
@@ -421,24 +457,32 @@ def _round(pop: Population, xs, keys, factor, val, bounds, search_key, spec: Sea
     ks = spec.kernel
     P, L = spec.population, ks.block
     hs = decode(pop.genes, bounds, spec)
-    start = pop.carry._replace(state=_reseed(pop.carry.state, keys, r, spec))
-    blocks = jax.tree.map(lambda x: x[None], data)
     t0 = r * jnp.int32(L)
-    trained, ((losses, _, aux), val_score) = _kernel._batched_train(
-        start, blocks, t0, hs, keys, factor, val, ks
-    )
-    # Idle members (halving) keep what they had; their round is thrown away.
-    carry = _constrain(_where_copies(pop.active, trained, pop.carry), spec)
-    losses = losses[0, :, 0]  # [P, L]
-    score = _score(carry, losses, val_score[0, :, 0], ks)
     last = r == spec.rounds - 1
+    # The members computed this round: all, or (halving) those still training
+    # first, gathered into a batch of the round's static width.
+    width = P if isinstance(r, jax.Array) else spec.widths[r]
+    index = jnp.argsort(~pop.active, stable=True)[:width] if width < P else None
+    sub = (lambda tree: _take_copies(tree, index)) if width < P else (lambda tree: tree)
+    sub_keys = keys if width == P else jnp.take(keys, index, axis=1)
+    sub_hs = hs if width == P else jax.tree.map(lambda x: x[index], hs)
+    start = sub(pop.carry)
+    start = _constrain(start._replace(state=_reseed(start.state, sub_keys, r, spec)), spec)
+    blocks = jax.tree.map(lambda x: x[None], data)
+    trained, ((losses, _, aux), val_score) = _kernel._batched_train(
+        start, blocks, t0, sub_hs, sub_keys, factor, val, ks
+    )
+    score = _score(trained, losses[0, :, 0], val_score[0, :, 0], ks)
     if spec.cooldown:
         # Between rounds, rank on what a member would reach if annealed now.
-        score = jax.lax.cond(
-            last,
-            lambda: score,
-            lambda: _cooldown_score(carry, data, t0, hs, keys, factor, val, spec),
-        )
+        probe = lambda: _cooldown_score(trained, data, t0, sub_hs, sub_keys, factor, val, spec)
+        score = jax.lax.cond(last, lambda: score, probe)
+    losses, aux = losses[0, :, 0], jax.tree.map(lambda a: a[0, :, 0], aux)  # [width, L, ...]
+    if width < P:  # back to every slot: rows of members not computed are NaN
+        trained = _put_copies(pop.carry, index, trained)
+        losses, aux, score = _put_rows(index, P, (losses, aux, score))
+    # Idle members (halving) keep what they had; their round is thrown away.
+    carry = _constrain(_where_copies(pop.active, trained, pop.carry), spec)
     idle = ~pop.active
     record = Round(
         values=hs,
@@ -447,7 +491,7 @@ def _round(pop: Population, xs, keys, factor, val, bounds, search_key, spec: Sea
         parent=pop.parent,
         active=pop.active,
         losses=_idle_nan(idle, losses),
-        aux=jax.tree.map(lambda a: _idle_nan(idle, a[0, :, 0]), aux),
+        aux=jax.tree.map(lambda a: _idle_nan(idle, a), aux),
     )
     latest = jnp.where(idle, pop.score, score)
     same = jnp.arange(P, dtype=jnp.int32)
@@ -506,8 +550,15 @@ def tune_search(
     body = functools.partial(
         _round, keys=keys, factor=factor, val=val, bounds=bounds, search_key=search_key, spec=spec
     )
-    index = jnp.arange(spec.rounds, dtype=jnp.int32)
-    pop, records = jax.lax.scan(body, pop, (index, blocks, keep))
+    if spec.method == "pbt":  # same shapes every round: a loop
+        index = jnp.arange(spec.rounds, dtype=jnp.int32)
+        pop, records = jax.lax.scan(body, pop, (index, blocks, keep))
+    else:  # halving: a narrower batch every round, so the rounds are unrolled
+        parts = []
+        for r in range(spec.rounds):
+            pop, record = body(pop, (r, jax.tree.map(lambda x, r=r: x[r], blocks), keep[r]))
+            parts.append(record)
+        records = jax.tree.map(lambda *xs: jnp.stack(xs), *parts)
     return _kernel._replicate((records, _final(pop)), out_sharding)
 
 
@@ -517,9 +568,17 @@ def tune_start(params, state, keys, bounds, search_key, *, spec):
     return _start(params, state, keys, bounds, search_key, spec)
 
 
-@functools.partial(jax.jit, static_argnames=_STATIC, donate_argnums=(0,))
-def tune_round(pop, r, data, keep, keys, factor, val, bounds, search_key, *, spec, out_sharding):
-    """One round (streamed runs): ``(population, record)``."""
+@functools.partial(jax.jit, static_argnames=(*_STATIC, "static_round"), donate_argnums=(0,))
+def tune_round(
+    pop, r, data, keep, keys, factor, val, bounds, search_key, *, spec, out_sharding, static_round
+):
+    """One round (streamed runs): ``(population, record)``.
+
+    ``static_round``: the round index as a Python int (halving: one program per
+    round width), else ``None`` (``r`` traced: one program for every round).
+    """
+    if static_round is not None:
+        r = static_round
     pop, record = _round(pop, (r, data, keep), keys, factor, val, bounds, search_key, spec)
     return pop, _kernel._replicate(record, out_sharding)
 
@@ -614,6 +673,7 @@ def run_search(
         population=population,
         rounds=rounds,
         cooldown=cooldown,
+        widths=round_widths(method, population, rounds, 1 if mesh is None else mesh.devices.size),
         copy_sharding=copy_sharding,
     )
     member_key, search_key = split_key(prepared.key)
@@ -658,6 +718,7 @@ def run_search(
                     keys,
                     spec=spec,
                     out_sharding=out,
+                    static_round=r if method == "halving" else None,
                     **args,
                 )
                 parts.append(_host(record))
