@@ -234,6 +234,30 @@ def test_equals_brute_force_reference(method, cooldown):
         assert np.isnan(h.scores[2][~h.active[2]]).all()
 
 
+@pytest.mark.parametrize("cooldown", [0, 3])
+def test_members_computed_per_round(cooldown):
+    """Halving computes only the members still training (8, 4, 2 per round here);
+    PBT all of them; the cooldown probe adds its steps for every round but the last.
+    Counted by a host callback in the loss, which runs once per member and step."""
+    X, Y = linreg_data()
+    shapes = []
+
+    def counted_loss(w, batch):
+        jax.debug.callback(lambda w: shapes.append(np.shape(w)), w)
+        return linreg_loss(w, batch)
+
+    expected = {"pbt": [P] * R, "halving": [8, 4, 2]}
+    for method, widths in expected.items():
+        shapes.clear()
+        lrjax.tune(
+            counted_loss, jnp.zeros(3), (X, Y), make_sgd, SPACE, population=P, num_steps=T,
+            rounds=R, method=method, cooldown_steps=cooldown, progress=False,
+        )  # fmt: skip
+        assert set(shapes) == {(3,)}  # one call per member, not per batch of members
+        assert len(shapes) == L * sum(widths) + cooldown * sum(widths[:-1]), method
+    assert _population.round_widths("halving", P, R) == tuple(expected["halving"])
+
+
 # ---------------------------------------------------------------- compiles
 
 
@@ -241,9 +265,10 @@ def _count_compiles(fn, name="tune_search"):
     return count_compiles(fn, name)
 
 
-def test_other_ranges_and_key_compile_nothing():
+@pytest.mark.parametrize("method", ["pbt", "halving"])
+def test_other_ranges_and_key_compile_nothing(method):
     X, Y = linreg_data()
-    kw = dict(population=P, num_steps=T, rounds=R)
+    kw = dict(population=P, num_steps=T, rounds=R, method=method)
     runs = []
     run = lambda space, key: runs.append(
         lrjax.tune(linreg_loss, jnp.zeros(3), (X, Y), make_sgd, space, key=key, **kw)
@@ -261,13 +286,17 @@ def test_other_ranges_and_key_compile_nothing():
     assert _count_compiles(lambda: run(fewer, jax.random.PRNGKey(7))) == 1
 
 
-def test_streamed_batches_equal_stacked():
+@pytest.mark.parametrize("method", ["pbt", "halving"])
+@pytest.mark.parametrize("source", ["streamed", "callable"])
+def test_streamed_and_callable_batches_equal_stacked(source, method):
+    """Same numbers whatever the data source, the cooldown probe's batches included."""
     X, Y = linreg_data()
-    kw = dict(population=4, num_steps=T, rounds=R, key=jax.random.PRNGKey(1))
+    kw = dict(population=4, num_steps=T, rounds=R, key=jax.random.PRNGKey(1), method=method)
     stacked = lrjax.tune(linreg_loss, jnp.zeros(3), (X, Y), make_sgd, SPACE, **kw)
-    listed = lrjax.tune(
-        linreg_loss, jnp.zeros(3), [(X[t], Y[t]) for t in range(T)], make_sgd, SPACE, **kw
-    )
+    Xj, Yj = jnp.asarray(X), jnp.asarray(Y)
+    batches = [(X[t], Y[t]) for t in range(T)] if source == "streamed" else lambda t: (Xj[t], Yj[t])
+    listed = lrjax.tune(linreg_loss, jnp.zeros(3), batches, make_sgd, SPACE, **kw)
+    assert stacked.score_label.endswith("after a 2-step cooldown probe)")
     np.testing.assert_array_equal(listed.history.parents, stacked.history.parents)
     np.testing.assert_allclose(listed.history.scores, stacked.history.scores, rtol=1e-6)
     np.testing.assert_allclose(listed.losses, stacked.losses, rtol=1e-6)
