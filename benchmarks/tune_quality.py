@@ -1,6 +1,6 @@
 """How good is ``lrjax.tune``? PBT and halving against random search and a grid, one run.
 
-Two small problems, each with a held-out validation split (what every method
+Four small problems, each with a held-out validation split (what every method
 ranks by) and a separate test split (what the table reports):
 
 - ``digits``: the digits MLP of ``lrjax.data`` (64-64-10), AdamW with a
@@ -10,6 +10,19 @@ ranks by) and a separate test split (what the table reports):
   of standard deviation 0.1), SGD with
   momentum and a one-cycle schedule; tuned: ``max_value`` (log 1e-4..3),
   ``momentum`` (0.5..0.99), ``pct_start`` (0.1..0.5).
+- ``cnn``: the NNX CNN of ``suggestion_quality.py`` (two 3x3 convolutions with
+  BatchNorm, Dropout 0.2, 2686 parameters) on the digits images (1000 / 200 /
+  400 train / validation / test, batch 32), SGD with Nesterov momentum 0.9,
+  weight decay added to the gradient and a one-cycle schedule; tuned:
+  ``max_value`` (log 1e-3..3), ``pct_start`` (0.1..0.5), ``weight_decay``
+  (log 1e-5..1e-2). Validation and test losses in eval mode (BatchNorm on its
+  running statistics, no Dropout).
+- ``transformer``: the character-level transformer of ``suggestion_quality.py``
+  (one pre-LN block, width 16, 2 heads, context 16, 4432 parameters, a plain
+  pytree) on Python standard-library source (batches of 8 windows; 32 windows
+  to validate, 64 to test), AdamW with a one-cycle schedule; tuned:
+  ``max_value`` (log 1e-4..0.3), ``pct_start`` (0.1..0.5), ``weight_decay``
+  (log 1e-4..0.3).
 
 Methods, all at the same number of training steps per member (``--steps``):
 
@@ -23,19 +36,25 @@ Methods, all at the same number of training steps per member (``--steps``):
   log dimensions), 4x the compute;
 - ``optuna``: Optuna's TPE sampler with its median pruner (reports after each
   of the same 8 rounds, pruning from the sixth trial on), trials run as jitted
-  ``lax.scan`` chunks from the host, until the same number of training steps
-  as tune has been spent (pruned trials free steps for more trials); skipped
-  when Optuna is not installed (``pip install optuna``).
+  ``lax.scan`` chunks from the host (an NNX model split into parameters and
+  the rest of its state, trained functionally in train mode), until the same
+  number of training steps as tune has been spent (pruned trials free steps
+  for more trials); skipped when Optuna is not installed (``pip install optuna``).
 
 The random and grid runs use ``lrjax.sweep`` (``return_params=True``); the
 chosen member's parameters are scored on the test split by the loss function.
+For the NNX CNN the model state counts too: tune returns the best member's
+BatchNorm statistics (``result.state``), while ``return_params`` keeps the
+parameters alone, so the sweeps return the statistics as their aux output.
 Each method runs with ``--seeds`` search seeds (tune's ``key``; the random
 draws); the table shows the median test loss over seeds and, for the tune
 methods, the excess over ``random x4`` (median of per-seed differences).
 Wall time is the median over seeds (the first call of a shape compiles; later
 seeds reuse the program, so the median is the warm time for 3 seeds or more).
 
-    python benchmarks/tune_quality.py [--seeds 3] [--steps 240]
+    python benchmarks/tune_quality.py [--seeds 3] [--steps 240] [--problems cnn,transformer]
+
+``--steps`` must be a multiple of 40 (the tune methods' 8, 4 and 5 rounds).
 """
 
 from __future__ import annotations
@@ -44,12 +63,15 @@ import argparse
 import itertools
 import statistics
 import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 from _common import machine_info, table
+from suggestion_quality import Problem, cnn, functional, transformer
 
 import lrjax
 from lrjax import data
@@ -70,7 +92,21 @@ def tune_steps(method: str, population: int, steps: int, rounds: int, probe: boo
     return L * sum(widths) + K * sum(widths[:-1])
 
 
-def digits_problem(steps: int):
+class Setup(NamedTuple):
+    """One problem as every method sees it (``loss`` and ``nnx`` as in ``Problem``,
+    which is what ``suggestion_quality.functional`` reads)."""
+
+    loss: Callable[[Any, Any], jax.Array]  # (params | model, batch) -> scalar
+    params: Any  # a pytree or an nnx.Module
+    batches: Any  # [steps, ...]
+    val: Any  # stacked evaluation batches [n, ...]
+    test: Any  # one batch
+    make: Callable[..., optax.GradientTransformation]
+    space: dict[str, Any]
+    nnx: bool = False
+
+
+def digits_problem(steps: int) -> Setup:
     X, y = data.load_digits()
     order = np.random.default_rng(0).permutation(len(X))
     tr, va, te = order[:1100], order[1100:1484], order[1484:]
@@ -87,10 +123,10 @@ def digits_problem(steps: int):
         "pct_start": (0.1, 0.5),
         "weight_decay": ("log", 1e-5, 1e-1),
     }
-    return loss_fn, params, batches, val, test, make, space
+    return Setup(loss_fn, params, batches, val, test, make, space)
 
 
-def regression_problem(steps: int):
+def regression_problem(steps: int) -> Setup:
     rng = np.random.default_rng(0)
 
     def draw(*shape):
@@ -113,10 +149,80 @@ def regression_problem(steps: int):
         "momentum": (0.5, 0.99),
         "pct_start": (0.1, 0.5),
     }
-    return loss_fn, params, batches, val, test, make, space
+    return Setup(loss_fn, params, batches, val, test, make, space)
 
 
-PROBLEMS = {"digits": digits_problem, "regression": regression_problem}
+def from_suite(prob: Problem, steps: int, make, space) -> Setup:
+    """A ``suggestion_quality`` problem (first initialisation and batch order) as a Setup."""
+    val = jax.tree.map(lambda a: np.asarray(a)[None], prob.val)  # one stacked batch
+    params = prob.init(0)
+    return Setup(prob.loss, params, prob.batches(0, steps), val, prob.test, make, space, prob.nnx)
+
+
+def cnn_problem(steps: int) -> Setup:
+    def make(max_value, pct_start, weight_decay):
+        sched = lrjax.one_cycle(max_value, steps, pct_start=pct_start)
+        return optax.chain(
+            optax.add_decayed_weights(weight_decay),
+            optax.sgd(sched, momentum=0.9, nesterov=True),
+        )
+
+    space = {
+        "max_value": ("log", 1e-3, 3.0),
+        "pct_start": (0.1, 0.5),
+        "weight_decay": ("log", 1e-5, 1e-2),
+    }
+    return from_suite(cnn(), steps, make, space)
+
+
+def transformer_problem(steps: int) -> Setup:
+    def make(max_value, pct_start, weight_decay):
+        sched = lrjax.one_cycle(max_value, steps, pct_start=pct_start)
+        return optax.adamw(sched, weight_decay=weight_decay)
+
+    space = {
+        "max_value": ("log", 1e-4, 0.3),
+        "pct_start": (0.1, 0.5),
+        "weight_decay": ("log", 1e-4, 0.3),
+    }
+    return from_suite(transformer(), steps, make, space)
+
+
+PROBLEMS = {
+    "digits": digits_problem,
+    "regression": regression_problem,
+    "cnn": cnn_problem,
+    "transformer": transformer_problem,
+}
+
+
+def sweep_loss(prob: Setup):
+    """The loss ``lrjax.sweep`` trains; for NNX, ``(loss, BatchNorm statistics)`` (``has_aux``).
+
+    ``return_params=True`` returns each setting's ``nnx.Param`` state alone, not
+    the rest of the model state, so the statistics leave the program as the aux
+    output (one small ``[seeds, N, steps, ...]`` array per statistic).
+    """
+    if not prob.nnx:
+        return prob.loss
+    from flax import nnx
+
+    def loss(model, batch):
+        return prob.loss(model, batch), nnx.state(model, nnx.BatchStat)
+
+    return loss
+
+
+def sweep_best(prob: Setup, res) -> tuple[Any, Any]:
+    """The best setting's ``(params, model state)`` from a ``sweep_loss`` sweep."""
+    if not prob.nnx:
+        return res.best_params(), ()
+    from flax import nnx
+
+    model = nnx.clone(prob.params)
+    stats = jax.tree.map(lambda a: a[0, res.best_index, -1], res.aux)  # after the last step
+    nnx.update(model, res.best_params(), stats)
+    return nnx.split(model, nnx.Param, ...)[1:]
 
 
 def random_grid(space, n, seed):
@@ -141,39 +247,46 @@ def dense_grid(space, per_dim=4):
     return {name: np.array([r[i] for r in rows]) for i, name in enumerate(space)}
 
 
-def optuna_search(loss_fn, params, batches, val, make, space, steps, seed):
-    """TPE + median pruner at tune's compute: ``(best params, trials run)``."""
+def optuna_search(prob: Setup, steps, seed):
+    """TPE + median pruner at tune's compute: ``(best params, their model state, trials run)``.
+
+    Trains functionally (``suggestion_quality.functional``): a plain pytree as
+    it is, an NNX model split into its parameters and the rest of its state
+    (BatchNorm statistics, Dropout's RNG counters), carried in train mode.
+    """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     L = steps // ROUNDS
     budget = POP * steps
+    params, rest, step_loss, eval_loss = functional(prob, prob.params)
+    batches, val, make, space = prob.batches, prob.val, prob.make, prob.space
 
     @jax.jit
     def init(hs, p):
         return make(**hs).init(p)
 
     @jax.jit
-    def train_chunk(p, s, hs, xs):
+    def train_chunk(p, ms, s, hs, xs):
         tx = make(**hs)
 
         def body(c, b):
-            p, s = c
-            g = jax.grad(loss_fn)(p, b)
+            p, ms, s = c
+            g, ms = jax.grad(step_loss, has_aux=True)(p, ms, b)
             u, s = tx.update(g, s, p)
-            return (optax.apply_updates(p, u), s), None
+            return (optax.apply_updates(p, u), ms, s), None
 
-        return jax.lax.scan(body, (p, s), xs)[0]
+        return jax.lax.scan(body, (p, ms, s), xs)[0]
 
     @jax.jit
-    def val_loss(p):
-        return jnp.mean(jax.lax.map(lambda b: loss_fn(p, b), val))
+    def val_loss(p, ms):
+        return jnp.mean(jax.lax.map(lambda b: eval_loss(p, ms, b), val))
 
     study = optuna.create_study(
         sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0),
     )
-    used, best, best_params, trials = 0, np.inf, params, 0
+    used, best, best_model, trials = 0, np.inf, (params, rest), 0
     while used + L <= budget:
         trial = study.ask()
         trials += 1
@@ -182,15 +295,15 @@ def optuna_search(loss_fn, params, batches, val, make, space, steps, seed):
             log = dim[0] == "log"
             lo, hi = dim[1:] if log else dim
             hs[name] = jnp.float32(trial.suggest_float(name, lo, hi, log=log))
-        p, s = params, init(hs, params)
+        p, ms, s = params, rest, init(hs, params)
         v = np.nan
         for r in range(ROUNDS):
             if used + L > budget:
                 break
             xs = jax.tree.map(lambda a, r=r: a[r * L : (r + 1) * L], batches)
-            p, s = train_chunk(p, s, hs, xs)
+            p, ms, s = train_chunk(p, ms, s, hs, xs)
             used += L
-            v = float(val_loss(p))
+            v = float(val_loss(p, ms))
             if not np.isfinite(v):
                 break
             trial.report(v, r)
@@ -199,10 +312,10 @@ def optuna_search(loss_fn, params, batches, val, make, space, steps, seed):
         else:
             study.tell(trial, v)
             if v < best:
-                best, best_params = v, p
+                best, best_model = v, (p, ms)
             continue
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-    return best_params, trials
+    return *best_model, trials
 
 
 def main() -> None:
@@ -219,8 +332,11 @@ def main() -> None:
     problems = {p: PROBLEMS[p] for p in args.problems.split(",")}
     trials: dict[str, list[int]] = {p: [] for p in problems}
     for pname, build in problems.items():
-        loss_fn, params, batches, val, test, make, space = build(args.steps)
-        test_loss = jax.jit(loss_fn)
+        prob = build(args.steps)
+        loss_fn, params, batches, val, test, make, space = prob[:7]
+        # (params, model state, batch) -> loss in eval mode; model state () for a pytree
+        test_loss = jax.jit(functional(prob, params)[3])
+        swept = sweep_loss(prob)  # one function: a new one per call would recompile the sweep
 
         def run_tune(method, seed, rounds=ROUNDS, cooldown=None, population=POP):
             res = lrjax.tune(
@@ -228,14 +344,14 @@ def main() -> None:
                 num_steps=args.steps, rounds=rounds, method=method, val_batches=val,
                 key=jax.random.PRNGKey(seed), cooldown_steps=cooldown, progress=False,
             )  # fmt: skip
-            return float(test_loss(res.params, test))
+            return float(test_loss(res.params, res.state, test))
 
         def run_sweep(grid):
             res = lrjax.sweep(
-                loss_fn, params, batches, make, grid, combine="zip", val_batches=val,
-                return_params=True, progress=False,
+                swept, params, batches, make, grid, combine="zip", val_batches=val,
+                has_aux=prob.nnx, return_params=True, progress=False,
             )  # fmt: skip
-            return float(test_loss(res.best_params(), test))
+            return float(test_loss(*sweep_best(prob, res), test))
 
         methods = {
             "pbt, 8 rounds": lambda s: run_tune("pbt", s),
@@ -273,9 +389,9 @@ def main() -> None:
             import optuna  # noqa: F401
 
             def run_optuna(seed):
-                p, n = optuna_search(loss_fn, params, batches, val, make, space, args.steps, seed)
+                p, ms, n = optuna_search(prob, args.steps, seed)
                 trials[pname].append(n)
-                return float(test_loss(p, test))
+                return float(test_loss(p, ms, test))
 
             methods["optuna TPE+median x1"] = run_optuna
         except ImportError:
