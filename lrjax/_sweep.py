@@ -127,7 +127,8 @@ def sweep(
       eval_fn: the evaluation score (default: the loss).
       eval_every: also evaluate every this many steps.
       has_aux: ``loss_fn`` returns ``(loss, aux)`` (``result.aux``).
-      return_params: keep every setting's final parameters (``result.params``).
+      return_params: keep every setting's final parameters and model state
+        (``result.params``, ``result.state``; ``best_params()``, ``best_state()``).
 
     Returns:
       A :class:`SweepResult` (``.best``, ``.scores_grid()``, ``.losses``, ...).

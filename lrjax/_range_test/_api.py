@@ -189,8 +189,9 @@ def range_test(
         ``val_batches``).
       has_aux: ``loss_fn`` returns ``(loss, aux)``; ``result.aux`` holds aux
         stacked ``[seeds, K, num_steps, ...]``.
-      return_params: parallel: ``result.params`` holds every copy's final
-        parameters stacked ``[seeds, K, ...]`` (``result.best_params()``).
+      return_params: parallel: ``result.params`` and ``result.state`` hold every
+        copy's final parameters and model state (BatchNorm statistics) stacked
+        ``[seeds, K, ...]`` (``result.best_params()``, ``result.best_state()``).
 
     Returns:
       A :class:`RangeTestResult` (parallel: ``.best_lr``, ``.suggest()``,

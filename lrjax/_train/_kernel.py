@@ -183,7 +183,7 @@ def _train(c: Carry, blocks, t0, h, key, factor, val, spec: Spec):
 
 def _finish(c: Carry, val, spec: Spec):
     val_loss = evaluate(c, val, spec) if val is not None else jnp.zeros(())
-    params = c.params if spec.return_params else ()
+    params = (c.params, c.state) if spec.return_params else ()
     return c.stop_step, val_loss, params
 
 
@@ -255,5 +255,5 @@ def train(carry, blocks, t0, hs, keys, factor, val, *, spec: Spec, out_sharding)
 
 @functools.partial(jax.jit, static_argnames=("spec", "out_sharding"))
 def finish(carry, val, *, spec: Spec, out_sharding):
-    """Stop steps, final evaluation and (optionally) parameters (streamed runs)."""
+    """Stop steps, final evaluation and (optionally) parameters and state (streamed runs)."""
     return _replicate(_batched_finish(carry, val, spec), out_sharding)

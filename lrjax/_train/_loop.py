@@ -231,6 +231,7 @@ class EngineResult(NamedTuple):
       val_losses: with evaluation data: ``[seeds, K]`` after the last step.
       val_curves: with ``eval_every=n``: ``[seeds, K, num_steps // n]``.
       params: ``return_params``: each copy's final parameters ``[seeds, K, ...]``.
+      state: ``return_params``: each copy's final model state ``[seeds, K, ...]``.
     """
 
     losses: np.ndarray
@@ -242,6 +243,7 @@ class EngineResult(NamedTuple):
     val_losses: np.ndarray | None = None
     val_curves: np.ndarray | None = None
     params: Any = None
+    state: Any = None
 
 
 def _chunk_of(tree: Any, c: int, chunk: int, axis: int = 0) -> Any:
@@ -261,8 +263,17 @@ def _pad_copies(tree: Any, total: int, axis: int = 0) -> Any:
     return jax.tree.map(pad, tree)
 
 
+def _is_key(x: Any) -> bool:
+    return jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
 def _host(tree: Any) -> Any:
-    return jax.tree.map(np.asarray, tree)
+    """Arrays as NumPy; PRNG key arrays (NNX RNG state) stay JAX arrays."""
+    return jax.tree.map(lambda x: x if _is_key(x) else np.asarray(x), tree)
+
+
+def _concat(xs: Any, axis: int) -> Any:
+    return (jnp if _is_key(xs[0]) else np).concatenate(xs, axis=axis)
 
 
 def _steps_of(x: np.ndarray, num_steps: int) -> np.ndarray:
@@ -408,8 +419,9 @@ def run(
             RuntimeWarning,
             stacklevel=3,
         )
-    joined = jax.tree.map(lambda *xs: np.concatenate(xs, axis=1)[:, :done], *parts)
-    ((losses, smoothed, aux), scores), (stop_step, val_losses, final_params) = joined
+    joined = jax.tree.map(lambda *xs: _concat(xs, 1)[:, :done], *parts)
+    ((losses, smoothed, aux), scores), (stop_step, val_losses, final) = joined
+    final_params, final_state = final if return_params else (None, None)
     return EngineResult(
         losses=_steps_of(losses, num_steps),
         smoothed=_steps_of(smoothed, num_steps),
@@ -421,7 +433,8 @@ def run(
         else None,
         val_losses=val_losses if has_val else None,
         val_curves=scores[:, :, : num_steps // eval_every] if eval_every is not None else None,
-        params=final_params if return_params else None,
+        params=final_params,
+        state=final_state,
     )
 
 

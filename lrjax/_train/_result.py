@@ -49,7 +49,11 @@ class SweepResult:
       aux: with ``has_aux=True``, the aux pytree stacked ``[seeds, N, num_steps, ...]``
         (float leaves NaN after divergence).
       params: with ``return_params=True``, each copy's final parameters stacked
-        ``[seeds, N, ...]`` (a diverged copy's are those of its stop step).
+        ``[seeds, N, ...]`` (a diverged copy's are those of its stop step; for
+        an NNX model, its ``nnx.Param`` state).
+      state: with ``return_params=True``, each copy's final model state stacked
+        ``[seeds, N, ...]``: BatchNorm statistics and RNG state for Flax models,
+        ``state=`` for a plain stateful model, ``()`` for a plain one.
     """
 
     names: tuple[str, ...]
@@ -71,6 +75,7 @@ class SweepResult:
     eval_every: int | None = None
     aux: Any = None
     params: Any = None
+    state: Any = None
 
     @classmethod
     def _fields_from(
@@ -98,6 +103,7 @@ class SweepResult:
             "eval_every": eval_every,
             "aux": out.aux,
             "params": out.params,
+            "state": out.state,
         }
 
     @property
@@ -123,22 +129,36 @@ class SweepResult:
         return {k: self.grid[k][i].item() for k in self.names}
 
     def best_params(self) -> Any:
-        """The best setting's final parameters (first seed); needs ``return_params=True``."""
-        if self.params is None:
-            raise ValueError("best_params() needs the run to be made with return_params=True")
+        """The best setting's final parameters (first seed); needs ``return_params=True``.
+
+        For an NNX model, rebuild the trained model with its state::
+
+            graphdef = nnx.graphdef(model)
+            best = nnx.merge(graphdef, result.best_params(), result.best_state())
+        """
+        return self._best_copy(self.params, "best_params()")
+
+    def best_state(self) -> Any:
+        """The best setting's final model state (first seed): BatchNorm statistics
+        and RNG state for Flax models; needs ``return_params=True``."""
+        return self._best_copy(self.state, "best_state()")
+
+    def _best_copy(self, tree: Any, what: str) -> Any:
+        if tree is None:
+            raise ValueError(f"{what} needs the run to be made with return_params=True")
         i = self.best_index
         if i is None:
-            raise ValueError("every setting diverged: there are no best parameters")
+            raise ValueError(f"every setting diverged: {what} has no best copy")
         import jax
 
-        return jax.tree.map(lambda a: a[0, i], self.params)
+        return jax.tree.map(lambda a: a[0, i], tree)
 
     def scores_grid(self) -> np.ndarray:
         """``scores`` reshaped to :attr:`shape` (needs a complete run)."""
         return self.scores.reshape(self.shape)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON; NaN and inf become ``None`` (``aux`` and ``params`` are left out)."""
+        """Plain JSON; NaN and inf become ``None`` (``aux``, ``params``, ``state`` left out)."""
         return {
             "names": list(self.names),
             "grid": {k: np.asarray(v).tolist() for k, v in self.grid.items()},

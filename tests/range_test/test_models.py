@@ -83,7 +83,7 @@ def nnx_reference(model, batches, lr, val):
     trained.eval()
     vx, vy = val
     val_loss = np.mean([float(nnx_loss(trained, (vx[i], vy[i]))) for i in range(vx.shape[0])])
-    return np.array(losses), val_loss
+    return np.array(losses), val_loss, rest
 
 
 def test_nnx_batchnorm_equals_hand_written_loop_and_model_is_untouched():
@@ -95,7 +95,7 @@ def test_nnx_batchnorm_equals_hand_written_loop_and_model_is_untouched():
     assert model.bn.use_running_average is False  # nor switched to eval mode
     assert r.val_losses.shape == (1, 4)
     for k, lr in enumerate(r.lrs):
-        losses, val_loss = nnx_reference(Net(nnx.Rngs(0)), batches, lr, val)
+        losses, val_loss, _ = nnx_reference(Net(nnx.Rngs(0)), batches, lr, val)
         if r.diverged[k]:
             continue
         # float32 sums in another order (vmap vs one copy): a few ulps of 1e-7 each.
@@ -105,6 +105,33 @@ def test_nnx_batchnorm_equals_hand_written_loop_and_model_is_untouched():
     # With val_batches the scores are the validation losses.
     np.testing.assert_allclose(r.scores[~r.diverged], r.val_losses[0][~r.diverged])
     assert r.best_lr == r.lrs[np.nanargmin(np.where(r.diverged, np.nan, r.val_losses[0]))]
+
+
+@pytest.mark.parametrize("front", ["range_test", "sweep"])
+def test_nnx_returned_params_and_state_rebuild_the_trained_model(front):
+    """``return_params``: every copy's parameters and BatchNorm statistics equal a
+    hand-written loop's; the best copy rebuilt with ``nnx.merge`` gives its
+    validation loss."""
+    model = Net(nnx.Rngs(0))
+    batches, val = data(), data(steps=2, seed=1)
+    lrs = np.geomspace(1e-3, 0.3, 4)
+    kw = dict(val_batches=val, return_params=True, num_steps=T)
+    if front == "range_test":
+        r = lrjax.range_test(nnx_loss, model, batches, optax.sgd, **LRS | kw)
+    else:
+        r = lrjax.sweep(nnx_loss, model, batches, optax.sgd, {"learning_rate": lrs}, **kw)
+    for k, lr in enumerate(lrs):
+        *_, rest = nnx_reference(Net(nnx.Rngs(0)), batches, lr, val)
+        for name in ("mean", "var"):
+            got = np.asarray(r.state["bn"][name][...][0, k])
+            np.testing.assert_allclose(got, np.asarray(rest["bn"][name][...]), rtol=1e-4)
+    best = nnx.merge(nnx.graphdef(model), r.best_params(), r.best_state())
+    best.eval()
+    score = np.mean([float(nnx_loss(best, (val[0][i], val[1][i]))) for i in range(2)])
+    assert score == pytest.approx(float(np.min(r.scores)), rel=1e-5)
+    plain = lrjax.sweep(nnx_loss, model, batches, optax.sgd, {"learning_rate": lrs}, num_steps=T)
+    with pytest.raises(ValueError, match=r"best_state\(\) needs the run to be made with"):
+        plain.best_state()
 
 
 def test_nnx_batchnorm_running_statistics_are_carried():
