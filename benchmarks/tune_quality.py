@@ -359,6 +359,7 @@ def main() -> None:
             f"halving, {HALVING_POP} members, 5 rounds": lambda s: run_tune(
                 "halving", s, rounds=5, population=HALVING_POP
             ),
+            "pbt, 8 rounds, no probe": lambda s: run_tune("pbt", s, cooldown=0),
             "pbt, 4 rounds, no probe": lambda s: run_tune("pbt", s, rounds=4, cooldown=0),
             f"halving, {HALVING_POP}, 5 rounds, no probe": lambda s: run_tune(
                 "halving", s, rounds=5, cooldown=0, population=HALVING_POP
@@ -375,6 +376,7 @@ def main() -> None:
             f"halving, {HALVING_POP} members, 5 rounds": tune_steps(
                 "halving", HALVING_POP, args.steps, 5
             ),
+            "pbt, 8 rounds, no probe": tune_steps("pbt", POP, args.steps, ROUNDS, probe=False),
             "pbt, 4 rounds, no probe": tune_steps("pbt", POP, args.steps, 4, probe=False),
             f"halving, {HALVING_POP}, 5 rounds, no probe": tune_steps(
                 "halving", HALVING_POP, args.steps, 5, probe=False

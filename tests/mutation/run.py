@@ -265,6 +265,34 @@ MUTATIONS = [
         ("tests/range_test",),
         "every copy draws the same dropout masks",
     ),
+    # ----------------------------------------------------------------------- tune
+    Mutation(
+        "tune-probe-not-annealed",
+        "tune",
+        "lrjax/_train/_population.py",
+        "scale = jnp.clip((end - step).astype(dtype) / (self.steps + 1), 0, 1)",
+        "scale = jnp.ones((), dtype)",
+        ("tests/test_tune.py",),
+        "the cooldown probe trains at the full rate instead of annealing it",
+    ),
+    Mutation(
+        "tune-halving-keeps-the-worse-half",
+        "tune",
+        "lrjax/_train/_population.py",
+        "order = jnp.lexsort((jnp.where(active, rank_scores(score), jnp.inf), inactive))",
+        "order = jnp.lexsort((jnp.where(active, -rank_scores(score), jnp.inf), inactive))",
+        ("tests/test_tune.py",),
+        "successive halving stops the better half",
+    ),
+    Mutation(
+        "tune-halving-gathers-the-first-slots",
+        "tune",
+        "lrjax/_train/_population.py",
+        "index = jnp.argsort(~pop.active, stable=True)[:width] if width < P else None",
+        "index = jnp.arange(width) if width < P else None",
+        ("tests/test_tune.py",),
+        "halving trains the first slots, not the members still training",
+    ),
 ]
 
 
