@@ -26,9 +26,11 @@ ranks by) and a separate test split (what the table reports):
 
 Methods, all at the same number of training steps per member (``--steps``):
 
-- ``pbt`` / ``halving``: ``lrjax.tune`` with 16 members; PBT with 8 rounds
-  (and 4), halving with 5 (16 -> 8 -> 4 -> 2 -> 1 members: the last
-  elimination at 4/5 of the budget);
+- ``pbt`` / ``halving``: ``lrjax.tune``; PBT with 16 members and 8 rounds
+  (and 4); halving over 5 rounds with 40 members (40 -> 20 -> 10 -> 5 -> 3
+  trained: about PBT's compute; the last elimination at 4/5 of the budget)
+  and with 16 (half the compute); each with its default cooldown probe
+  (a quarter round) and without it (``no probe``);
 - ``random x1``: 16 settings drawn from the same space, each trained for all
   steps (the same compute as tune), best by validation loss;
 - ``random x4``: 64 settings (4x the compute);
@@ -43,12 +45,14 @@ Methods, all at the same number of training steps per member (``--steps``):
 
 The random and grid runs use ``lrjax.sweep`` (``return_params=True``); the
 chosen member's parameters are scored on the test split by the loss function.
-For the NNX CNN the model state counts too: tune returns the best member's
-BatchNorm statistics (``result.state``), while ``return_params`` keeps the
-parameters alone, so the sweeps return the statistics as their aux output.
+For the NNX CNN the model state counts too: the BatchNorm statistics of tune's
+best member (``result.state``) and of the sweep's best setting
+(``result.best_state()``).
 Each method runs with ``--seeds`` search seeds (tune's ``key``; the random
-draws); the table shows the median test loss over seeds and, for the tune
-methods, the excess over ``random x4`` (median of per-seed differences).
+draws); the table shows the median test loss over seeds and every method's
+excess over ``random x4`` (the per-seed differences: their median, mean and
+largest), and the training steps it spent (cooldown probes included) over
+random x1's.
 Wall time is the median over seeds (the first call of a shape compiles; later
 seeds reuse the program, so the median is the warm time for 3 seeds or more).
 
@@ -196,35 +200,6 @@ PROBLEMS = {
 }
 
 
-def sweep_loss(prob: Setup):
-    """The loss ``lrjax.sweep`` trains; for NNX, ``(loss, BatchNorm statistics)`` (``has_aux``).
-
-    ``return_params=True`` returns each setting's ``nnx.Param`` state alone, not
-    the rest of the model state, so the statistics leave the program as the aux
-    output (one small ``[seeds, N, steps, ...]`` array per statistic).
-    """
-    if not prob.nnx:
-        return prob.loss
-    from flax import nnx
-
-    def loss(model, batch):
-        return prob.loss(model, batch), nnx.state(model, nnx.BatchStat)
-
-    return loss
-
-
-def sweep_best(prob: Setup, res) -> tuple[Any, Any]:
-    """The best setting's ``(params, model state)`` from a ``sweep_loss`` sweep."""
-    if not prob.nnx:
-        return res.best_params(), ()
-    from flax import nnx
-
-    model = nnx.clone(prob.params)
-    stats = jax.tree.map(lambda a: a[0, res.best_index, -1], res.aux)  # after the last step
-    nnx.update(model, res.best_params(), stats)
-    return nnx.split(model, nnx.Param, ...)[1:]
-
-
 def random_grid(space, n, seed):
     r = np.random.default_rng(seed)
     out = {}
@@ -336,7 +311,6 @@ def main() -> None:
         loss_fn, params, batches, val, test, make, space = prob[:7]
         # (params, model state, batch) -> loss in eval mode; model state () for a pytree
         test_loss = jax.jit(functional(prob, params)[3])
-        swept = sweep_loss(prob)  # one function: a new one per call would recompile the sweep
 
         def run_tune(method, seed, rounds=ROUNDS, cooldown=None, population=POP):
             res = lrjax.tune(
@@ -348,10 +322,10 @@ def main() -> None:
 
         def run_sweep(grid):
             res = lrjax.sweep(
-                swept, params, batches, make, grid, combine="zip", val_batches=val,
-                has_aux=prob.nnx, return_params=True, progress=False,
+                loss_fn, params, batches, make, grid, combine="zip", val_batches=val,
+                return_params=True, progress=False,
             )  # fmt: skip
-            return float(test_loss(*sweep_best(prob, res), test))
+            return float(test_loss(res.best_params(), res.best_state(), test))
 
         methods = {
             "pbt, 8 rounds": lambda s: run_tune("pbt", s),
@@ -408,13 +382,15 @@ def main() -> None:
         ref = losses["random x4"]
         rows = []
         for m in methods:
-            excess = statistics.median(a - b for a, b in zip(losses[m], ref))
+            diff = [a - b for a, b in zip(losses[m], ref)]
             rows.append(
                 [
                     m,
                     f"{statistics.median(losses[m]):.4f}",
                     " ".join(f"{v:.4f}" for v in losses[m]),
-                    f"{excess:+.4f}",
+                    f"{statistics.median(diff):+.4f}",
+                    f"{statistics.mean(diff):+.4f}",
+                    f"{max(diff):+.4f}",
                     f"{compute[m] / unit:.2f}",
                     f"{statistics.median(walls[m]):.2f}",
                 ]
@@ -428,7 +404,9 @@ def main() -> None:
                     "method",
                     "test loss (median)",
                     "per seed",
-                    "vs random x4",
+                    "vs random x4: median",
+                    "mean",
+                    "worst seed",
                     "steps / random x1",
                     "wall s (median)",
                 ],
