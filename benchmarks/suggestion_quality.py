@@ -15,9 +15,9 @@ order):
    each, on the first ``T`` training batches: lrjax parallel (``K`` rates;
    once scored on the training loss, once with ``val_batches`` and
    ``eval_every``), lrjax ``mode="sweep"``, and torch-lr-finder on the same
-   model in PyTorch (same weights, same batches) without and with its
-   ``val_loader`` (MLP problems only: the NNX CNN and the transformer have no
-   torch twin here). Every rule reads one of these results; the candidate
+   model in PyTorch (a twin built from the same initial weights, computing
+   the same forward pass, on the same batches; ``_torch_ref.py``) without and
+   with its ``val_loader``. Every rule reads one of these results; the candidate
    rules (``cand:``) are written below as functions of a result's public
    arrays (``lrs``, ``scores``, ``curve()``, ``losses``).
 2. **Ground truth.** A dense grid of ``--grid`` log-spaced rates over the same
@@ -93,9 +93,19 @@ class Problem:
     val: Any  # one evaluation batch (stacked [1, ...] for lrjax)
     test: Any  # one evaluation batch
     task: str = "ce"  # "ce", "mse", "lm"
-    torch: bool = True  # a torch twin exists (the lrjax.data MLP)
+    # the torch twin for torch-lr-finder: a builder of _torch_ref.TWINS (None: no twin)
+    twin: str | None = "mlp"
+    twin_args: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # (params | model, inputs) -> outputs (logits), where the loss does not show it;
+    # tests/test_torch_twins.py checks the twins against it
+    forward: Callable[[Any, Any], jax.Array] | None = None
     nnx: bool = False
     grid: int | None = None  # rates in the ground-truth grid (None: --grid)
+
+    @property
+    def torch(self) -> bool:
+        """Whether torch-lr-finder runs on this problem (it has a torch twin)."""
+        return self.twin is not None
 
 
 def splits(n: int, n_train: int, n_val: int, n_test: int | None = None, seed: int = 0):
@@ -257,7 +267,8 @@ def cnn(width: int = 6, batch: int = 32):
     X, y = data.load_digits()
     X = X.reshape(-1, 8, 8, 1)
     tr, va, te = splits(len(X), 1000, 200, 400, seed=1)
-    n_params = sum(x.size for x in jax.tree.leaves(nnx.state(CNN(nnx.Rngs(0)), nnx.Param)))
+    abstract = nnx.eval_shape(lambda: CNN(nnx.Rngs(0)))  # shapes only: nothing runs
+    n_params = sum(x.size for x in jax.tree.leaves(nnx.state(abstract, nnx.Param)))
 
     return Problem(
         "digits CNN",
@@ -274,7 +285,8 @@ def cnn(width: int = 6, batch: int = 32):
         batches=lambda seed, steps: data.make_batches(X[tr], y[tr], steps, batch, seed + 1),
         val=(X[va], y[va]),
         test=(X[te], y[te]),
-        torch=False,
+        twin="cnn",
+        forward=lambda model, x: model(x),
         nnx=True,
         grid=24,
     )
@@ -363,7 +375,7 @@ def transformer(d: int = 16, ctx: int = 16, batch: int = 8, heads: int = 2):
         logits = apply(p, x[:, :-1])
         return optax.softmax_cross_entropy_with_integer_labels(logits, x[:, 1:]).mean()
 
-    n_params = sum(x.size for x in jax.tree.leaves(init(0)))
+    n_params = sum(x.size for x in jax.tree.leaves(jax.eval_shape(init, 0)))
     return Problem(
         "char transformer",
         f"Python stdlib source ({n} chars, bytes), 1-block pre-LN transformer d={d}, "
@@ -381,7 +393,9 @@ def transformer(d: int = 16, ctx: int = 16, batch: int = 8, heads: int = 2):
         val=(windows(va_tok, 32, 0),),
         test=(windows(te_tok, 64, 0),),
         task="lm",
-        torch=False,
+        twin="transformer",
+        twin_args={"heads": heads},
+        forward=apply,
         grid=24,
     )
 
@@ -678,6 +692,10 @@ def suggestions(prob: Problem, seed: int, T: int, budgets: tuple[int, int], extr
     """Every rule's rate for one seed: ``{row name: rate}`` (NaN: no suggestion)."""
     model = prob.init(seed)
     batches = prob.batches(seed, T)
+    if prob.torch:  # built before the range tests touch the (NNX: mutable) model
+        from _torch_ref import TWINS, lr_finder_suggestions
+
+        twin = TWINS[prob.twin](model, batches, prob.val, prob.task, **prob.twin_args)
     val = jax.tree.map(lambda a: np.asarray(a)[None], prob.val)
     opt = OPTIMIZERS[prob.optimizer]
     common = dict(
@@ -736,10 +754,8 @@ def suggestions(prob: Problem, seed: int, T: int, budgets: tuple[int, int], extr
         out[name] = safe(lambda rule=rule: rule(others, False))
         out[f"val: {name}"] = safe(lambda rule=rule: rule(others, True))
     if prob.torch:
-        from _torch_ref import lr_finder_suggestions
-
         plain, with_val = lr_finder_suggestions(
-            model, batches, prob.val, prob.min_lr, prob.max_lr, T, prob.optimizer, prob.task
+            twin, prob.min_lr, prob.max_lr, T, prob.optimizer, seed=seed
         )
         out["torch-lr-finder"] = math.nan if plain is None else plain
         out["val: torch-lr-finder (val_loader)"] = math.nan if with_val is None else with_val
