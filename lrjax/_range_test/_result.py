@@ -200,14 +200,14 @@ class RangeTestResult(_Suggestions, SweepResult):
         - with ``val_batches``: ``"budget"``, the best validation rate scaled to
           a run three times as long as the test, ``suggest_for(3 * num_steps)``
           (``best_lr / 3``). At 3x: mean excess 0.028, max 0.084, within 0.05 on
-          7 of 9 problems; torch-lr-finder with its ``val_loader``: mean 0.303,
+          7 of 9 problems; torch-lr-finder with its ``val_loader``: mean 0.252,
           max 1.0. On four problems held out from that choice: max 0.044, mean
           0.023 (torch-lr-finder: 0.259, max 1.0, though closer on two of them).
           For a known run length call :meth:`suggest_for`.
         - without: ``"near_best"``, the smallest rate scoring within 10% of the
           score range of the best (mean excess 0.146 at 3x, 0.148 at 10x;
           within 0.05 on 6 of 9 problems; ``"best"``: 0.280 and 0.307,
-          torch-lr-finder: 0.360 and 0.387). No rule reaches 0.05 on every
+          torch-lr-finder: 0.295 and 0.325). No rule reaches 0.05 on every
           problem without validation data: on small sets that overfit the
           training loss cannot tell, so hold out a validation split.
 
