@@ -110,6 +110,16 @@ class Setup(NamedTuple):
     nnx: bool = False
 
 
+def adamw_one_cycle(steps: int):
+    """``make_optimizer(max_value, pct_start, weight_decay)``: AdamW on a one-cycle schedule."""
+
+    def make(max_value, pct_start, weight_decay):
+        sched = lrjax.one_cycle(max_value, steps, pct_start=pct_start)
+        return optax.adamw(sched, weight_decay=weight_decay)
+
+    return make
+
+
 def digits_problem(steps: int) -> Setup:
     X, y = data.load_digits()
     order = np.random.default_rng(0).permutation(len(X))
@@ -118,10 +128,7 @@ def digits_problem(steps: int) -> Setup:
     val = (X[va].reshape(3, 128, 64), y[va].reshape(3, 128))
     test = (X[te], y[te])
 
-    def make(max_value, pct_start, weight_decay):
-        sched = lrjax.one_cycle(max_value, steps, pct_start=pct_start)
-        return optax.adamw(sched, weight_decay=weight_decay)
-
+    make = adamw_one_cycle(steps)
     space = {
         "max_value": ("log", 1e-4, 1.0),
         "pct_start": (0.1, 0.5),
@@ -180,10 +187,7 @@ def cnn_problem(steps: int) -> Setup:
 
 
 def transformer_problem(steps: int) -> Setup:
-    def make(max_value, pct_start, weight_decay):
-        sched = lrjax.one_cycle(max_value, steps, pct_start=pct_start)
-        return optax.adamw(sched, weight_decay=weight_decay)
-
+    make = adamw_one_cycle(steps)
     space = {
         "max_value": ("log", 1e-4, 0.3),
         "pct_start": (0.1, 0.5),
