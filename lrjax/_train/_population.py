@@ -462,11 +462,11 @@ def _round(pop: Population, xs, keys, factor, val, bounds, search_key, spec: Sea
     # The members computed this round: all, or (halving) those still training
     # first, gathered into a batch of the round's static width.
     width = P if isinstance(r, jax.Array) else spec.widths[r]
-    index = jnp.argsort(~pop.active, stable=True)[:width] if width < P else None
-    sub = (lambda tree: _take_copies(tree, index)) if width < P else (lambda tree: tree)
-    sub_keys = keys if width == P else jnp.take(keys, index, axis=1)
-    sub_hs = hs if width == P else jax.tree.map(lambda x: x[index], hs)
-    start = sub(pop.carry)
+    start, sub_keys, sub_hs = pop.carry, keys, hs
+    if width < P:
+        index = jnp.argsort(~pop.active, stable=True)[:width]
+        start, sub_keys = _take_copies((start, keys), index)
+        sub_hs = jax.tree.map(lambda x: x[index], hs)
     start = _constrain(start._replace(state=_reseed(start.state, sub_keys, r, spec)), spec)
     blocks = jax.tree.map(lambda x: x[None], data)
     trained, ((losses, _, aux), val_score) = _kernel._batched_train(
@@ -476,7 +476,10 @@ def _round(pop: Population, xs, keys, factor, val, bounds, search_key, spec: Sea
     if spec.cooldown:
         # Between rounds, rank on what a member would reach if annealed now.
         probe = lambda: _cooldown_score(trained, data, t0, sub_hs, sub_keys, factor, val, spec)
-        score = jax.lax.cond(last, lambda: score, probe)
+        if isinstance(last, bool):  # an unrolled round: no probe after the last
+            score = score if last else probe()
+        else:
+            score = jax.lax.cond(last, lambda: score, probe)
     losses, aux = losses[0, :, 0], jax.tree.map(lambda a: a[0, :, 0], aux)  # [width, L, ...]
     if width < P:  # back to every slot: rows of members not computed are NaN
         trained = _put_copies(pop.carry, index, trained)
