@@ -48,7 +48,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from lrjax._train import _kernel
-from lrjax._train._loop import Static, _Placement
+from lrjax._train._loop import Static, _host, _Placement
 from lrjax._train._prepare import Prepared
 from lrjax._train._progress import ProgressBar, progress_enabled
 from lrjax._train._score import score_window
@@ -593,17 +593,6 @@ def tune_final(pop, *, spec, out_sharding):
 
 
 # ------------------------------------------------------------- host side
-
-
-def _host(tree: Any) -> Any:
-    """Arrays as NumPy; PRNG key arrays (NNX RNG state) stay JAX arrays."""
-
-    def one(x):
-        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
-            return x
-        return np.asarray(x)
-
-    return jax.tree.map(one, tree)
 
 
 class SearchResult(NamedTuple):
