@@ -41,6 +41,21 @@ SCRIPT = textwrap.dedent(
         if method == "pbt":  # members were copied across devices, divergent ones first
             assert (r.history.parents != np.arange(8)).any()
             assert np.isinf(r.history.scores).any()
+    # Halving on 4 devices, 4 members: both rounds are padded to 4 wide, so the
+    # round computes members that stopped; their rows of aux are still those of
+    # idle members (NaN floats, 0 integers), as on one device.
+    def aux_loss(p, b):
+        loss = loss_fn(p, b)
+        return loss, {"loss": loss, "count": jnp.int32(7), "positive": loss > 0}
+
+    kw = dict(population=4, num_steps=12, rounds=2, method="halving", has_aux=True)
+    one = lrjax.tune(aux_loss, params, batches, make, space, **kw)
+    r = lrjax.tune(aux_loss, params, batches, make, space, mesh=jax.devices(), **kw)
+    idle = ~np.repeat(one.history.active, 6, axis=0).T
+    assert idle.any() and (one.aux["count"][idle] == 0).all()
+    np.testing.assert_allclose(r.aux["loss"], one.aux["loss"], rtol=1e-6, atol=1e-8)
+    np.testing.assert_array_equal(r.aux["count"], one.aux["count"])
+    np.testing.assert_array_equal(r.aux["positive"], one.aux["positive"])
     try:
         lrjax.tune(loss_fn, params, batches, make, space, population=6, num_steps=12,
                    rounds=3, mesh=jax.devices())

@@ -420,8 +420,13 @@ def _reseed(state, keys, r, spec: SearchSpec):
 
 
 def _idle_nan(idle: jax.Array, x: jax.Array) -> jax.Array:
-    """``x`` ``[P, ...]`` with float entries NaN for idle members."""
-    return _kernel._nan_where(idle.reshape((idle.shape[0],) + (1,) * (x.ndim - 1)), x)
+    """``x`` ``[P, ...]`` with float entries NaN for idle members, integer and bool
+    entries 0 (as :func:`_put_rows` fills them: the same whether or not a padded
+    round width computed the member)."""
+    mask = idle.reshape((idle.shape[0],) + (1,) * (x.ndim - 1))
+    if jnp.issubdtype(x.dtype, jnp.integer) or x.dtype == jnp.bool_:
+        return jnp.where(mask, jnp.zeros((), x.dtype), x)
+    return _kernel._nan_where(mask, x)
 
 
 def _score(carry, losses, val_score, ks: _kernel.Spec) -> jax.Array:

@@ -151,7 +151,9 @@ class SweepResult:
             raise ValueError(f"every setting diverged: {what} has no best copy")
         import jax
 
-        return jax.tree.map(lambda a: a[0, i], tree)
+        # ``...``: a 0-d leaf stays an array (NumPy would give a read-only scalar,
+        # which a rebuilt NNX model cannot update, e.g. its RNG count).
+        return jax.tree.map(lambda a: a[0, i, ...], tree)
 
     def scores_grid(self) -> np.ndarray:
         """``scores`` reshaped to :attr:`shape` (needs a complete run)."""

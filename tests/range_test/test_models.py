@@ -134,6 +134,24 @@ def test_nnx_returned_params_and_state_rebuild_the_trained_model(front):
         plain.best_state()
 
 
+def test_nnx_dropout_state_over_chunks_rebuilds_a_model_that_trains_on():
+    """``return_params`` with several chunks and Dropout (RNG keys in the state):
+    the same state as one chunk, and the best copy rebuilt with ``nnx.merge``
+    trains on (its RNG count an array Dropout can advance, not a NumPy scalar)."""
+    model = Net(nnx.Rngs(0), dropout=0.3)
+    grid = {"learning_rate": np.geomspace(1e-3, 0.3, 5)}
+    kw = dict(num_steps=T, return_params=True)
+    one = lrjax.sweep(nnx_loss, model, data(), optax.sgd, grid, **kw)
+    chunked = lrjax.sweep(nnx_loss, model, data(), optax.sgd, grid, chunk_size=2, **kw)
+    for a, b in zip(jax.tree.leaves(chunked.state), jax.tree.leaves(one.state)):
+        np.testing.assert_array_equal(_host(a), _host(b))
+    best = nnx.merge(nnx.graphdef(model), chunked.best_params(), chunked.best_state())
+    count = int(best.do.rngs.count[...])
+    best.train()
+    best(data(steps=1)[0][0])
+    assert int(best.do.rngs.count[...]) == count + 1
+
+
 def test_nnx_batchnorm_running_statistics_are_carried():
     """Eval mode uses the running averages the training steps accumulated: an
     evaluation with the initial statistics (never updated) gives other numbers."""
