@@ -286,6 +286,27 @@ def test_other_ranges_and_key_compile_nothing(method):
     assert _count_compiles(lambda: run(fewer, jax.random.PRNGKey(7))) == 1
 
 
+def test_streamed_halving_compiles_one_program_per_width():
+    """Widths 4, 2, 1, 1 over 4 rounds: three round programs, and none on a second call."""
+    X, Y = linreg_data()
+    listed = [(X[t], Y[t]) for t in range(T)]
+    assert _population.round_widths("halving", 4, 4) == (4, 2, 1, 1)
+    space = {"learning_rate": ("log", 1e-3, 0.5)}
+
+    def run(key):
+        lrjax.tune(
+            linreg_loss, jnp.zeros(3), listed, make_sgd_lr, space, population=4,
+            num_steps=28, rounds=4, method="halving", key=jax.random.PRNGKey(key),
+        )  # fmt: skip
+
+    assert _count_compiles(lambda: run(0), "tune_round") == 3
+    assert _count_compiles(lambda: run(1), "tune_round") == 0
+
+
+def make_sgd_lr(learning_rate):
+    return optax.sgd(learning_rate)
+
+
 @pytest.mark.parametrize("method", ["pbt", "halving"])
 @pytest.mark.parametrize("source", ["streamed", "callable"])
 def test_streamed_and_callable_batches_equal_stacked(source, method):

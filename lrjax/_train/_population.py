@@ -456,8 +456,13 @@ def _cooldown_score(carry, data, t0, hs, keys, factor, val, spec: SearchSpec) ->
     return _score(cooled, losses[0, :, 0], val_score[0, :, 0], spec.kernel)
 
 
-def _round(pop: Population, xs, keys, factor, val, bounds, search_key, spec: SearchSpec):
-    """Trains one round, scores it and changes the population (not after the last)."""
+def _round(
+    pop: Population, xs, keys, factor, val, bounds, search_key, spec: SearchSpec, width=None
+):
+    """Trains one round, scores it and changes the population (not after the last).
+
+    ``width``: the members computed (static; ``None``: all of them).
+    """
     r, data, keep = xs
     ks = spec.kernel
     P, L = spec.population, ks.block
@@ -466,7 +471,7 @@ def _round(pop: Population, xs, keys, factor, val, bounds, search_key, spec: Sea
     last = r == spec.rounds - 1
     # The members computed this round: all, or (halving) those still training
     # first, gathered into a batch of the round's static width.
-    width = P if isinstance(r, jax.Array) else spec.widths[r]
+    width = P if width is None else width
     start, sub_keys, sub_hs = pop.carry, keys, hs
     if width < P:
         index = jnp.argsort(~pop.active, stable=True)[:width]
@@ -564,7 +569,8 @@ def tune_search(
     else:  # halving: a narrower batch every round, so the rounds are unrolled
         parts = []
         for r in range(spec.rounds):
-            pop, record = body(pop, (r, jax.tree.map(lambda x, r=r: x[r], blocks), keep[r]))
+            xs = (r, jax.tree.map(lambda x, r=r: x[r], blocks), keep[r])
+            pop, record = body(pop, xs, width=spec.widths[r])
             parts.append(record)
         records = jax.tree.map(lambda *xs: jnp.stack(xs), *parts)
     return _kernel._replicate((records, _final(pop)), out_sharding)
@@ -576,18 +582,13 @@ def tune_start(params, state, keys, bounds, search_key, *, spec):
     return _start(params, state, keys, bounds, search_key, spec)
 
 
-@functools.partial(jax.jit, static_argnames=(*_STATIC, "static_round"), donate_argnums=(0,))
+@functools.partial(jax.jit, static_argnames=(*_STATIC, "width"), donate_argnums=(0,))
 def tune_round(
-    pop, r, data, keep, keys, factor, val, bounds, search_key, *, spec, out_sharding, static_round
+    pop, r, data, keep, keys, factor, val, bounds, search_key, *, spec, out_sharding, width
 ):
-    """One round (streamed runs): ``(population, record)``.
-
-    ``static_round``: the round index as a Python int (halving: one program per
-    round width), else ``None`` (``r`` traced: one program for every round).
-    """
-    if static_round is not None:
-        r = static_round
-    pop, record = _round(pop, (r, data, keep), keys, factor, val, bounds, search_key, spec)
+    """One round (streamed runs): ``(population, record)``; one program per ``width``
+    (the members computed: halving's narrow with the rounds, PBT's are all of them)."""
+    pop, record = _round(pop, (r, data, keep), keys, factor, val, bounds, search_key, spec, width)
     return pop, _kernel._replicate(record, out_sharding)
 
 
@@ -715,7 +716,7 @@ def run_search(
                     keys,
                     spec=spec,
                     out_sharding=out,
-                    static_round=r if method == "halving" else None,
+                    width=spec.widths[r],
                     **args,
                 )
                 parts.append(_host(record))
