@@ -180,7 +180,8 @@ def range_test(
       step_mode: sweep: ``"exp"`` (default) or ``"linear"`` ramp.
       state: plain JAX: the initial model state, with ``loss_fn(params, state,
         batch) -> (loss, new_state)`` (``((loss, aux), new_state)`` with
-        ``has_aux``); ``eval_fn(params, state, batch)``.
+        ``has_aux``); ``eval_fn(params, state, batch)``. With ``seeds > 1``
+        every initialisation starts from this state.
       key: the PRNG key of the copies' random streams (``PRNGKey(0)``).
       val_batches: parallel: evaluation batches (see **Evaluation**).
       eval_fn: ``(params, batch) -> scalar`` evaluation score (``(model,

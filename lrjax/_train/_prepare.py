@@ -136,6 +136,8 @@ def _seed_model(loss_fn, params, init_fn, seeds, *, state, eval_fn, has_aux) -> 
             "params and init_fn(key) have different tree structures: "
             f"{jax.tree.structure(params)} vs {jax.tree.structure(stacked)}"
         )
+    if state is not None:  # every initialisation starts from the same state
+        state = jax.tree.map(lambda x: jnp.broadcast_to(x, (seeds, *jnp.shape(x))), state)
     model = make_model(loss_fn, stacked, state=state, eval_fn=eval_fn, has_aux=has_aux)
     return model, True
 

@@ -300,6 +300,28 @@ def test_plain_state_aux_and_params_equal_hand_written_loop():
         np.testing.assert_allclose(r.params[0, k], w, rtol=1e-5, atol=1e-7)
 
 
+def test_plain_state_with_several_initialisations_equals_one_run_each():
+    """``state=`` with ``seeds=2``: every initialisation starts from the same state;
+    seed ``s`` equals a one-seed run from ``init_fn(split(PRNGKey(0), 2)[s])``."""
+    batches = data()
+
+    def loss_fn(w, state, batch):
+        x, y = batch
+        new_state = 0.9 * state + 0.1 * x.mean(0)
+        return jnp.mean(((x - new_state) @ w - y) ** 2), new_state
+
+    init_fn = lambda key: 0.3 * jax.random.normal(key, (4,))
+    s0 = jnp.full(4, 0.5)
+    kw = dict(state=s0, return_params=True, **LRS)
+    both = lrjax.range_test(loss_fn, None, batches, optax.adam, seeds=2, init_fn=init_fn, **kw)
+    assert both.losses.shape == (2, 4, T) and both.state.shape == (2, 4, 4)
+    for s, key in enumerate(jax.random.split(jax.random.PRNGKey(0), 2)):
+        one = lrjax.range_test(loss_fn, init_fn(key), batches, optax.adam, **kw)
+        np.testing.assert_allclose(both.losses[s], one.losses[0], rtol=1e-5)
+        np.testing.assert_allclose(both.params[s], one.params[0], rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(both.state[s], one.state[0], rtol=1e-6)
+
+
 # ------------------------------------------------------------ evaluation
 
 
