@@ -40,7 +40,8 @@ class TuneHistory(NamedTuple):
         the options given).
       scores: ``[rounds, P]`` the score the members were ranked by after the
         round (after the cooldown probe, except in the last round; ``inf``
-        once diverged, NaN for a member that did not train: halving).
+        once diverged, and for a round whose probe diverged, though the member
+        itself trains on; NaN for a member that did not train: halving).
       parents: ``[rounds, P]`` int (``parents[0]`` is ``0..P-1``).
       active: ``[rounds, P]`` bool: the member trained in this round.
     """
