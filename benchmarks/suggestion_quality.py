@@ -1009,7 +1009,8 @@ def main() -> None:
         f"every suggested rate, constant rate, test loss after 3T and 10T steps; "
         f"{args.seeds} seeds; multi-seed candidates use {args.extra_seeds} more "
         f"initialisations; diag: rows score the parallel test on the test split instead of "
-        f"the validation split (not a rule a user has: the ceiling of the validation rules)\n"
+        f"the validation split (not a rule a user has: how much of a validation rule's "
+        f"excess is the validation split's noise)\n"
     )
     t0 = time.perf_counter()
     results = {}
