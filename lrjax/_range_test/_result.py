@@ -203,10 +203,10 @@ class RangeTestResult(_Suggestions, SweepResult):
           7 of 9 problems; torch-lr-finder with its ``val_loader``: mean 0.252,
           max 1.0. On four problems held out from that choice: max 0.044, mean
           0.023 (torch-lr-finder: 0.259, max 1.0, though closer on two of them).
-          The two misses (0.084, 0.076) have validation splits of 80 and 100
+          The two misses (0.084, 0.076) have validation splits of 100 and 80
           examples: scored on the test split instead, the rule is within
-          0.030 on all nine, so hold out as much data as you can. For a known run length call
-          :meth:`suggest_for`.
+          0.030 on all nine, so hold out as much data as you can. For a known
+          run length call :meth:`suggest_for`.
         - without: ``"near_best"``, the smallest rate scoring within 10% of the
           score range of the best (mean excess 0.146 at 3x, 0.148 at 10x;
           within 0.05 on 6 of 9 problems; ``"best"``: 0.280 and 0.307,
