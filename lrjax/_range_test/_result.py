@@ -103,7 +103,7 @@ class RangeTestResult(_Suggestions, SweepResult):
     """
 
     mode: ClassVar[str] = "parallel"
-    methods: ClassVar[tuple[str, ...]] = ("best", "near_best", *_suggest.METHODS)
+    methods: ClassVar[tuple[str, ...]] = ("best", "near_best", "budget", *_suggest.METHODS)
 
     @property
     def default_method(self) -> str:  # type: ignore[override]
@@ -163,6 +163,11 @@ class RangeTestResult(_Suggestions, SweepResult):
             return super()._suggestion(method, **kwargs)
         if kwargs:
             raise TypeError(f"suggestion {method!r} takes no options, got {sorted(kwargs)}")
+        if method == "budget" and self.val_losses is None:
+            raise ValueError(
+                "suggest('budget') scales the best validation rate: pass val_batches to "
+                "range_test (without validation data use 'near_best', or suggest_for)"
+            )
         i = self.best_index
         if i is None:
             raise ValueError(f"no usable points for a suggestion: {self._why_empty()}")
@@ -302,8 +307,10 @@ class RangeTestResult(_Suggestions, SweepResult):
 
         ``best_lr * min(1, num_steps / total_steps)``: the best constant rate
         falls as the run gets longer, about in proportion on the benchmark
-        suite. Within the test's length (``total_steps <= num_steps``, training
-        scores) the answer is measured instead: :meth:`best_at`.
+        suite. Within the test's length (``total_steps <= num_steps``) and
+        without validation data the answer is measured instead:
+        :meth:`best_at`, the best training rate at that horizon (with
+        validation data, which is scored only at the end, it is ``best_lr``).
 
         On ``benchmarks/suggestion_quality.py`` with ``val_batches`` it wins
         at 3x and 10x the test (mean excess 0.028 and 0.034, max 0.084 and

@@ -287,8 +287,8 @@ def _report(
         why = {
             "budget": "the rate with the lowest validation loss, scaled by 1/3 for a run "
             "3x as long as this test (result.suggest_for(total_steps) for your run's length)",
-            "near_best": "the smallest rate whose training score is within 10% of the best's "
-            "(hold out data with --val-fraction to score on it)",
+            "near_best": "the smallest rate scoring within 10% of the score range above the "
+            "best training score (hold out data with --val-fraction to score on it)",
         }[result.default_method]
         print(f"suggested rate: {lr}: {why}")
     if args.mode == "sweep" or args.fastai_rules:

@@ -66,6 +66,26 @@ def test_parallel_fields_and_best_lr(results):
     assert "RangeTestResult(20 rates" in repr(par)
 
 
+def test_plot_shades_the_interval_of_rates_as_good_as_the_best():
+    end = np.array([[1.0, 0.50, 0.45, 0.47, 0.9], [1.0, 0.56, 0.47, 0.45, 0.9]])
+    losses = np.repeat(end[:, :, None], 2, axis=2)  # [seeds, K, T]
+    lrs = np.logspace(-3, 1, 5)
+    r = RangeTestResult.from_parallel(lrs, losses, losses, -np.ones((2, 5), int), 4.0)
+    assert r.interval == pytest.approx((0.1, 1.0))
+    ax = r.plot().axes[0]
+    spans = [p for p in ax.patches if p.get_label() == "as good as best (seeds)"]
+    assert len(spans) == 1
+    x0, x1 = spans[0].get_x(), spans[0].get_x() + spans[0].get_width()
+    assert (x0, x1) == pytest.approx((0.1 / 1.05, 1.0 * 1.05))
+    # one seed: no spread to judge by, no span
+    one = RangeTestResult.from_parallel(lrs, losses[:1], losses[:1], -np.ones((1, 5), int), 4.0)
+    labels = [p.get_label() for p in one.plot().axes[0].patches]
+    assert "as good as best (seeds)" not in labels
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 def test_plots(results):
     par, swp = results
     for r in (par, swp):

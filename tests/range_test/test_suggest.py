@@ -259,5 +259,10 @@ def test_default_suggestion_with_and_without_validation():
     # the best validation rate for a run 3x the test's length: best_lr / 3
     assert val.suggest() == pytest.approx(lrs[3] / 3)
     assert val.suggest() == val.suggest_for(3 * val.num_steps)
+    assert val.suggestions()["budget"] == val.suggest()
+    # "budget" scales a validation score: without one it says so, not a training-loss rate
+    with pytest.raises(ValueError, match="val_batches"):
+        plain.suggest("budget")
+    assert plain.suggestions()["budget"] is None
     with pytest.raises(TypeError, match="options"):
         plain.suggest("near_best", lr_diff=3)
