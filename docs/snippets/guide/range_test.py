@@ -21,8 +21,8 @@ result = lrjax.range_test(
 )
 print(result)
 print("best rate (lowest loss after 100 steps):", f"{result.best_lr:.3g}")
-for method, lr in result.suggestions().items():
-    print(f"suggest({method!r}):".ljust(20), f"{lr:.3g}")
+for method, lr in result.suggestions().items():  # None: no answer ("budget" needs val_batches)
+    print(f"suggest({method!r}):".ljust(20), "none" if lr is None else f"{lr:.3g}")
 # fastai's valley, on per-rate scores, lands two orders of magnitude below the best
 assert round(math.log10(result.best_lr / result.suggest("valley"))) == 2
 result.plot()
