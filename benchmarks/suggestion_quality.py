@@ -684,6 +684,7 @@ def rule_names(budget_mult: int) -> tuple[list[str], list[str]]:
         "sweep valley",
         "sweep steep",
         "sweep minimum",
+        "sweep slide",
         "torch-lr-finder",
         *CANDIDATES,
         *MULTI,
@@ -695,7 +696,7 @@ def rule_names(budget_mult: int) -> tuple[list[str], list[str]]:
         "val: valley",
         "val: steep",
         "val: slide",
-        f"val: {sf} (eval_every)",
+        f"val: {sf}",
         f"val: cand: best x sqrt(T/{budget_mult}T)",
         f"val: cand: best x T/{budget_mult}T",
         "val: torch-lr-finder (val_loader)",
@@ -783,7 +784,7 @@ def suggestions(prob: Problem, seed: int, T: int, budgets: tuple[int, int], extr
     out["val: best"] = safe(lambda: parv.suggest("best"))
     for mult, b in zip((3, 10), budgets):
         out[f"suggest_for({mult}T)"] = safe(lambda b=b: par.suggest_for(b))
-        out[f"val: suggest_for({mult}T) (eval_every)"] = safe(lambda b=b: parv.suggest_for(b))
+        out[f"val: suggest_for({mult}T)"] = safe(lambda b=b: parv.suggest_for(b))
         shrink = math.sqrt(T / b)
         out[f"cand: best x sqrt(T/{mult}T)"] = safe(lambda f=shrink: par.suggest("best") * f)
         out[f"val: cand: best x sqrt(T/{mult}T)"] = safe(lambda f=shrink: parv.suggest("best") * f)
@@ -796,7 +797,7 @@ def suggestions(prob: Problem, seed: int, T: int, budgets: tuple[int, int], extr
             lambda b=b: part.suggest_for(b)
         )
     out["diag: best, test split as val"] = safe(lambda: part.suggest("best"))
-    for m in ("valley", "steep", "minimum"):
+    for m in ("valley", "steep", "minimum", "slide"):
         out[f"sweep {m}"] = safe(lambda m=m: swp.suggest(m))
     for name, rule in CANDIDATES.items():
         out[name] = safe(lambda rule=rule: rule(par))
