@@ -63,6 +63,34 @@ class _Suggestions:
         return out
 
 
+def _mean_fraction(schedule: Any, total_steps: int) -> float:
+    """A schedule's mean over ``[0, total_steps)`` as a fraction of its largest value."""
+    if not callable(schedule):
+        raise TypeError(f"schedule must be a callable step -> rate, got {schedule!r}")
+    import jax
+    import jax.numpy as jnp
+
+    try:
+        values = np.asarray(jax.vmap(schedule)(jnp.arange(total_steps)), np.float64)
+    except Exception:
+        # not traceable (a Python `if` on the step): evaluate it step by step
+        try:
+            values = np.array([float(schedule(i)) for i in range(total_steps)])
+        except Exception as e:
+            raise ValueError(
+                f"schedule could not be evaluated at steps 0..{total_steps - 1} "
+                f"({type(e).__name__}: {str(e)[:80]}); pass a callable step -> rate such as "
+                "lrjax.cosine(1.0, total_steps)"
+            ) from None
+    peak = values.max() if values.size else math.nan
+    if values.shape != (total_steps,) or not np.isfinite(values).all() or not peak > 0:
+        raise ValueError(
+            f"schedule must give one finite rate per step with a positive peak over "
+            f"[0, {total_steps}), got values in [{values.min():.3g}, {peak:.3g}]"
+        )
+    return float(values.mean() / peak)
+
+
 def _mark_suggestions(ax: Any, result: Any, methods: Sequence[str], strict: bool) -> None:
     """The first method is the suggestion (a large star); the others small circles."""
     for i, m in enumerate(methods):
@@ -302,8 +330,8 @@ class RangeTestResult(_Suggestions, SweepResult):
         score = np.where(out | ~np.isfinite(window).all(0), np.inf, window.mean(0))
         return None if not np.isfinite(score).any() else float(self.lrs[np.argmin(score)])
 
-    def suggest_for(self, total_steps: int) -> float:
-        """The rate for a real run of ``total_steps`` steps at a constant rate.
+    def suggest_for(self, total_steps: int, schedule: Any = None) -> float:
+        """The rate for a real run of ``total_steps`` steps, constant or on a schedule.
 
         ``best_lr * min(1, num_steps / total_steps)``: the best constant rate
         falls as the run gets longer, about in proportion on the benchmark
@@ -325,14 +353,30 @@ class RangeTestResult(_Suggestions, SweepResult):
         0.030 and 0.048 on every suite problem, so what it misses is the
         validation split's noise, not the trend.
 
+        With ``schedule`` (the run's schedule at any scale, e.g.
+        ``lrjax.cosine(1.0, total_steps)``) the answer is the schedule's peak:
+        the constant rate above divided by the schedule's mean over the run
+        relative to its peak, so that the run's mean rate matches it (twice
+        the constant rate for a cosine decay to zero). On the suite's cosine,
+        one-cycle and warmup-cosine runs
+        (``benchmarks/suggestion_schedules.py``) this beats using ``best_lr``
+        as the peak, fastai's convention, at 10x the test and on the held-out
+        problems; see that script's table.
+
         Args:
           total_steps: the length of the real run, >= 1.
+          schedule: ``None`` (a constant rate), or a callable ``step -> rate``
+            giving the shape of the run's rate (an lrjax or Optax schedule);
+            only its values relative to its largest one over
+            ``[0, total_steps)`` matter.
 
         Returns:
-          The suggested rate.
+          The suggested rate (with ``schedule``: its peak).
 
         Raises:
-          ValueError: ``total_steps`` < 1, or every rate diverged.
+          ValueError: ``total_steps`` < 1, every rate diverged, or
+            ``schedule`` gives a rate that is not finite or no positive one.
+          TypeError: ``schedule`` is not callable.
 
         Example:
           >>> import numpy as np
@@ -342,18 +386,22 @@ class RangeTestResult(_Suggestions, SweepResult):
           >>> r = RangeTestResult.from_parallel(lrs, losses, losses, -np.ones((1, 5), int), 4.0)
           >>> round(r.suggest_for(20), 6)  # ten times the test's 2 steps
           0.01
+          >>> import lrjax  # a cosine decay's mean is about half its peak
+          >>> round(r.suggest_for(20, schedule=lrjax.cosine(1.0, 20)), 4)
+          0.019
         """
         if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)):
             raise TypeError(f"total_steps must be an int >= 1, got {total_steps!r}")
         if total_steps < 1:
             raise ValueError(f"total_steps must be >= 1, got {total_steps!r}")
+        mean_fraction = 1.0 if schedule is None else _mean_fraction(schedule, int(total_steps))
         if self.best_index is None:
             raise ValueError(f"no usable points for a suggestion: {self._why_empty()}")
         if total_steps <= self.num_steps and self.val_losses is None:
             best = self.best_at(int(total_steps))
             if best is not None:
-                return best
-        return float(self.best_lr * min(1.0, self.num_steps / total_steps))
+                return best / mean_fraction
+        return float(self.best_lr * min(1.0, self.num_steps / total_steps)) / mean_fraction
 
     def diagnose(self, **thresholds: float) -> np.ndarray:
         """Re-labels the rates with other thresholds (see :class:`lrjax.Thresholds`).

@@ -95,3 +95,78 @@ def test_interval_matches_its_definition():
     assert k == lrs.size - 1 or not close[k + 1]
     assert lo < hi  # noise of 30% makes neighbours indistinguishable
     assert result()[0].interval is None  # one seed: no spread to judge by
+
+
+# ------------------------------------------------------- the peak of a schedule
+
+
+def scheduled_loss(peaks, shape):
+    """Expected loss after a run whose rate at step ``t`` is ``peak * shape[t]``
+    (brute force over the steps: ``m <- q_t m + lr_t^2 sigma^2``, ``m = E[w^2]``)."""
+    m = np.full(np.shape(peaks), W0**2)
+    for s in shape:
+        lr = peaks * s
+        m = (1 - lr * A) ** 2 * m + lr**2 * SIGMA**2
+    return A / 2 * m
+
+
+def cosine_shape(H):
+    """Cosine decay from 1 to 0 over ``H`` steps, from its closed form."""
+    return np.array([0.5 * (1 + np.cos(np.pi * t / H)) for t in range(H)])
+
+
+def test_schedule_peak_is_the_constant_rate_over_the_schedules_mean():
+    import lrjax
+
+    r, _ = result()
+    H = 1000
+    shape = cosine_shape(H)
+    want = r.suggest_for(H) / shape.mean()
+    assert r.suggest_for(H, schedule=lrjax.cosine(1.0, H)) == pytest.approx(want, rel=1e-5)
+    # only the shape matters, not the scale
+    assert r.suggest_for(H, schedule=lrjax.cosine(7.0, H)) == pytest.approx(want, rel=1e-5)
+    # a flat schedule is the constant answer; within the test, best_at over the mean
+    assert r.suggest_for(H, schedule=lambda t: 0.3 + 0 * t) == pytest.approx(r.suggest_for(H))
+    assert r.suggest_for(40, schedule=lrjax.cosine(1.0, 40)) == pytest.approx(
+        r.best_at(40) / cosine_shape(40).mean(), rel=1e-5
+    )
+    # a Python step function (not traceable) is evaluated step by step
+    step = r.suggest_for(H, schedule=lambda t: 1.0 if t < H // 2 else 0.5)
+    assert step == pytest.approx(r.suggest_for(H) / 0.75)
+
+
+@pytest.mark.parametrize("factor", [3, 10])
+def test_schedule_peak_lands_near_the_closed_form_optimum(factor):
+    import lrjax
+
+    r, _ = result()
+    H = factor * r.num_steps
+    shape = cosine_shape(H)
+    fine = np.geomspace(1e-3, 1.99 / A, 4001)
+    losses = scheduled_loss(fine, shape)
+    star, L0 = losses.min(), A / 2 * W0**2
+
+    def ex(peak):
+        return (scheduled_loss(np.array(peak), shape) - star) / (L0 - star)
+
+    peak = r.suggest_for(H, schedule=lrjax.cosine(1.0, H))
+    assert ex(peak) <= 0.05, (peak, ex(peak))
+    best_peak = fine[np.argmin(losses)]
+    assert best_peak / 2 < peak < best_peak * 2
+    # the constant answer used as the peak anneals too early
+    assert ex(peak) < ex(r.suggest_for(H)) / 10
+
+
+@pytest.mark.parametrize(
+    ("schedule", "error", "match"),
+    [
+        (0.1, TypeError, "schedule must be a callable"),
+        (lambda t: 0 * t, ValueError, "positive peak"),
+        (lambda t: np.nan * t, ValueError, "finite"),
+        (lambda t: 1 / 0, ValueError, "could not be evaluated .*ZeroDivisionError"),
+    ],
+)
+def test_schedule_bad_inputs(schedule, error, match):
+    r, _ = result()
+    with pytest.raises(error, match=match):
+        r.suggest_for(300, schedule=schedule)
