@@ -38,6 +38,7 @@ run recompiles 75
 run range_test_speed 140
 run range_test_scaling 150 "${scaling_args[@]}"
 run suggestion_quality 900
+run suggestion_schedules 900
 run tune_quality 900
 run cli_startup 240 --out -  # its report is this run's output, kept by run() like the others
 run real_models 600

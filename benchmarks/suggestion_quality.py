@@ -498,13 +498,17 @@ def functional(prob: Problem, model):
     return params, rest, step_loss, eval_loss
 
 
-def make_trainer(prob: Problem, step_loss, eval_loss, budgets: tuple[int, ...]):
-    """``train(lrs [S, N], params [S], rest [S], batches [S]) -> test loss [S, N, budgets]``."""
+def make_trainer(prob: Problem, step_loss, eval_loss, budgets: tuple[int, ...], schedule=None):
+    """``train(lrs [S, N], params [S], rest [S], batches [S]) -> test loss [S, N, budgets]``.
+
+    ``schedule(peak, total_steps)``: train on that schedule over the last budget,
+    with ``lrs`` its peaks, instead of at constant rates.
+    """
     make_opt = OPTIMIZERS[prob.optimizer]
     test = jax.tree.map(jnp.asarray, prob.test)
 
     def one(lr, params, rest, batches):
-        opt = make_opt(lr)
+        opt = make_opt(lr if schedule is None else schedule(lr, budgets[-1]))
 
         def step(carry, batch):
             p, r, s = carry
