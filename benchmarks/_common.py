@@ -1,4 +1,4 @@
-"""Shared helpers for the benchmark scripts: machine info and interleaved timing."""
+"""Shared helpers for the benchmark scripts: machine info, interleaved timing, reports."""
 
 from __future__ import annotations
 
@@ -124,3 +124,20 @@ def load_note() -> str:
         return f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
     except OSError:  # pragma: no cover - not on every platform
         return "load average unknown"
+
+
+class Report:
+    """Prints each line as it comes and keeps it, to write the same report to a file."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, line: str = "") -> None:
+        print(line, flush=True)
+        self.lines.append(line)
+
+    def write(self, path: str | None) -> None:
+        """Writes the report to ``path`` (nothing when it is ``None``)."""
+        if path:
+            with open(path, "w") as f:
+                f.write("\n".join(self.lines) + "\n")

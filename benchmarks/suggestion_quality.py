@@ -59,7 +59,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import machine_info, table
+from _common import Report, machine_info, table
 
 import lrjax
 from lrjax import data
@@ -462,6 +462,22 @@ PROBLEMS: dict[str, Callable[[], Problem]] = {
     "cnn": cnn,
     "transformer": transformer,
 }
+
+
+def add_problem_args(ap: argparse.ArgumentParser) -> None:
+    """``--problems`` (names, or ``heldout``) and ``--out``, for this script and its kin."""
+    ap.add_argument(
+        "--problems",
+        default=",".join(PROBLEMS),
+        help="comma-separated names, or 'heldout' for the held-out problems",
+    )
+    ap.add_argument("--out", default=None, help="also write the report to this file")
+
+
+def selected_problems(spec: str) -> list[Problem]:
+    """The problems ``--problems`` names: comma-separated names, or ``heldout``."""
+    names = list(HELD_OUT) if spec == "heldout" else spec.split(",")
+    return [{**PROBLEMS, **HELD_OUT}[n]() for n in names]
 
 
 # ------------------------------------------------------------- the evaluation trainer
@@ -977,20 +993,10 @@ def main() -> None:
         default=2,
         help="other initialisations for the multi-seed candidates",
     )
-    ap.add_argument(
-        "--problems",
-        default=",".join(PROBLEMS),
-        help="comma-separated names, or 'heldout' for the held-out problems",
-    )
+    add_problem_args(ap)
     ap.add_argument("--test-steps", type=int, default=None, help="override T (development)")
-    ap.add_argument("--out", default=None, help="also write the report to this file")
     args = ap.parse_args()
-
-    lines: list[str] = []
-
-    def log(s=""):
-        print(s, flush=True)
-        lines.append(s)
+    log = Report()
 
     import torch
 
@@ -1001,8 +1007,7 @@ def main() -> None:
     )
     with contextlib.suppress(OSError):
         log(f"load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    names = list(HELD_OUT) if args.problems == "heldout" else args.problems.split(",")
-    probs = [{**PROBLEMS, **HELD_OUT}[n]() for n in names]
+    probs = selected_problems(args.problems)
     if args.test_steps:
         for p in probs:
             p.test_steps = args.test_steps
@@ -1070,9 +1075,7 @@ def main() -> None:
         targets(probs, summaries[mult], log)
     log("\n### Suggested rates (geometric mean over seeds)\n")
     log(rate_table(probs, results, 3))
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write("\n".join(lines) + "\n")
+    log.write(args.out)
 
 
 if __name__ == "__main__":

@@ -37,17 +37,17 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _common import machine_info, table
+from _common import Report, machine_info, table
 from suggestion_quality import (
-    HELD_OUT,
     OPTIMIZERS,
-    PROBLEMS,
     K,
     Problem,
+    add_problem_args,
     fmt,
     functional,
     make_trainer,
     safe,
+    selected_problems,
 )
 
 import lrjax
@@ -164,24 +164,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--grid", type=int, default=32, help="peaks in the dense grid")
-    ap.add_argument(
-        "--problems",
-        default=",".join(PROBLEMS),
-        help="comma-separated names, or 'heldout' for the held-out problems",
-    )
-    ap.add_argument("--out", default=None, help="also write the report to this file")
+    add_problem_args(ap)
     args = ap.parse_args()
-    lines: list[str] = []
-
-    def log(s=""):
-        print(s, flush=True)
-        lines.append(s)
+    log = Report()
 
     log(f"{machine_info()}, os.cpu_count() = {os.cpu_count()}")
     with contextlib.suppress(OSError):
         log(f"load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    names = list(HELD_OUT) if args.problems == "heldout" else args.problems.split(",")
-    probs = [{**PROBLEMS, **HELD_OUT}[n]() for n in names]
+    probs = selected_problems(args.problems)
     log(
         f"\nrange tests of T steps as in suggestion_quality.py (K = {K}); each peak trained "
         f"on each schedule for B = 3T and 10T steps; ground truth: {args.grid} (CNN, "
@@ -210,9 +200,7 @@ def main() -> None:
                 f"{name}, {mult}T: lowest max {win} ({best[(name, win)][0]:.3f}); "
                 f"lowest mean {by_mean} ({best[(name, by_mean)][1]:.3f})"
             )
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write("\n".join(lines) + "\n")
+    log.write(args.out)
 
 
 if __name__ == "__main__":
