@@ -71,14 +71,22 @@ def reduce_on_plateau(
         tx.update(grads, state, params, value=loss)
 
     Each call adds ``value`` to a running sum; every ``accumulation_steps``
-    calls, one *check* runs on the mean of those values, exactly as torch's
-    ``scheduler.step(mean)`` would:
+    calls, one *check* runs on the mean of those values, as torch's
+    ``scheduler.step(mean)`` would (exactly so while the best value is not
+    negative; see the relative rule below):
 
-    - ``better = value < best * (1 - threshold)`` (``mode="min"``, ``"rel"``),
-      ``value < best - threshold`` (``"abs"``), ``value > best * (1 + threshold)``
-      (``mode="max"``, ``"rel"``), ``value > best + threshold`` (``"abs"``).
-      The relative rule is torch's literally, also for negative values (where
-      ``best * (1 - threshold)`` lies *above* ``best``); NaN is never better.
+    - ``better = value < best - threshold * |best|`` (``mode="min"``, ``"rel"``),
+      ``value < best - threshold`` (``"abs"``),
+      ``value > best + threshold * |best|`` (``mode="max"``, ``"rel"``),
+      ``value > best + threshold`` (``"abs"``); NaN is never better. For
+      ``best >= 0`` the relative rule is torch's ``best * (1 - threshold)``
+      (``best * (1 + threshold)`` in ``"max"``) exactly. For a negative ``best``
+      it deliberately differs from torch: torch's ``best * (1 - threshold)``
+      then lies *above* ``best``, so a flat negative loss counts as an
+      improvement at every check and the rate is never reduced (pytorch#38622,
+      pytorch#47513; Optax's ``contrib.reduce_on_plateau`` has the same flaw,
+      optax PR 1767). Here the margin is always ``threshold * |best|`` on the
+      side of improvement.
     - ``better``: ``best = value``, ``num_bad = 0``; else ``num_bad += 1``.
     - in cooldown (``cooldown_counter > 0``): ``cooldown_counter -= 1`` and
       ``num_bad = 0``.
@@ -170,12 +178,19 @@ def reduce_on_plateau(
         )
 
     if threshold_mode == "rel":
-        # torch: rel_epsilon = 1 - threshold (min) or 1 + threshold (max), in float64.
-        rel = python_one_minus(threshold) if mode == "min" else 1 + threshold
+        # The margin is threshold * |best|: best * (1 -/+ threshold) on either side
+        # of zero. Each factor is computed in float64 when it can be, as torch does,
+        # so that for best >= 0 the reference is torch's, bit for bit.
+        shrink, grow = python_one_minus(threshold), 1 + threshold
+        toward_pos, toward_neg = (shrink, grow) if mode == "min" else (grow, shrink)
 
     def is_better(a: jax.Array, best: jax.Array) -> jax.Array:
         if threshold_mode == "rel":
-            ref = best * jnp.asarray(rel, best.dtype)
+            pos = best * jnp.asarray(toward_pos, best.dtype)
+            # -inf (max mode's start) stays -inf: -inf * (1 - threshold) is NaN or
+            # +inf for threshold >= 1, and nothing would ever be better.
+            neg = jnp.where(jnp.isinf(best), best, best * jnp.asarray(toward_neg, best.dtype))
+            ref = jnp.where(best >= 0, pos, neg)
         else:
             ref = best - threshold if mode == "min" else best + threshold
         return a < ref if mode == "min" else a > ref
