@@ -191,7 +191,11 @@ ROWS: tuple[Row, ...] = (
         "optimizer and pass `value=loss` to `update` "
         "(`tx.update(grads, state, params, value=loss)`). One check per update; "
         "`accumulation_steps=n` checks once per `n` updates on their mean, like "
-        "calling `scheduler.step(loss)` once per epoch of `n` batches.",
+        "calling `scheduler.step(loss)` once per epoch of `n` batches. Once the best "
+        "value is negative, the relative threshold differs on purpose: lrjax's margin "
+        "is `threshold * |best|`, while PyTorch's `best * (1 - threshold)` lies above "
+        "a negative best, so a flat negative loss counts as an improvement every time "
+        "and is never cut (pytorch#38622, #47513). For `best >= 0` the two agree.",
         check="torch-plateau",
         steps=len(PLATEAU_LOSSES),
     ),
@@ -552,7 +556,9 @@ ROWS: tuple[Row, ...] = (
         "`accumulation_steps`; `factor`, `cooldown`, `min_scale` unchanged",
         "Optax reduces on the `patience`-th check without improvement, PyTorch and "
         "lrjax on the `patience + 1`-th. Optax's relative test `value < (1 - rtol) * "
-        "best` never fires once the best loss is negative; lrjax follows PyTorch there.",
+        "best` counts a flat negative loss as an improvement every time, so it never "
+        "cuts once the best loss is negative (optax PR 1767); lrjax's margin is "
+        "`threshold * |best|` on either side of zero.",
         check="optax-plateau",
         steps=len(PLATEAU_LOSSES),
     ),
