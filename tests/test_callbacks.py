@@ -534,3 +534,109 @@ def test_keep_best_checks_its_arguments():
         keep_best(state, {"w": 1.0}, {"v": 1.0})
     # Nothing monitored yet: the start is kept.
     assert float(keep_best(state, {"w": 5.0}, {"w": 1.0})["w"]) == 1.0
+
+
+def brute_force_early_stopping(
+    values: Sequence[float],
+    mode: str,
+    min_delta: float,
+    patience: int,
+    baseline: float | None,
+    start_from_step: int,
+) -> list[tuple[bool, float | None, int]]:
+    """``(should_stop, best, best_step)`` after each update, from the docstring's rules."""
+    d = abs(min_delta)
+
+    def improves(v: float, ref: float) -> bool:
+        return v + d < ref if mode == "min" else v - d > ref
+
+    stop, best, best_step, wait = False, None, 0, 0
+    out = []
+    for step, v in enumerate(values):
+        if step >= start_from_step:
+            wait += 1
+            if best is None or improves(v, best):
+                best, best_step = v, step
+                if baseline is None or improves(v, baseline):
+                    wait = 0
+            elif wait >= patience and step > 0:
+                stop = True
+        out.append((stop, best, best_step))
+    return out
+
+
+def negative_cases(seed: int, count: int) -> list[tuple[dict[str, Any], np.ndarray]]:
+    """Random all-negative curves (a loss below zero, or a negative reward in "max")."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for i in range(count):
+        n = 20
+        shape = i % 4
+        if shape == 0:  # improving, then flat: stops after patience
+            v = -1.0 - 0.25 * np.minimum(np.arange(n), int(rng.integers(2, 12)))
+        elif shape == 1:  # a noisy walk
+            v = -3.0 + np.cumsum(rng.normal(0, 0.2, n))
+        elif shape == 2:  # worsening toward zero (min) / improving (max)
+            v = -4.0 + 0.15 * np.arange(n) + rng.normal(0, 0.05, n)
+        else:  # flat
+            v = np.full(n, -1.5)
+        v = np.minimum(np.round(v * 64) / 64, -(2.0**-6))
+        mode = ("min", "max")[(i // 4) % 2]
+        baseline = None if rng.random() < 0.5 else float(rng.choice(v)) + rng.choice([0, -0.25])
+        cfg = {
+            "mode": mode,
+            "min_delta": float(rng.choice([0.0, 2.0**-6, 2.0**-4, 0.03])),
+            "patience": int(rng.integers(0, 5)),
+            "baseline": baseline,
+            "start_from_step": int(rng.integers(0, 4)),
+        }
+        cases.append((cfg, v))
+    return cases
+
+
+def test_negative_values_match_a_python_loop_every_update():
+    """All-negative values: stop, best and best_step after each update, as the loop says.
+
+    Values are on the 2**-6 grid and the deltas either on it or far from it
+    (0.03), so float32 and float64 compare alike.
+    """
+    stops = 0
+    for cfg, values in negative_cases(seed=31, count=48):
+        want = brute_force_early_stopping(list(values), **cfg)
+        stopper = early_stopping(**cfg)
+        state = stopper.init()
+        for step, v in enumerate(values):
+            state = stopper.update(state, float(v))
+            stop, best, best_step = want[step]
+            got = (bool(state.should_stop), bool(state.has_best), int(state.best_step))
+            assert got == (stop, best is not None, best_step), (step, cfg, values.tolist())
+            if best is not None:
+                assert float(state.best) == best  # a value fed in, exact in float32
+        stops += stop
+    assert 10 <= stops <= 44  # both outcomes occur
+
+
+def test_keep_best_before_and_after_monitoring_starts_matches_a_python_loop():
+    """``start_from_step > 0``: the start is kept until a monitored update sets a best.
+
+    Checked after every update against the loop, not only at the end: before
+    monitoring starts ``best_step`` is 0 and ``step - 1`` passes it, so a rule
+    that ignored ``has_best`` would hand back update 0's parameters there.
+    """
+    checked_before = 0
+    for i, (cfg, values) in enumerate(negative_cases(seed=5, count=32)):
+        cfg = {**cfg, "start_from_step": 2 + i % 3, "patience": 100}
+        want = brute_force_early_stopping(list(values), **cfg)
+        stopper = early_stopping(**cfg)
+        state = stopper.init()
+        start = {"w": jnp.full(2, -1.0)}
+        best = start
+        for step, v in enumerate(values):
+            params = {"w": jnp.full(2, float(step))}
+            state = stopper.update(state, float(v))
+            best = keep_best(state, params, best)
+            _, best_value, best_step = want[step]
+            expected = -1.0 if best_value is None else float(best_step)
+            np.testing.assert_array_equal(best["w"], np.full(2, expected, np.float32))
+            checked_before += best_value is None and step >= 1
+    assert checked_before >= 48  # 1 to 3 unmonitored updates after the first, per case

@@ -331,3 +331,45 @@ def test_update_needs_the_value() -> None:
     params = jnp.zeros(2)
     with pytest.raises(TypeError, match="value"):
         tx.update(params, tx.init(params), params)
+
+
+def test_negative_losses_hand_checked() -> None:
+    """Negative losses compare by value, not by magnitude: a closed-form run.
+
+    ``increase=2``, ``decrease=0.5``: -1.5 < -1 grows, -2 grows, -1.8 (a rise)
+    cuts, a tie stays, -2.5 grows, 0.5 (crossing zero) cuts, -0.25 grows.
+    """
+    values = [-1.0, -1.5, -2.0, -1.8, -1.8, -2.5, 0.5, -0.25]
+    cfg = {"increase": 2.0, "decrease": 0.5}
+    expected = np.asarray([1.0, 2.0, 4.0, 2.0, 2.0, 4.0, 2.0, 4.0])
+    np.testing.assert_array_equal(reference_scales(values, **cfg), expected)
+    # powers of two: every float32 product is exact
+    assert host_scales(cfg, values) == expected.tolist()
+    assert host_scales(cfg, values, jit=True) == expected.tolist()
+
+
+def test_shifting_losses_below_zero_changes_nothing() -> None:
+    """The rule only compares values: ``v - 100`` (all negative) gives the reference of ``v``.
+
+    Finite cases with 1, 2 or 4 values per check: on the 2**-8 grid the shifted
+    sums and their means (a division by a power of two) are exact in float32, so
+    every comparison is the unshifted one.
+    """
+    cases = [
+        ({**c, "accumulation_steps": (1, 2, 4)[i % 3]}, v - 100.0)
+        for i, (c, v) in enumerate(CASES)
+        if np.all(np.isfinite(v))
+    ][:48]
+    assert all(np.all(v < 0) for _, v in cases) and len(cases) >= 40
+    hp = {
+        k: jnp.asarray([c[k] for c, _ in cases], jnp.int32 if k == "accumulation_steps" else None)
+        for k in HPARAMS
+    }
+    got = np.asarray(chain_scales(hp, jnp.asarray(np.stack([v for _, v in cases]), jnp.float32)))
+    changes = 0
+    for (cfg, shifted), scales in zip(cases, got):
+        expected = reference_scales(shifted + 100.0, **cfg)
+        np.testing.assert_array_equal(reference_scales(shifted, **cfg), expected)
+        assert_scales(scales, expected, f"{cfg}, values={shifted.tolist()}")
+        changes += int(np.sum(expected[1:] != expected[:-1]))
+    assert changes > 100
