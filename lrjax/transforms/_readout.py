@@ -11,6 +11,7 @@ import optax
 
 from lrjax.transforms._adabound import AdaBoundState
 from lrjax.transforms._bold_driver import BoldDriverState
+from lrjax.transforms._checks import concrete
 from lrjax.transforms._plateau import ReduceOnPlateauState
 
 # Optax's contrib plateau transform keeps its factor in ``scale`` too.
@@ -24,6 +25,38 @@ except ImportError:  # pragma: no cover - older optax
 
 _INJECT_STATES = (optax.InjectHyperparamsState, optax.InjectStatefulHyperparamsState)
 
+# A state restored without a target (``flax.serialization.to_state_dict``, Orbax's
+# ``restore(path)``) is plain dicts and lists: each NamedTuple is a dict keyed by
+# its field names, which is what identifies it then.
+_SCALE_FIELDS = tuple(frozenset(t._fields) for t in _SCALE_STATES)
+_INJECT_FIELDS = tuple(frozenset(t._fields) for t in _INJECT_STATES)
+_ADABOUND_FIELDS = frozenset(AdaBoundState._fields)
+_MULTI_FIELDS = frozenset(optax.MultiTransformState._fields)
+_COUNT_FIELDS = frozenset(optax.ScaleByScheduleState._fields)
+
+
+class _Untyped(NamedTuple):
+    path: str
+    reason: str
+
+
+def _is_multi(state: Any) -> bool:
+    if isinstance(state, optax.MultiTransformState):
+        return True
+    return (
+        _is_plain_dict(state)
+        and frozenset(state) == _MULTI_FIELDS
+        and isinstance(state["inner_states"], Mapping)
+    )
+
+
+def _is_plain_dict(node: Any) -> bool:
+    return isinstance(node, Mapping) and not hasattr(node, "_fields")
+
+
+def _is_scalar(x: Any) -> bool:
+    return not isinstance(x, (Mapping, list, tuple)) and jnp.ndim(x) == 0
+
 
 class _Found(NamedTuple):
     scope: tuple[str, ...]  # the multi_transform labels above it
@@ -34,8 +67,9 @@ class _Found(NamedTuple):
 def _walk(state: Any, path: tuple[str, ...], scope: tuple[str, ...], visit) -> None:
     """Depth-first, outermost first: calls ``visit(node, path, scope)`` on every node."""
     visit(state, path, scope)
-    if isinstance(state, optax.MultiTransformState):
-        for label, inner in state.inner_states.items():
+    if _is_multi(state):
+        inner_states = state["inner_states"] if _is_plain_dict(state) else state.inner_states
+        for label, inner in inner_states.items():
             _walk(inner, (*path, "inner_states", str(label)), (*scope, str(label)), visit)
     elif isinstance(state, tuple) and hasattr(state, "_fields"):
         for name in state._fields:
@@ -56,12 +90,16 @@ def _collect(
     scales: list[_Found] = []
     counts: list[_Found] = []
     scopes: list[tuple[str, ...]] = [()]
+    untyped: list[_Untyped] = []
+    plain_counts: list[_Found] = []
 
     def visit(node: Any, path: tuple[str, ...], scope: tuple[str, ...]) -> None:
         where = "/".join(path) or "<root>"
         if scope not in scopes:
             scopes.append(scope)
-        if isinstance(node, _INJECT_STATES) and name in node.hyperparams:
+        if _is_plain_dict(node):
+            visit_dict(node, where, scope)
+        elif isinstance(node, _INJECT_STATES) and name in node.hyperparams:
             values.append(_Found(scope, f"{where}/hyperparams/{name}", node.hyperparams[name]))
         elif name == "learning_rate" and isinstance(node, AdaBoundState):
             values.append(_Found(scope, f"{where}/learning_rate", node.learning_rate))
@@ -70,8 +108,38 @@ def _collect(
         elif isinstance(node, optax.ScaleByScheduleState):
             counts.append(_Found(scope, f"{where}/count", node.count))
 
+    def visit_dict(node: Mapping, where: str, scope: tuple[str, ...]) -> None:
+        keys = frozenset(str(k) for k in node)
+        if keys in _INJECT_FIELDS and isinstance(node["hyperparams"], Mapping):
+            if name in node["hyperparams"]:
+                found = node["hyperparams"][name]
+                values.append(_Found(scope, f"{where}/hyperparams/{name}", found))
+        elif name == "learning_rate" and keys == _ADABOUND_FIELDS:
+            values.append(_Found(scope, f"{where}/learning_rate", node["learning_rate"]))
+        elif keys in _SCALE_FIELDS and _is_scalar(node["scale"]):
+            scales.append(_Found(scope, f"{where}/scale", node["scale"]))
+        elif keys == _COUNT_FIELDS and _is_scalar(node["count"]):
+            # several optax states are just a count; all count the same updates
+            plain_counts.append(_Found(scope, f"{where}/count", node["count"]))
+        elif "scale" in keys and _is_scalar(node["scale"]):
+            untyped.append(_Untyped(where, "a 'scale' of an unknown state"))
+        elif "hyperparams" in keys:
+            untyped.append(_Untyped(where, "'hyperparams' of an unknown state"))
+
     _walk(opt_state, (), (), visit)
-    return values, scales, counts, scopes
+    if untyped:
+        first = untyped[0]
+        raise ValueError(
+            f"cannot tell what {first.reason} at {first.path} is in this plain-dict state: "
+            "restore the checkpoint with a target (e.g. restore(path, target=opt_state))"
+        )
+    known = [concrete(c.value) for c in plain_counts]
+    if len({k.item() for k in known if k is not None}) > 1:
+        raise ValueError(
+            f"the step counts at {[c.path for c in plain_counts]} differ: restore the "
+            "checkpoint with a target (e.g. restore(path, target=opt_state))"
+        )
+    return values, scales, counts + plain_counts, scopes
 
 
 def _within(scope: tuple[str, ...], outer: tuple[str, ...]) -> bool:
@@ -142,6 +210,13 @@ def get_learning_rate(
     records. Per-layer multipliers of :func:`lrjax.scale_by_layer` are not
     included: the result is the rate before them.
 
+    A state restored from a checkpoint without a target (plain dicts and lists:
+    ``flax.serialization.to_state_dict(opt_state)``, Orbax's ``restore(path)``)
+    is read too: the states above are recognised there by their field names
+    (and ``optax.multi_transform`` by its ``inner_states``). A plain dict with a
+    scalar ``scale`` or with ``hyperparams`` that matches none of them is an
+    error, not a guess: restore such a checkpoint with a target.
+
     Args:
       opt_state: an optimizer state.
       base_lr: the rate, or schedule, of an optimizer whose state does not
@@ -152,7 +227,8 @@ def get_learning_rate(
       of their own, a dict ``{label: rate}`` (nested labels joined by ``/``).
 
     Raises:
-      ValueError: no rate is recorded and no ``base_lr`` is given.
+      ValueError: no rate is recorded and no ``base_lr`` is given; or a plain-dict
+        state holds a scale or hyperparameters of a state it cannot identify.
 
     Example:
       >>> import jax.numpy as jnp, optax, lrjax

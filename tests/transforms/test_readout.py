@@ -335,3 +335,129 @@ def test_get_hyperparam() -> None:
     assert float(rates["head"]) == pytest.approx(0.025) and float(rates["body"]) == pytest.approx(
         0.1
     )
+
+
+# ------------------------------------------------- scales outside a multi_transform
+
+#: Patience 0 halves at each bad check (2.0, 3.0, 2.5 are all above 1.0): 0.5**3.
+#: The bold driver (x1.25 / x0.5) cuts on 2.0 and 3.0 and grows on 2.5: 0.3125.
+OUTSIDE_LOSSES = [1.0, 2.0, 3.0, 2.5]
+PLATEAU_SCALE, BOLD_SCALE = 0.5**3, 0.5 * 0.5 * 1.25
+
+
+def two_branches() -> optax.GradientTransformation:
+    """``head`` (``PARAMS["a"]``) at 0.1, ``body`` (``PARAMS["b"]``) at 0.02, both injected."""
+    return optax.multi_transform(
+        {
+            "head": optax.inject_hyperparams(optax.sgd)(learning_rate=0.1),
+            "body": optax.inject_hyperparams(optax.sgd)(learning_rate=0.02),
+        },
+        LABELS,
+    )
+
+
+def test_plateau_and_bold_driver_chained_outside_a_multi_transform() -> None:
+    """Scales after the multi_transform apply to every branch's rate: rate x both scales."""
+    tx = optax.chain(
+        two_branches(),
+        lrjax.reduce_on_plateau(factor=0.5, patience=0),
+        lrjax.bold_driver(increase=1.25, decrease=0.5),
+    )
+    state, updates = run(tx, 4, OUTSIDE_LOSSES)
+    got = lrjax.get_learning_rate(state)
+    want = {"head": 0.1 * PLATEAU_SCALE * BOLD_SCALE, "body": 0.02 * PLATEAU_SCALE * BOLD_SCALE}
+    assert set(got) == set(want)
+    for label, sub in (("head", "a"), ("body", "b")):
+        assert float(got[label]) == pytest.approx(want[label], rel=1e-6)
+        assert float(got[label]) == pytest.approx(measured(updates[-1], subtree=sub), rel=1e-6)
+
+
+def test_plateau_inside_one_branch_and_bold_driver_outside() -> None:
+    """A branch's own plateau scales only it; the outer bold driver scales both."""
+    tx = optax.chain(
+        optax.multi_transform(
+            {
+                "head": optax.chain(
+                    optax.inject_hyperparams(optax.sgd)(learning_rate=0.1),
+                    lrjax.reduce_on_plateau(factor=0.5, patience=0),
+                ),
+                "body": optax.inject_hyperparams(optax.sgd)(learning_rate=0.02),
+            },
+            LABELS,
+        ),
+        lrjax.bold_driver(increase=1.25, decrease=0.5),
+    )
+    state, updates = run(tx, 4, OUTSIDE_LOSSES)
+    got = lrjax.get_learning_rate(state)
+    assert float(got["head"]) == pytest.approx(0.1 * PLATEAU_SCALE * BOLD_SCALE, rel=1e-6)
+    assert float(got["body"]) == pytest.approx(0.02 * BOLD_SCALE, rel=1e-6)
+    assert float(got["head"]) == pytest.approx(measured(updates[-1], subtree="a"), rel=1e-6)
+    assert float(got["body"]) == pytest.approx(measured(updates[-1], subtree="b"), rel=1e-6)
+
+
+# --------------------------------------------- states restored without a target
+
+
+def cut_state() -> tuple[Any, float]:
+    """Adam at 1e-3 and a plateau that has halved twice (1.0, 2.0, 3.0): 2.5e-4."""
+    tx = optax.chain(optax.adam(1e-3), lrjax.reduce_on_plateau(factor=0.5, patience=0))
+    state, _ = run(tx, 3, [1.0, 2.0, 3.0])
+    return state, 1e-3 * 0.25
+
+
+def test_orbax_restore_without_a_target(tmp_path: Any) -> None:
+    """Orbax ``restore(path)`` with no target gives lists and dicts; the rate is still read."""
+    ocp = pytest.importorskip("orbax.checkpoint")
+    state, want = cut_state()
+    tx = optax.chain(two_branches(), lrjax.reduce_on_plateau(factor=0.5, patience=0))
+    multi, _ = run(tx, 3, [1.0, 2.0, 3.0])
+    checkpointer = ocp.StandardCheckpointer()
+    for name, live in (("plain", state), ("multi", multi)):
+        checkpointer.save(tmp_path / name, live)
+    checkpointer.wait_until_finished()
+    restored = checkpointer.restore(tmp_path / "plain")
+    assert isinstance(restored, list)  # no NamedTuple survives: the case to handle
+    live_rate = float(lrjax.get_learning_rate(state, base_lr=1e-3))
+    assert live_rate == pytest.approx(want, rel=1e-6)
+    assert float(lrjax.get_learning_rate(restored, base_lr=1e-3)) == live_rate
+    got = lrjax.get_learning_rate(checkpointer.restore(tmp_path / "multi"))
+    assert {k: float(v) for k, v in got.items()} == pytest.approx({"head": 0.025, "body": 0.005})
+
+
+def test_flax_state_dict_is_read_like_the_live_state() -> None:
+    """``flax.serialization.to_state_dict``: plateau, bold driver, injected rates, schedules."""
+    serialization = pytest.importorskip("flax.serialization")
+    state, want = cut_state()
+    as_dict = serialization.to_state_dict(state)
+    assert float(lrjax.get_learning_rate(as_dict, base_lr=1e-3)) == pytest.approx(want, rel=1e-6)
+
+    tx = optax.chain(
+        optax.multi_transform(
+            {
+                "head": optax.chain(
+                    optax.inject_hyperparams(optax.sgd)(learning_rate=0.1),
+                    lrjax.reduce_on_plateau(factor=0.5, patience=0),
+                ),
+                "body": optax.chain(optax.sgd(make_cos()), lrjax.bold_driver(1.25, 0.5)),
+            },
+            LABELS,
+        ),
+    )
+    live, _ = run(tx, 4, OUTSIDE_LOSSES)
+    # body: the schedule at the latest step (3), read through the dict's count
+    want = {"head": 0.1 * PLATEAU_SCALE, "body": cos_rate(3) * BOLD_SCALE}
+    for s in (live, serialization.to_state_dict(live)):
+        got = lrjax.get_learning_rate(s, base_lr=make_cos())
+        assert {k: float(v) for k, v in got.items()} == pytest.approx(want, rel=1e-6)
+
+
+def test_unknown_plain_dict_scale_is_an_error_not_a_guess() -> None:
+    """A plain dict with a scalar ``scale`` that is no known state: ValueError, not base_lr."""
+    serialization = pytest.importorskip("flax.serialization")
+    as_dict = serialization.to_state_dict(cut_state()[0])
+    as_dict["1"]["extra_field"] = np.zeros(())  # no longer a plateau state's fields
+    with pytest.raises(ValueError, match=r"target=opt_state"):
+        lrjax.get_learning_rate(as_dict, base_lr=1e-3)
+    injected = {"count": 3, "hyperparams": {"learning_rate": 0.1}, "unknown": 0}
+    with pytest.raises(ValueError, match="hyperparams"):
+        lrjax.get_learning_rate([injected])
