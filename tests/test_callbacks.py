@@ -616,7 +616,8 @@ def test_negative_values_match_a_python_loop_every_update():
     assert 10 <= stops <= 44  # both outcomes occur
 
 
-def test_keep_best_before_and_after_monitoring_starts_matches_a_python_loop():
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_keep_best_before_and_after_monitoring_starts_matches_a_python_loop(mode):
     """``start_from_step > 0``: the start is kept until a monitored update sets a best.
 
     Checked after every update against the loop, not only at the end: before
@@ -624,8 +625,8 @@ def test_keep_best_before_and_after_monitoring_starts_matches_a_python_loop():
     that ignored ``has_best`` would hand back update 0's parameters there.
     """
     checked_before = 0
-    for i, (cfg, values) in enumerate(negative_cases(seed=5, count=32)):
-        cfg = {**cfg, "start_from_step": 2 + i % 3, "patience": 100}
+    for i, (cfg, values) in enumerate(negative_cases(seed=5 + (mode == "max"), count=32)):
+        cfg = {**cfg, "mode": mode, "start_from_step": 2 + i % 3, "patience": 100}
         want = brute_force_early_stopping(list(values), **cfg)
         stopper = early_stopping(**cfg)
         state = stopper.init()

@@ -289,3 +289,124 @@ def test_wsd_decay_length_is_pythons_round_of_human_fractions():
     with jax.enable_x64(True):
         got64 = _wsd_decay_lengths(fractions, totals)
     np.testing.assert_array_equal(got64, expected)
+
+
+# ------------------------------------------------------------ fractional steps
+
+#: Fractional parts tried at every integer step: exact in float32 below 2**21.
+FRACTIONS = (0.0, 0.25, 0.5, 0.75)
+
+
+def fractional_steps(n: int) -> np.ndarray:
+    """``k + f`` for ``k < n`` and every ``f`` of :data:`FRACTIONS` (float64, exact)."""
+    return (np.arange(n)[:, None] + np.asarray(FRACTIONS)[None, :]).ravel()
+
+
+def at_float_steps(sched, steps: np.ndarray) -> np.ndarray:
+    """``sched`` at float32 steps in one jitted call, as float64 NumPy."""
+    return np.asarray(_call(sched, np.asarray(steps, np.float32)), np.float64)
+
+
+@jax.jit
+def _call(sched, steps):
+    # the schedule is a pytree argument: one compilation per structure
+    return sched(steps)
+
+
+def cyclic_closed_form(t: float, base, peak, up, down, mode, gamma) -> float:
+    """torch ``CyclicLR``'s triangle at a real step ``t``: position ``t mod (up + down)``."""
+    total = up + down
+    cycle = math.floor(t / total)
+    pos = t - cycle * total
+    x = pos / up if pos <= up else (total - pos) / down
+    scale = {"triangular": 1.0, "triangular2": 0.5**cycle, "exp_range": gamma**t}[mode]
+    return base + (peak - base) * x * scale
+
+
+def cosine_restarts_closed_form(t: float, init, period, mult, decay, end) -> float:
+    """SGDR at a real step ``t``: walk the cycles, then a half cosine on ``t - start``."""
+    i, start, length = 0, 0, period
+    while t >= start + length:
+        start, length, i = start + length, length * mult, i + 1
+    frac = (t - start) / length
+    return end + (init - end) * decay**i * (1 + math.cos(math.pi * frac)) / 2
+
+
+@pytest.mark.parametrize("mode", ["triangular", "triangular2", "exp_range"])
+def test_cyclic_between_integer_steps_vs_closed_form(mode):
+    """A float step ``k + f`` is on the line between the triangle's integer points.
+
+    A schedule that held ``s(k)`` between integers (or rounded the step) would be
+    off by ``f * (peak - base) / up``, at least 0.5% of the swing here, against
+    a tolerance of 1e-5 relative (float32 division and ``gamma ** t``).
+    """
+    rng = np.random.default_rng(420 + len(mode))
+    steps = fractional_steps(130)
+    for _ in range(12):
+        base = log_uniform(rng, 1e-4, 0.1)
+        peak = f32(base * uniform(rng, 2.0, 50.0))
+        up = int(rng.integers(1, 50))
+        down = int(rng.choice([up, int(rng.integers(1, 50))]))
+        gamma = uniform(rng, 0.98, 0.9999)
+        s = lrjax.cyclic(base, peak, up, down, mode=mode, gamma=gamma)
+        ref = [cyclic_closed_form(t, base, peak, up, down, mode, gamma) for t in steps]
+        check(at_float_steps(s, steps), ref, scale=peak, context=f"{base=} {peak=} {up=} {down=}")
+
+
+@pytest.mark.parametrize("three_phase", [False, True])
+@pytest.mark.parametrize("anneal", ["cos", "linear"])
+def test_one_cycle_between_integer_steps_vs_fastai_formulas(anneal, three_phase):
+    """``one_cycle`` and ``one_cycle_momentum`` at ``k + f``: fastai's curve at ``pos = t / T``."""
+    rng = np.random.default_rng(430 + 2 * (anneal == "cos") + three_phase)
+    for _ in range(8):
+        total = int(rng.integers(5, 120))
+        steps = fractional_steps(total + 5)
+        pct = uniform(rng, 0.05, 0.45 if three_phase else 0.95)
+        peak = log_uniform(rng, 1e-4, 1.0)
+        div, final_div = uniform(rng, 2.0, 100.0), log_uniform(rng, 10.0, 1e5)
+        lo, hi = uniform(rng, 0.7, 0.9), uniform(rng, 0.9, 0.99)
+        start, end = peak / div, peak / final_div
+        lr_levels = (start, peak, start, end) if three_phase else (start, peak, end)
+        mom_levels = (hi, lo, hi, hi) if three_phase else (hi, lo, hi)
+        ref_lr = fastai_one_cycle(total, pct, lr_levels, anneal, three_phase)
+        ref_mom = fastai_one_cycle(total, pct, mom_levels, anneal, three_phase)
+        common = {"pct_start": pct, "three_phase": three_phase, "anneal": anneal}
+        lr = lrjax.one_cycle(peak, total, div_factor=div, final_div_factor=final_div, **common)
+        mom = lrjax.one_cycle_momentum(total, base_momentum=lo, max_momentum=hi, **common)
+        ctx = f"{total=} {pct=} {peak=} {div=} {final_div=} {anneal=} {three_phase=}"
+        got_lr, got_mom = at_float_steps(lr, steps), at_float_steps(mom, steps)
+        ref_lr, ref_mom = [ref_lr(t) for t in steps], [ref_mom(t) for t in steps]
+        check(got_lr, ref_lr, scale=peak, context=ctx, atol_frac=PHASE_ATOL_FRAC)
+        check(got_mom, ref_mom, scale=hi, context=ctx, atol_frac=PHASE_ATOL_FRAC)
+
+
+@pytest.mark.parametrize("pct_range", [(0.05, 0.5), (0.5, 0.95)])
+def test_flat_cos_between_integer_steps_vs_fastai_formula(pct_range):
+    """``flat_cos`` at ``k + f``: fastai's ``fit_flat_cos`` curve at ``pos = t / T``."""
+    rng = np.random.default_rng(440 + int(10 * pct_range[0]))
+    steps = fractional_steps(160)
+    for _ in range(8):
+        total = int(rng.integers(2, 150))
+        pct, init = uniform(rng, *pct_range), log_uniform(rng, 1e-4, 1.0)
+        f = combine_scheds(
+            [pct, 1 - pct],
+            [lambda pos: sched_cos(init, init, pos), lambda pos: sched_cos(init, init / 1e5, pos)],
+        )
+        got = at_float_steps(lrjax.flat_cos(init, total, pct_start=pct), steps)
+        ref = [f(t / total) for t in steps]
+        check(got, ref, scale=init, context=f"{total=} {pct=}", atol_frac=PHASE_ATOL_FRAC)
+
+
+@pytest.mark.parametrize("mults", [(1,), (2, 3)])
+def test_cosine_restarts_between_integer_steps_vs_closed_form(mults):
+    """``cosine_restarts`` at ``k + f``: SGDR's half cosine on the real position in the cycle."""
+    rng = np.random.default_rng(450 + mults[0])
+    steps = fractional_steps(200)
+    for _ in range(8):
+        init = log_uniform(rng, 1e-4, 1.0)
+        period, mult = int(rng.integers(1, 40)), int(rng.choice(mults))
+        decay, end = uniform(rng, 0.3, 1.0), f32(init * uniform(rng, 0.0, 0.1))
+        s = lrjax.cosine_restarts(init, period, period_mult=mult, decay=decay, end_value=end)
+        ref = [cosine_restarts_closed_form(t, init, period, mult, decay, end) for t in steps]
+        ctx = f"{init=} {period=} {mult=} {decay=} {end=}"
+        check(at_float_steps(s, steps), ref, scale=init, context=ctx)
