@@ -294,12 +294,12 @@ def test_wsd_decay_length_is_pythons_round_of_human_fractions():
 # ------------------------------------------------------------ fractional steps
 
 #: Fractional parts tried at every integer step: exact in float32 below 2**21.
-FRACTIONS = (0.0, 0.25, 0.5, 0.75)
+STEP_PARTS = (0.0, 0.25, 0.5, 0.75)
 
 
 def fractional_steps(n: int) -> np.ndarray:
-    """``k + f`` for ``k < n`` and every ``f`` of :data:`FRACTIONS` (float64, exact)."""
-    return (np.arange(n)[:, None] + np.asarray(FRACTIONS)[None, :]).ravel()
+    """``k + f`` for ``k < n`` and every ``f`` of :data:`STEP_PARTS` (float64, exact)."""
+    return (np.arange(n)[:, None] + np.asarray(STEP_PARTS)[None, :]).ravel()
 
 
 def at_float_steps(sched, steps: np.ndarray) -> np.ndarray:
