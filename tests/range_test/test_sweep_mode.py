@@ -89,8 +89,18 @@ def test_sweep_equals_reference_loop(helpers, tiny, step_mode, make_tx, max_lr):
     n = len(raw)
     assert r.stop_step == stop
     assert 10 < stop < T - 5  # the sweeps above do diverge, late enough for a curve
-    np.testing.assert_allclose(r.losses[:n], raw, rtol=2e-5, atol=1e-6)
-    np.testing.assert_allclose(r.smoothed[:n], smooth, rtol=2e-5, atol=1e-6)
+    # The engine (vmap + scan) and the loop (one jitted step) round differently,
+    # by float32 rounding (rtol 2e-5) while the loss stays within 4x its first
+    # value. Past that the copy is diverging: each step multiplies a rounding
+    # difference by about the loss's growth (10x per step at the end here), so
+    # the last steps (loss 12 and 128 under Adam at max_lr=100) differ between
+    # CPU instruction sets by up to 1.1e-4 (measured: 4e-5 on an AVX2 EPYC, 1.1e-4
+    # under --xla_cpu_max_isa=SSE4_2); rtol 1e-3 there.
+    calm = np.asarray(raw) <= 4 * raw[0]
+    for got, want in ((r.losses[:n], raw), (r.smoothed[:n], smooth)):
+        want = np.asarray(want)
+        np.testing.assert_allclose(got[calm], want[calm], rtol=2e-5, atol=1e-6)
+        np.testing.assert_allclose(got[~calm], want[~calm], rtol=1e-3)
     assert np.isnan(r.losses[n:]).all() and np.isnan(r.smoothed[n:]).all()
     assert (r.status[n - 1 :] == "diverged").all() and (r.status[: n - 1] != "diverged").all()
     assert r.diverged.tolist() == [t >= n - 1 for t in range(T)]
