@@ -56,7 +56,7 @@ from flax import nnx
 
 import lrjax
 from lrjax import _train, data
-from lrjax._train import _kernel, _loop, _memory
+from lrjax._engine import _kernel, _loop, _memory
 
 # ------------------------------------------------------------------ workloads
 
@@ -192,10 +192,10 @@ def range_test_bytes(loss_fn, model, batches, optimizer, lrs, steps, chunks) -> 
     """Bytes of the range test's own compiled program for each chunk size in ``chunks``.
 
     The engine's in-memory program for that many copies, compiled as
-    ``chunk_size="auto"`` does (``lrjax._train._memory``); private API.
+    ``chunk_size="auto"`` does (``lrjax._engine._memory``); private API.
     """
-    prepared = _train.prepare(loss_fn, model, batches)
-    make_tx = _train.ConstantRate(optimizer)
+    prepared = _engine.prepare(loss_fn, model, batches)
+    make_tx = _engine.ConstantRate(optimizer)
     hparams = np.asarray(lrs, np.float32)
     spec_of = lambda plan: _kernel.Spec(
         behaviour=prepared.model.behaviour,
@@ -207,7 +207,7 @@ def range_test_bytes(loss_fn, model, batches, optimizer, lrs, steps, chunks) -> 
         return_params=False,
         seeded=prepared.seeded,
     )
-    place = _loop._Placement(None)
+    place = _loop.Placement(None)
     compile_for = lambda c: _loop._lowered(prepared, spec_of, hparams, c, steps, None, None, place)
     return [_memory.program_bytes(compile_for(c)) for c in chunks]
 

@@ -18,9 +18,9 @@ import jax
 import numpy as np
 import optax
 
-from lrjax import _train
-from lrjax._train._result import SweepResult
-from lrjax._validation import (
+from lrjax import _engine
+from lrjax._results import SweepResult
+from lrjax._checks import (
     check_bool,
     check_choice,
     check_count,
@@ -167,12 +167,12 @@ def sweep(
                 f"got {type(tx).__name__}"
             )
     check_choice("combine", combine, COMBINE)
-    factor = _train.check_diverge_factor(diverge_factor)
-    chunk = _train.check_chunk_size(chunk_size)
-    the_mesh = _train.as_mesh(mesh)
+    factor = _engine.check_diverge_factor(diverge_factor)
+    chunk = _engine.check_chunk_size(chunk_size)
+    the_mesh = _engine.as_mesh(mesh)
     check_optional_bool("progress", progress)
     check_bool("return_params", return_params)
-    prepared = _train.prepare(
+    prepared = _engine.prepare(
         loss_fn,
         params,
         batches,
@@ -190,10 +190,10 @@ def sweep(
         num_steps = prepared.source.length
     num_steps = check_count("num_steps", num_steps, minimum=1)
     prepared.source.check_steps(num_steps)
-    every = _train.check_eval_every(eval_every, num_steps, prepared.val is not None)
-    out = _train.run(
+    every = _engine.check_eval_every(eval_every, num_steps, prepared.val is not None)
+    out = _engine.run(
         prepared,
-        _train.KwargsOptimizer(make_optimizer),
+        _engine.KwargsOptimizer(make_optimizer),
         {k: v.astype(_traced_dtype(v)) for k, v in flat.items()},
         num_steps=num_steps,
         diverge_factor=factor,

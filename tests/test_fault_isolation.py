@@ -24,8 +24,8 @@ import optax
 import pytest
 
 import lrjax
-from lrjax._train import _kernel
-from lrjax._train._progress import ProgressBar
+from lrjax._engine import _kernel
+from lrjax._engine._progress import ProgressBar
 
 T = 16
 K = 8

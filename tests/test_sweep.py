@@ -103,7 +103,7 @@ def test_range_test_is_a_sweep_over_the_rate():
 
 
 def test_changing_grid_values_does_not_recompile():
-    from lrjax._train import _kernel
+    from lrjax._engine import _kernel
 
     params, batches = _problem()
     before = None

@@ -3,7 +3,7 @@
 The reference trains every member one step at a time in NumPy (float32,
 SGD with momentum on linear regression, with the range test's divergence
 rule) and applies the PBT and halving rules in plain Python, using the same
-random numbers (:func:`lrjax._train._population.round_draws`, replayed from
+random numbers (:func:`lrjax._search._population.round_draws`, replayed from
 the key). It shares no code with the engine beyond those draws.
 """
 
@@ -21,7 +21,7 @@ from flax import nnx
 from oracles import count_compiles
 
 import lrjax
-from lrjax._train import _population
+from lrjax._engine import _population
 
 P, R, L = 8, 3, 10
 T = R * L

@@ -14,7 +14,7 @@ import pytest
 
 import lrjax
 from lrjax._range_test import from_linen, from_nnx
-from lrjax._train import _progress
+from lrjax._engine import _progress
 
 KW = dict(min_lr=1e-3, max_lr=1.0, num_lrs=3, num_steps=8)
 

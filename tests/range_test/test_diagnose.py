@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lrjax._range_test import RangeTestResult, Thresholds
-from lrjax._train._diagnose import diagnose_curves, diagnose_sweep
+from lrjax._results._diagnose import diagnose_curves, diagnose_sweep
 
 DEFAULT = Thresholds()
 

@@ -12,7 +12,7 @@ import pytest
 from oracles import count_compiles
 
 import lrjax
-from lrjax._train import _kernel, _loop
+from lrjax._engine import _kernel, _loop
 
 
 @pytest.mark.parametrize("opt_name", ["sgd", "momentum", "adam"])

@@ -1,9 +1,9 @@
 """One input-preparation path for every front (range test, sweep, tune).
 
 :func:`prepare` checks what the user passed and turns it into what the engine
-runs: a :class:`~lrjax._train._model.Model` (initial parameters with a seed
+runs: a :class:`~lrjax._engine._model.Model` (initial parameters with a seed
 axis when there are several seeds, carried state, pure functions), a
-:class:`~lrjax._train._data.BatchSource`, host evaluation batches and the base
+:class:`~lrjax._engine._data.BatchSource`, host evaluation batches and the base
 PRNG key. Errors name the argument and say what to do, in one line.
 """
 
@@ -15,17 +15,18 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lrjax._train._data import BatchSource, prepare_val
-from lrjax._train._model import Model, is_flax, make_model
-from lrjax._validation import check_bool, check_count
+from lrjax._engine._data import BatchSource, prepare_val
+from lrjax._engine._model import Model, is_flax, make_model
+from lrjax._checks import check_bool, check_count
 
 
 class Prepared(NamedTuple):
-    """Everything a front hands to :func:`lrjax._train.run`.
+    """Everything a front hands to :func:`lrjax._engine.run`.
 
     Attributes:
       model: the model (``params``/``state`` with a leading seed axis if ``seeded``).
@@ -34,6 +35,8 @@ class Prepared(NamedTuple):
       source: the training batches.
       val: evaluation batches (host arrays, leading batch axis) or ``None``.
       key: the base PRNG key as raw ``uint32[2]`` data.
+      primitives: the JAX primitives of one training step's loss (the runner's
+        ``strategy="auto"`` reads them).
     """
 
     model: Model
@@ -42,6 +45,7 @@ class Prepared(NamedTuple):
     source: BatchSource
     val: Any
     key: np.ndarray
+    primitives: frozenset[str] = frozenset()
 
 
 def check_diverge_factor(diverge_factor: Any) -> float:
@@ -162,10 +166,24 @@ def _check_scalar(out: Any, who: str, has_aux: bool) -> None:
         raise TypeError(f"{who} must return a float scalar, got dtype {out.dtype}")
 
 
-def _trace(fn: Callable[..., Any], args: tuple, what: str) -> Any:
-    """``jax.eval_shape(fn, *args)``, with a one-line error saying what to check."""
+def primitives_of(jaxpr: Any) -> frozenset[str]:
+    """The names of every primitive in a (closed) jaxpr, its sub-jaxprs included."""
+    names: set[str] = set()
+    stack = [jaxpr.jaxpr if hasattr(jaxpr, "jaxpr") else jaxpr]
+    while stack:
+        for eqn in stack.pop().eqns:
+            names.add(eqn.primitive.name)
+            for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+                stack.append(sub)
+    return frozenset(names)
+
+
+def _trace(fn: Callable[..., Any], args: tuple, what: str) -> tuple[Any, frozenset[str]]:
+    """``fn``'s output shapes on ``args`` and its primitives, with a one-line error
+    saying what to check."""
     try:
-        return jax.eval_shape(fn, *args)
+        jaxpr, shapes = jax.make_jaxpr(fn, return_shape=True)(*args)
+        return shapes, primitives_of(jaxpr)
     except (TypeError, ValueError) as e:
         kind = TypeError if isinstance(e, TypeError) else ValueError
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -182,8 +200,12 @@ def _trace(fn: Callable[..., Any], args: tuple, what: str) -> Any:
         ) from e
 
 
-def check_model(model: Model, seeded: bool, example: Any, val: Any) -> None:
-    """Traces the loss (and the evaluation) once on one batch: clear errors now."""
+def check_model(model: Model, seeded: bool, example: Any, val: Any) -> frozenset[str]:
+    """Traces the loss (and the evaluation) once on one batch: clear errors now.
+
+    Returns:
+      The primitives of the loss.
+    """
     one = (lambda t: jax.tree.map(lambda x: x[0], t)) if seeded else (lambda t: t)
     params, state = one(model.params), one(model.state)
     b = model.behaviour
@@ -193,7 +215,7 @@ def check_model(model: Model, seeded: bool, example: Any, val: Any) -> None:
     form = "loss_fn(params, state, batch)" if stateful else "loss_fn(params, batch)"
     try:
         with_key = lambda p, s, x: b.loss(p, s, x, jax.random.key(0))
-        loss, new_state, _ = _trace(with_key, (params, state, example), form)
+        (loss, new_state, _), primitives = _trace(with_key, (params, state, example), form)
     except TypeError as e:
         if stateful and any(w in str(e) for w in ("unpack", "iterat")):
             raise TypeError(
@@ -209,10 +231,11 @@ def check_model(model: Model, seeded: bool, example: Any, val: Any) -> None:
     if val is not None:
         vb = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), val)
         what = "eval_fn" if b.eval_fn is not None else "loss_fn"
-        score = _trace(b.evaluate, (params, state, vb), f"{what} on one of val_batches")
+        score, _ = _trace(b.evaluate, (params, state, vb), f"{what} on one of val_batches")
         _check_scalar(
             score, "eval_fn" if b.eval_fn is not None else "loss_fn on val_batches", False
         )
+    return primitives
 
 
 def prepare(
@@ -240,5 +263,5 @@ def prepare(
     )
     source = BatchSource(batches)
     val = prepare_val(val_batches)
-    check_model(model, seeded, source.example, val)
-    return Prepared(model, seeded, int(seeds), source, val, raw_key)
+    primitives = check_model(model, seeded, source.example, val)
+    return Prepared(model, seeded, int(seeds), source, val, raw_key, primitives)
