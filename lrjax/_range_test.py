@@ -235,22 +235,19 @@ def range_test(
             stacklevel=2,
         )
         given = {
-            "num_lrs": num_lrs != 32,
             "seeds": seeds != 1,
-            "init_fn": init_fn is not None,
             "chunk_size": chunk_size is not None,
             "mesh": mesh is not None,
             "val_batches": val_batches is not None,
-            "eval_fn": eval_fn is not None,
             "eval_every": eval_every is not None,
             "has_aux": has_aux is not False,
             "return_params": return_params is not False,
         }
         bad = [name for name, set_ in given.items() if set_]
         if bad:
-            raise ValueError(
-                f"{', '.join(bad)}: not arguments of the ramp (mode='sweep', lrjax.lr_find)"
-            )
+            raise ValueError(f"{', '.join(bad)} apply to mode='parallel' only (one run in a sweep)")
+        if params is None and callable(init_fn):  # as before: seed 0's initialisation
+            params = init_fn(jax.random.split(jax.random.PRNGKey(0), 1)[0])
         return lr_find(
             loss_fn,
             params,

@@ -43,6 +43,8 @@ from lrjax._engine._runner import (
     as_mesh,
     check_chunk_size,
     check_eval_every,
+    choose_strategy,
+    compile_program,
     run,
     to_host,
 )

@@ -326,27 +326,15 @@ def run(
     source, model, val = prepared.source, prepared.model, prepared.val
     has_val = val is not None
     strategy = choose_strategy(strategy, prepared.primitives, mesh)
-    spec_of = lambda plan: _kernel.Spec(
-        behaviour=model.behaviour,
-        make_tx=make_tx,
-        batch_fn=source.batch_fn,
-        num_steps=num_steps,
-        block=plan.block,
-        evaluate=eval_every is not None and plan.strategy == "scan",
-        return_params=return_params,
-        seeded=prepared.seeded,
-        padded=plan.n_calls * plan.per_call * plan.block > num_steps,
-        unroll=plan.strategy == "blocks",
-    )
     place = Placement(mesh)
     if chunk_size == "auto":
         from lrjax._engine._memory import auto_chunk
 
-        chunk_size = auto_chunk(
-            lambda c: _lowered(prepared, spec_of, hparams, c, num_steps, eval_every, mesh, place),
-            K,
-            1 if mesh is None else mesh.devices.size,
-        )
+        compile_for = lambda c: compile_program(
+            prepared, make_tx, hparams, c, num_steps, eval_every=eval_every, mesh=mesh,
+            return_params=return_params,
+        )  # fmt: skip
+        chunk_size = auto_chunk(compile_for, K, 1 if mesh is None else mesh.devices.size)
     plan = make_plan(
         K,
         num_steps,
@@ -356,7 +344,7 @@ def run(
         mesh=mesh,
         strategy=strategy,
     )
-    spec = spec_of(plan)
+    spec = kernel_spec(prepared, make_tx, plan, return_params)
     total = plan.n_chunks * plan.chunk
     hparams = _pad_copies(hparams, total)
     # copy (s, k) folds s * total + k into the key: its stream depends on its index alone
@@ -499,19 +487,46 @@ def _run_blocks(plan: Plan, spec, place: Placement, shared: _Shared, source, hs,
     return ChunkOutput(losses, smoothed, aux, curves, stop, val_loss, final)
 
 
-def _lowered(prepared, spec_of, hparams, chunk, num_steps, eval_every, mesh, place):
-    """The compiled in-memory program for ``chunk`` copies (for its memory analysis)."""
-    source = prepared.source
+def kernel_spec(prepared: Prepared, make_tx: Static, plan: Plan, return_params: bool):
+    """The kernel's static :class:`~lrjax._engine._kernel.Spec` for a plan."""
+    return _kernel.Spec(
+        behaviour=prepared.model.behaviour,
+        make_tx=make_tx,
+        batch_fn=prepared.source.batch_fn,
+        num_steps=plan.num_steps,
+        block=plan.block,
+        evaluate=plan.eval_every is not None and plan.strategy == "scan",
+        return_params=return_params,
+        seeded=prepared.seeded,
+        padded=plan.n_calls * plan.per_call * plan.block > plan.num_steps,
+        unroll=plan.strategy == "blocks",
+    )
+
+
+def compile_program(
+    prepared: Prepared,
+    make_tx: Static,
+    hparams: Any,
+    chunk: int,
+    num_steps: int,
+    *,
+    eval_every: int | None = None,
+    mesh: Mesh | None = None,
+    return_params: bool = False,
+) -> Any:
+    """The compiled in-memory ``"scan"`` program for ``chunk`` copies (for its memory
+    analysis: ``chunk_size="auto"`` and the benchmarks; the strategies differ
+    little in memory per copy)."""
     plan = make_plan(
         chunk, num_steps, streamed=False, eval_every=eval_every, chunk=chunk, mesh=mesh
-    )  # the in-memory scan program: the strategies differ little in memory per copy
-    spec = spec_of(plan)
+    )
+    spec = kernel_spec(prepared, make_tx, plan, return_params)
+    hparams = jax.tree.map(np.asarray, hparams)
     hs = jax.tree.map(lambda a: jax.ShapeDtypeStruct((plan.chunk, *a.shape[1:]), a.dtype), hparams)
     index = jax.ShapeDtypeStruct((prepared.seeds, plan.chunk), jnp.uint32)
     spec_tree = lambda t: jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(np.shape(x), jnp.result_type(x)), t
     )
-    blocks = source.block_specs(plan.n_blocks, plan.block)
     val = None if prepared.val is None else spec_tree(prepared.val)
     return _kernel.run_all.lower(
         hs,
@@ -519,9 +534,9 @@ def _lowered(prepared, spec_of, hparams, chunk, num_steps, eval_every, mesh, pla
         spec_tree(prepared.model.state),
         jax.ShapeDtypeStruct((2,), jnp.uint32),
         index,
-        blocks,
+        prepared.source.block_specs(plan.n_blocks, plan.block),
         jax.ShapeDtypeStruct((), float_dtype()),
         val,
         spec=spec,
-        out_sharding=place.out_sharding,
+        out_sharding=Placement(mesh).out_sharding,
     ).compile()

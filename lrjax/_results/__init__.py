@@ -10,5 +10,5 @@ from lrjax._results._diagnose import Thresholds, diagnose_curves, diagnose_sweep
 from lrjax._results._ramp import STEP_MODES, ramp
 from lrjax._results._range_test import RampResult, RangeTestResult
 from lrjax._results._suggest import METHODS as FASTAI_METHODS
-from lrjax._results._suggest import suggest
+from lrjax._results._suggest import minimum, near_best, slide, steep, suggest, valley
 from lrjax._results._sweep import SweepResult, from_json, json_scalar, to_json

@@ -4,6 +4,7 @@ cooldown probe that ranks members between rounds."""
 
 from lrjax._search._population import (
     KINDS,
+    RESAMPLE_PROBABILITY,
     METHODS,
     check_population_on_mesh,
     default_cooldown,

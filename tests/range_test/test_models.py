@@ -441,7 +441,8 @@ def test_bfloat16_model_trains():
 
 
 def test_auto_chunk_fits_the_free_memory(monkeypatch):
-    from lrjax._engine import _memory
+    from lrjax import _engine
+    from lrjax._engine import _memory  # the device's free memory, simulated here
 
     batches = data()
     loss_fn = lambda w, b: jnp.mean((b[0] @ w - b[1]) ** 2)
@@ -457,7 +458,7 @@ def test_auto_chunk_fits_the_free_memory(monkeypatch):
         return chosen[-1]
 
     monkeypatch.setattr(_memory, "auto_chunk", record)
-    shared, per_copy = _memory.per_copy_bytes(lambda c: _memory_program(loss_fn, batches, c), 1)
+    shared, per_copy = _engine.per_copy_bytes(lambda c: _memory_program(loss_fn, batches, c), 1)
     monkeypatch.setattr(
         _memory, "free_bytes", lambda device=None: (shared + 10.5 * per_copy) / _memory.FRACTION
     )
@@ -472,18 +473,10 @@ def test_auto_chunk_fits_the_free_memory(monkeypatch):
 def _memory_program(loss_fn, batches, chunk):
     r"""The compiled range-test program for ``chunk`` copies (as the engine builds it)."""
     from lrjax import _engine
-    from lrjax._engine import _loop
 
     prepared = _engine.prepare(loss_fn, jnp.zeros(4), batches)
     hs = np.ones(chunk, np.float32)
-
-    def spec_of(plan):
-        from lrjax._engine._kernel import Spec
-
-        return Spec(prepared.model.behaviour, _engine.ConstantRate(optax.adam), None, T, plan.block,
-                    False, False, False, padded=False)  # fmt: skip
-
-    return _loop._lowered(prepared, spec_of, hs, chunk, T, None, None, _loop.Placement(None))
+    return _engine.compile_program(prepared, _engine.ConstantRate(optax.adam), hs, chunk, T)
 
 
 def test_linen_dropout_streams_are_the_documented_keys():
