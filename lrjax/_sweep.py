@@ -89,6 +89,7 @@ def sweep(
     eval_every: int | None = None,
     has_aux: bool = False,
     return_params: bool = False,
+    strategy: str = "auto",
 ) -> SweepResult:
     """Trains one copy per grid setting, all side by side, and finds the best.
 
@@ -129,6 +130,8 @@ def sweep(
       has_aux: ``loss_fn`` returns ``(loss, aux)`` (``result.aux``).
       return_params: keep every setting's final parameters and model state
         (``result.params``, ``result.state``; ``best_params()``, ``best_state()``).
+      strategy: ``"auto"``, ``"scan"`` or ``"blocks"``: how the steps run (see
+        :func:`lrjax.range_test`).
 
     Returns:
       A :class:`SweepResult` (``.best``, ``.scores_grid()``, ``.losses``, ...).
@@ -172,6 +175,7 @@ def sweep(
     the_mesh = _engine.as_mesh(mesh)
     check_optional_bool("progress", progress)
     check_bool("return_params", return_params)
+    strategy = check_choice("strategy", strategy, _engine.STRATEGIES)
     prepared = _engine.prepare(
         loss_fn,
         params,
@@ -202,6 +206,7 @@ def sweep(
         mesh=the_mesh,
         progress=progress,
         return_params=return_params,
+        strategy=strategy,
         description=f"sweep: {n_settings} settings x {num_steps} steps",
     )
     return SweepResult(

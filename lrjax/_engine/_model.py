@@ -18,7 +18,9 @@ NNX modules are split into new states and re-created inside every trace.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
+import types
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -72,6 +74,40 @@ class Plain:
         return state
 
 
+def structure_key(x: Any, _depth: int = 0) -> Any:
+    """A hashable value equal for equal structures, for keying compiled programs.
+
+    Flax keeps a module's static attributes in its graph definition and compares
+    them with ``==``: a ``functools.partial`` or a function made in ``__init__``
+    (``self.pool = partial(nnx.avg_pool, window_shape=(2, 2))``, as Flax's own
+    tutorial writes) is a new object in every freshly built model, so two
+    models of one structure would never compare equal. Here partials compare by
+    function and arguments, functions by code, closure and defaults, containers
+    and dataclasses by their items; anything unhashable by identity.
+    """
+    if _depth > 50:  # a cycle through closures or attributes: identity decides
+        return ("id", id(x))
+    key = functools.partial(structure_key, _depth=_depth + 1)
+    if isinstance(x, functools.partial):
+        kw = tuple(sorted((k, key(v)) for k, v in x.keywords.items()))
+        return ("partial", key(x.func), tuple(map(key, x.args)), kw)
+    if isinstance(x, types.FunctionType):
+        cells = tuple(key(c.cell_contents) for c in x.__closure__ or ())
+        return ("function", x.__code__, cells, key(x.__defaults__))
+    if isinstance(x, (list, tuple)):
+        return (type(x), tuple(map(key, x)))
+    if isinstance(x, dict):
+        return (type(x), tuple((k, key(v)) for k, v in x.items()))
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        fields = dataclasses.fields(x)
+        return (type(x), tuple((f.name, key(getattr(x, f.name))) for f in fields))
+    try:
+        hash(x)
+    except TypeError:
+        return ("id", id(x))
+    return x
+
+
 @dataclasses.dataclass(frozen=True)
 class Nnx:
     """An ``nnx.Module`` with ``loss_fn(model, batch)``.
@@ -80,14 +116,17 @@ class Nnx:
     ``eval_graphdef`` the same module after ``.eval()``. ``key_leaves`` marks
     the leaves of the non-parameter state that are RNG keys: each copy gets its
     own (``fold_in(copy_key, i)`` for the i-th), so Dropout differs between copies.
+    Behaviours compare by :func:`structure_key` of the graph definitions: a
+    freshly built model of the same structure reuses the compiled program.
     """
 
     loss_fn: Callable[..., Any]
     eval_fn: Callable[..., Any] | None
     has_aux: bool
-    graphdef: Any
-    eval_graphdef: Any
-    key_leaves: tuple[bool, ...]
+    graphdef: Any = dataclasses.field(compare=False)
+    eval_graphdef: Any = dataclasses.field(compare=False)
+    key_leaves: tuple[bool, ...] = ()
+    structure: Any = None  # structure_key((graphdef, eval_graphdef))
 
     def _merge(self, graphdef, params, state):
         from flax import nnx
@@ -154,23 +193,18 @@ class LinenApply:
 
 @dataclasses.dataclass(frozen=True)
 class Linen:
-    """A ``(linen_module, variables)`` pair with ``loss_fn(apply, batch)``."""
+    """A ``(linen_module, variables)`` pair with ``loss_fn(apply, batch)``.
+
+    Compares by the functions (identity) and :func:`structure_key` of the module
+    (its configuration), so a freshly built module of the same configuration
+    reuses the compiled program.
+    """
 
     loss_fn: Callable[..., Any]
     eval_fn: Callable[..., Any] | None
     has_aux: bool
-    module: Any
-
-    def __hash__(self) -> int:  # Linen modules hash by their fields; functions by identity
-        return hash((self.loss_fn, self.eval_fn, self.has_aux, id(self.module)))
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, Linen)
-            and (self.loss_fn, self.eval_fn, self.has_aux)
-            == (other.loss_fn, other.eval_fn, other.has_aux)
-            and self.module is other.module
-        )
+    module: Any = dataclasses.field(compare=False)
+    structure: Any = None  # structure_key(module)
 
     def loss(self, params, state, batch, key):
         apply = LinenApply(self.module, params, state, key, training=True)
@@ -233,7 +267,10 @@ def make_model(
         key_leaves = []
         for var in jax.tree.leaves(rest, is_leaf=lambda x: isinstance(x, nnx.Variable)):
             key_leaves += [isinstance(var, nnx.RngKey)] * len(jax.tree.leaves(var))
-        behaviour = Nnx(loss_fn, eval_fn, has_aux, graphdef, eval_graphdef, tuple(key_leaves))
+        structure = structure_key((graphdef, eval_graphdef))
+        behaviour = Nnx(
+            loss_fn, eval_fn, has_aux, graphdef, eval_graphdef, tuple(key_leaves), structure
+        )
         return Model(trained, rest, behaviour)
     if _is_linen_pair(params):
         if state is not None:
@@ -247,6 +284,7 @@ def make_model(
                 "collection (module.init(...))"
             )
         rest = {k: v for k, v in variables.items() if k != "params"}
-        return Model(variables["params"], rest, Linen(loss_fn, eval_fn, has_aux, module))
+        behaviour = Linen(loss_fn, eval_fn, has_aux, module, structure_key(module))
+        return Model(variables["params"], rest, behaviour)
     stateful = state is not None
     return Model(params, state if stateful else (), Plain(loss_fn, eval_fn, has_aux, stateful))

@@ -488,7 +488,8 @@ class RangeTestResult(_Suggestions, SweepResult):
         best_s = "None" if best is None else f"{best:.3g}"
         return (
             f"RangeTestResult({self.lrs.size} rates in [{self.lrs.min():.3g}, "
-            f"{self.lrs.max():.3g}], best_lr={best_s}, status={counts})"
+            f"{self.lrs.max():.3g}], best_lr={best_s}, status={counts}, "
+            f"strategy={self.strategy!r})"
         )
 
     # ---------------------------------------------------------------- plots
