@@ -100,8 +100,16 @@ def workload(name: str, steps: int):
             1e-5,
             1.0,
         )
-    desc, model, loss_fn, batches, optimizer, lo, hi = real_workload(name, steps, jnp.float32)
-    return desc, lambda: real_workload(name, steps, jnp.float32)[1], loss_fn, batches, optimizer, lo, hi
+    desc, _, loss_fn, batches, optimizer, lo, hi = real_workload(name, steps, jnp.float32)
+    return (
+        desc,
+        lambda: real_workload(name, steps, jnp.float32)[1],
+        loss_fn,
+        batches,
+        optimizer,
+        lo,
+        hi,
+    )
 
 
 def user_loop(make_model, loss_fn, optimizer, batches, lrs):

@@ -59,13 +59,13 @@ from lrjax._results import RampResult, RangeTestResult, SweepResult, Thresholds
 from lrjax._sweep import sweep
 from lrjax._tune import TuneResult, tune
 
-#: The methods of :meth:`RangeTestResult.suggest` (``"budget"`` is the default with
-#: validation data, ``"near_best"`` without).
-SUGGESTION_METHODS = RangeTestResult.methods
-
 # --- start-up: the persistent compilation cache (lrjax/_compile_cache.py) ---
 # isort: split
 from lrjax._compile_cache import disable_compilation_cache, enable_compilation_cache
+
+#: The methods of :meth:`RangeTestResult.suggest` (``"budget"`` is the default with
+#: validation data, ``"near_best"`` without).
+SUGGESTION_METHODS = RangeTestResult.methods
 
 __version__ = "0.1.0"
 

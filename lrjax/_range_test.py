@@ -11,7 +11,6 @@ import numpy as np
 import optax
 
 from lrjax import _engine
-from lrjax._lr_find import lr_find
 from lrjax._checks import (
     check_bool,
     check_choice,
@@ -19,8 +18,8 @@ from lrjax._checks import (
     check_lr_range,
     check_optional_bool,
     float_dtype,
-
 )
+from lrjax._lr_find import lr_find
 from lrjax._results import RampResult, RangeTestResult
 
 #: ``mode="sweep"`` is the classic ramp, now :func:`lrjax.lr_find` (deprecated here).

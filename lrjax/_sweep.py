@@ -19,7 +19,6 @@ import numpy as np
 import optax
 
 from lrjax import _engine
-from lrjax._results import SweepResult
 from lrjax._checks import (
     check_bool,
     check_choice,
@@ -28,6 +27,7 @@ from lrjax._checks import (
     float_dtype,
     int_dtype,
 )
+from lrjax._results import SweepResult
 
 COMBINE = ("product", "zip")
 

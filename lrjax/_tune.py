@@ -20,10 +20,9 @@ import jax
 import numpy as np
 import optax
 
-from lrjax import _engine
-from lrjax import _search
-from lrjax._results import json_scalar, to_json
+from lrjax import _engine, _search
 from lrjax._checks import check_choice, check_count, check_optional_bool, check_space
+from lrjax._results import json_scalar, to_json
 
 
 class TuneHistory(NamedTuple):

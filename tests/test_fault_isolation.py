@@ -218,7 +218,9 @@ def test_loss_fn_raising_on_one_batch_at_run_time():
 
     calls = {
         "range_test": lambda: run(host_checked_loss, params, (x, y, idx), optax.sgd),
-        "chunk_size=3": lambda: run(host_checked_loss, params, (x, y, idx), optax.sgd, chunk_size=3),
+        "chunk_size=3": lambda: run(
+            host_checked_loss, params, (x, y, idx), optax.sgd, chunk_size=3
+        ),
         "lr_find": lambda: lrjax.lr_find(
             host_checked_loss, params, (x, y, idx), optax.sgd, num_steps=T, progress=False
         ),

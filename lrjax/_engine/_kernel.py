@@ -79,6 +79,15 @@ class Spec:
     padded: bool = True
     unroll: bool = False
 
+    def __hash__(self) -> int:
+        # jit hashes its static arguments at every call: hash the fields once
+        try:
+            return self._hash  # type: ignore[attr-defined]
+        except AttributeError:
+            h = hash(tuple(getattr(self, f.name) for f in dataclasses.fields(self)))
+            object.__setattr__(self, "_hash", h)
+            return h
+
 
 def _keep_if(cond: jax.Array, new: Any, old: Any) -> Any:
     return jax.tree.map(lambda n, o: jnp.where(cond, o, n), new, old)
@@ -174,7 +183,14 @@ def _train(c: Carry, blocks, t0, h, key, factor, val, spec: Spec):
                 batch = spec.batch_fn(t)
             return _step(c, t, batch, h, key, factor, spec)
 
-        c, outs = jax.lax.scan(body, c, (ts, data), unroll=spec.unroll or 1)
+        if spec.unroll:  # straight-line code (lax.scan keeps a loop for one step)
+            per_step = []
+            for i in range(spec.block):
+                c, out = body(c, (ts[i], jax.tree.map(lambda x, i=i: x[i], data)))
+                per_step.append(out)
+            outs = jax.tree.map(lambda *xs: jnp.stack(xs), *per_step)
+        else:
+            c, outs = jax.lax.scan(body, c, (ts, data))
         score = evaluate(c, val, spec) if spec.evaluate else jnp.zeros(())
         return c, (outs, score)
 
@@ -194,9 +210,24 @@ def _finish(c: Carry, val, spec: Spec):
 # ------------------------------------------------------ copies x seeds
 
 
+def _map(fn: Callable[..., Any], in_axes: tuple) -> Callable:
+    """``jax.vmap(fn, in_axes)``, except over an axis of size 1: then ``fn`` runs on
+    the one slice as it is (a vmapped convolution with per-copy weights becomes a
+    grouped convolution, which XLA on CPU runs slower even for one group)."""
+
+    def mapped(*args):
+        sizes = {jax.tree.leaves(a)[0].shape[ax] for a, ax in zip(args, in_axes) if ax is not None}
+        if sizes != {1}:
+            return jax.vmap(fn, in_axes=in_axes)(*args)
+        one = [a if ax is None else jax.tree.map(lambda x: x[0], a) for a, ax in zip(args, in_axes)]
+        return jax.tree.map(lambda x: jnp.expand_dims(x, 0), fn(*one))
+
+    return mapped
+
+
 def over_copies(fn: Callable[..., Any], copy_axes: tuple, seed_axes: tuple) -> Callable:
     """``vmap`` over copies (inner) and seeds (outer)."""
-    return jax.vmap(jax.vmap(fn, in_axes=copy_axes), in_axes=seed_axes)
+    return _map(_map(fn, copy_axes), seed_axes)
 
 
 def init_copies(hs, params, state, keys, spec: Spec):

@@ -20,9 +20,22 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from lrjax._checks import check_bool, check_count
 from lrjax._engine._data import BatchSource, prepare_val
 from lrjax._engine._model import Model, is_flax, make_model
-from lrjax._checks import check_bool, check_count
+
+
+class StepFacts(NamedTuple):
+    """What the runner's ``strategy="auto"`` reads off one traced training loss.
+
+    Attributes:
+      primitives: the names of every JAX primitive in it.
+      flops: the multiply-adds of its matrix products and convolutions, x2
+        (the forward pass of one copy on one batch).
+    """
+
+    primitives: frozenset[str] = frozenset()
+    flops: float = 0.0
 
 
 class Prepared(NamedTuple):
@@ -35,8 +48,8 @@ class Prepared(NamedTuple):
       source: the training batches.
       val: evaluation batches (host arrays, leading batch axis) or ``None``.
       key: the base PRNG key as raw ``uint32[2]`` data.
-      primitives: the JAX primitives of one training step's loss (the runner's
-        ``strategy="auto"`` reads them).
+      facts: what one training step's loss holds (the runner's ``strategy="auto"``
+        reads it).
     """
 
     model: Model
@@ -45,7 +58,7 @@ class Prepared(NamedTuple):
     source: BatchSource
     val: Any
     key: np.ndarray
-    primitives: frozenset[str] = frozenset()
+    facts: StepFacts = StepFacts()
 
 
 def check_diverge_factor(diverge_factor: Any) -> float:
@@ -123,7 +136,7 @@ def _seed_model(loss_fn, params, init_fn, seeds, *, state, eval_fn, has_aux) -> 
         if params is None:
             raise ValueError("params is None: pass initial params or init_fn")
         model = make_model(loss_fn, params, state=state, eval_fn=eval_fn, has_aux=has_aux)
-        check_params(model.params)
+        check_params(model.behaviour.user_params(model.params))
         return model, False
     if not callable(init_fn):
         raise TypeError(f"init_fn must be a callable key -> params, got {init_fn!r}")
@@ -166,24 +179,42 @@ def _check_scalar(out: Any, who: str, has_aux: bool) -> None:
         raise TypeError(f"{who} must return a float scalar, got dtype {out.dtype}")
 
 
-def primitives_of(jaxpr: Any) -> frozenset[str]:
-    """The names of every primitive in a (closed) jaxpr, its sub-jaxprs included."""
+def _eqn_flops(eqn: Any) -> float:
+    """FLOPs of a ``dot_general`` or ``conv_general_dilated`` equation (0 for others)."""
+    name = eqn.primitive.name
+    out = eqn.outvars[0].aval.shape
+    if name == "dot_general":
+        (contract, _), _ = eqn.params["dimension_numbers"]
+        lhs = eqn.invars[0].aval.shape
+        return 2.0 * math.prod(out) * math.prod(lhs[d] for d in contract)
+    if name == "conv_general_dilated":
+        rhs = eqn.invars[1].aval.shape
+        spec = eqn.params["dimension_numbers"].rhs_spec  # (out features, in features, *spatial)
+        window = math.prod(rhs[d] for d in spec[1:])
+        return 2.0 * math.prod(out) * window
+    return 0.0
+
+
+def step_facts(jaxpr: Any) -> StepFacts:
+    """The :class:`StepFacts` of a (closed) jaxpr, its sub-jaxprs included."""
     names: set[str] = set()
+    flops = 0.0
     stack = [jaxpr.jaxpr if hasattr(jaxpr, "jaxpr") else jaxpr]
     while stack:
         for eqn in stack.pop().eqns:
             names.add(eqn.primitive.name)
+            flops += _eqn_flops(eqn)
             for sub in jax.extend.core.jaxprs_in_params(eqn.params):
                 stack.append(sub)
-    return frozenset(names)
+    return StepFacts(frozenset(names), flops)
 
 
-def _trace(fn: Callable[..., Any], args: tuple, what: str) -> tuple[Any, frozenset[str]]:
-    """``fn``'s output shapes on ``args`` and its primitives, with a one-line error
-    saying what to check."""
+def _trace(fn: Callable[..., Any], args: tuple, what: str) -> tuple[Any, StepFacts]:
+    """``fn``'s output shapes on ``args`` and its :class:`StepFacts`, with a one-line
+    error saying what to check."""
     try:
         jaxpr, shapes = jax.make_jaxpr(fn, return_shape=True)(*args)
-        return shapes, primitives_of(jaxpr)
+        return shapes, step_facts(jaxpr)
     except (TypeError, ValueError) as e:
         kind = TypeError if isinstance(e, TypeError) else ValueError
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -200,11 +231,11 @@ def _trace(fn: Callable[..., Any], args: tuple, what: str) -> tuple[Any, frozens
         ) from e
 
 
-def check_model(model: Model, seeded: bool, example: Any, val: Any) -> frozenset[str]:
+def check_model(model: Model, seeded: bool, example: Any, val: Any) -> StepFacts:
     """Traces the loss (and the evaluation) once on one batch: clear errors now.
 
     Returns:
-      The primitives of the loss.
+      The loss's :class:`StepFacts`.
     """
     one = (lambda t: jax.tree.map(lambda x: x[0], t)) if seeded else (lambda t: t)
     params, state = one(model.params), one(model.state)
@@ -215,7 +246,7 @@ def check_model(model: Model, seeded: bool, example: Any, val: Any) -> frozenset
     form = "loss_fn(params, state, batch)" if stateful else "loss_fn(params, batch)"
     try:
         with_key = lambda p, s, x: b.loss(p, s, x, jax.random.key(0))
-        (loss, new_state, _), primitives = _trace(with_key, (params, state, example), form)
+        (loss, new_state, _), facts = _trace(with_key, (params, state, example), form)
     except TypeError as e:
         if stateful and any(w in str(e) for w in ("unpack", "iterat")):
             raise TypeError(
@@ -235,7 +266,7 @@ def check_model(model: Model, seeded: bool, example: Any, val: Any) -> frozenset
         _check_scalar(
             score, "eval_fn" if b.eval_fn is not None else "loss_fn on val_batches", False
         )
-    return primitives
+    return facts
 
 
 def prepare(
@@ -263,5 +294,5 @@ def prepare(
     )
     source = BatchSource(batches)
     val = prepare_val(val_batches)
-    primitives = check_model(model, seeded, source.example, val)
-    return Prepared(model, seeded, int(seeds), source, val, raw_key, primitives)
+    facts = check_model(model, seeded, source.example, val)
+    return Prepared(model, seeded, int(seeds), source, val, raw_key, facts)

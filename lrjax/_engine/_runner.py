@@ -12,10 +12,8 @@ replicated, so each process of a multi-host run gets the full result. A
 from __future__ import annotations
 
 import dataclasses
-import math
 import numbers
 import warnings
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -23,12 +21,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from lrjax._checks import check_count, float_dtype
 from lrjax._engine import _kernel
 from lrjax._engine._data import STREAM_BLOCK
-from lrjax._engine._prepare import Prepared
+from lrjax._engine._prepare import Prepared, StepFacts
 from lrjax._engine._progress import ProgressBar, progress_enabled
 from lrjax._engine._static import Static
-from lrjax._checks import check_count, float_dtype
 
 # ---------------------------------------------------------------- arguments
 
@@ -76,41 +74,49 @@ def check_eval_every(eval_every: Any, num_steps: int, has_val: bool) -> int | No
 # --------------------------------------------------------------------- plan
 
 
-#: The execution strategies (see :func:`choose_strategy`).
-STRATEGIES = ("auto", "scan", "blocks")
-#: The most steps the ``"blocks"`` strategy compiles into one straight-line block.
-MAX_BLOCK = 10
+#: The execution strategies (see :func:`choose_strategy`):
+#:
+#: - ``"scan"``: the copies vectorized (``vmap``), every step in one compiled loop;
+#: - ``"blocks"``: the copies vectorized, one step compiled as straight-line code
+#:   (no loop) and dispatched step after step from Python;
+#: - ``"sequential"``: as ``"blocks"``, one copy (per device) at a time: the loop
+#:   one writes by hand, with the range test's bookkeeping.
+STRATEGIES = ("auto", "scan", "blocks", "sequential")
 #: Primitives XLA on CPU runs several times slower inside a loop than outside one.
 LOOP_SLOW_ON_CPU = ("conv_general_dilated",)
+#: On a CPU, a step whose forward pass costs this many FLOPs (one copy, one batch)
+#: is compute-bound: the copies run one by one (``"sequential"``).
+SEQUENTIAL_FLOPS = 1e8
 
 
-def block_steps(num_steps: int, eval_every: int | None) -> int:
-    """The ``"blocks"`` strategy's block: the largest divisor of ``num_steps`` (and of
-    ``eval_every``) up to :data:`MAX_BLOCK`, so no block is padded.
+def choose_strategy(strategy: str, facts: StepFacts, mesh: Mesh | None) -> str:
+    """``"auto"`` resolved from the backend and the traced step.
+
+    On an accelerator: ``"scan"`` (launches cost more than the small steps of a
+    range test; one program runs them all). On a CPU: ``"sequential"`` when the
+    step holds a primitive of :data:`LOOP_SLOW_ON_CPU` or its forward pass
+    costs at least :data:`SEQUENTIAL_FLOPS`, else ``"scan"``. XLA on CPU runs a
+    convolution inside a loop several times slower than at a program's top
+    level, and copies vmapped with their own weights (a grouped convolution,
+    a batch of matrix products) no faster than one by one once a step is
+    compute-bound, while a small step's dispatch from Python costs more than
+    its arithmetic. The measurements are in ``benchmarks/README.md``
+    (``strategies.py``).
 
     Example:
-      >>> block_steps(100, None), block_steps(100, 25), block_steps(97, None)
-      (10, 5, 1)
-    """
-    n = math.gcd(num_steps, eval_every) if eval_every is not None else num_steps
-    return max(d for d in range(1, min(n, MAX_BLOCK) + 1) if n % d == 0)
-
-
-def choose_strategy(strategy: str, primitives: frozenset[str], mesh: Mesh | None) -> str:
-    """``"auto"`` resolved: ``"blocks"`` on a CPU for a step that holds a primitive of
-    :data:`LOOP_SLOW_ON_CPU`, else ``"scan"`` (one program, no per-block dispatch).
-
-    Example:
-      >>> choose_strategy("auto", frozenset({"dot_general"}), None)
+      >>> from lrjax._engine._prepare import StepFacts
+      >>> choose_strategy("auto", StepFacts(frozenset({"dot_general"}), 1e6), None)
       'scan'
-      >>> choose_strategy("scan", frozenset({"conv_general_dilated"}), None)
+      >>> choose_strategy("scan", StepFacts(frozenset({"conv_general_dilated"}), 1e6), None)
       'scan'
     """
     if strategy != "auto":
         return strategy
     device = jax.devices()[0] if mesh is None else mesh.devices.flat[0]
-    slow = device.platform == "cpu" and any(p in primitives for p in LOOP_SLOW_ON_CPU)
-    return "blocks" if slow else "scan"
+    if device.platform != "cpu":
+        return "scan"
+    slow = any(p in facts.primitives for p in LOOP_SLOW_ON_CPU)
+    return "sequential" if slow or facts.flops >= SEQUENTIAL_FLOPS else "scan"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,9 +131,9 @@ class Plan:
       per_call: blocks per call (in-memory data: all of them in one call).
       streamed: the batches come from an iterable, block by block.
       mesh: the device mesh the copies are sharded over, or ``None``.
-      strategy: ``"scan"`` (the steps in a compiled loop, evaluations inside) or
-        ``"blocks"`` (one call per straight-line block, evaluations called
-        from the host every ``eval_every`` steps).
+      strategy: ``"scan"`` (the steps in a compiled loop, evaluations inside),
+        ``"blocks"`` or ``"sequential"`` (one call per straight-line block,
+        evaluations called from the host every ``eval_every`` steps).
       eval_every: evaluate every this many steps, or ``None``.
     """
 
@@ -166,10 +172,14 @@ def make_plan(
 ) -> Plan:
     """The :class:`Plan` for ``num_copies`` copies of ``num_steps`` steps."""
     n_dev = 1 if mesh is None else mesh.devices.size
-    chunk = num_copies if chunk is None else min(chunk, num_copies)
+    if chunk is None:
+        chunk = n_dev if strategy == "sequential" else num_copies
+    chunk = min(chunk, num_copies)
     chunk = -(-chunk // n_dev) * n_dev  # a multiple of the device count
-    if strategy == "blocks":
-        block, per_call = block_steps(num_steps, eval_every), 1
+    if strategy in ("blocks", "sequential"):
+        # one step per call: each more step compiled into a call is more code to
+        # compile on the first call, for little gain once the step is compute-bound
+        block, per_call = 1, 1
     elif eval_every is not None:
         block = eval_every
         per_call = max(1, STREAM_BLOCK // block) if streamed else -(-num_steps // block)
@@ -314,7 +324,7 @@ def run(
       mesh: shard the copy axis over this mesh (every axis of it).
       progress: ``True``/``False``/``None`` (auto: only on a terminal).
       return_params: also return every copy's final parameters.
-      strategy: ``"auto"``, ``"scan"`` or ``"blocks"`` (see :func:`choose_strategy`).
+      strategy: one of :data:`STRATEGIES` (see :func:`choose_strategy`).
       description: the progress bar's label.
 
     Returns:
@@ -325,7 +335,7 @@ def run(
     K = jax.tree.leaves(hparams)[0].shape[0]
     source, model, val = prepared.source, prepared.model, prepared.val
     has_val = val is not None
-    strategy = choose_strategy(strategy, prepared.primitives, mesh)
+    strategy = choose_strategy(strategy, prepared.facts, mesh)
     place = Placement(mesh)
     if chunk_size == "auto":
         from lrjax._engine._memory import auto_chunk
@@ -357,7 +367,7 @@ def run(
         factor=np.asarray(diverge_factor, float_dtype()),  # a host value: nothing to compile
         blocks=None if source.streamed else place.shared(source.in_memory(num_steps, plan.block)),
     )
-    run_chunk = _run_blocks if plan.strategy == "blocks" else _run_scan
+    run_chunk = _run_scan if plan.strategy == "scan" else _run_blocks
 
     parts: list[Any] = []
     interrupted = False
@@ -386,7 +396,11 @@ def run(
             stacklevel=3,
         )
     joined: ChunkOutput = jax.tree.map(lambda *xs: _concat(xs, 1)[:, :done], *parts)
-    final_params, final_state = joined.final if return_params else (None, None)
+    final_params, final_state = None, None
+    if return_params:
+        behaviour = model.behaviour
+        final_params = behaviour.user_params(joined.final[0])
+        final_state = behaviour.user_state(joined.final[1])
     return EngineResult(
         losses=_steps_of(joined.losses, num_steps),
         smoothed=_steps_of(joined.smoothed, num_steps),
@@ -462,8 +476,9 @@ def _run_scan(plan: Plan, spec, place: Placement, shared: _Shared, source, hs, i
 
 
 def _run_blocks(plan: Plan, spec, place: Placement, shared: _Shared, source, hs, ix) -> ChunkOutput:
-    """The ``"blocks"`` strategy: one call per straight-line block of steps, dispatched
-    from the host as a hand-written loop would; evaluations every ``eval_every`` steps."""
+    """The ``"blocks"`` and ``"sequential"`` strategies: one call per straight-line block
+    of steps, dispatched from the host as a hand-written loop would; evaluations
+    every ``eval_every`` steps."""
     out = place.out_sharding
     carry, keys = _kernel.init(hs, shared.params, shared.state, shared.base_key, ix, spec=spec)
     if shared.blocks is not None:
@@ -483,7 +498,7 @@ def _run_blocks(plan: Plan, spec, place: Placement, shared: _Shared, source, hs,
             curves.append(_kernel.evaluate_copies(carry, shared.val, spec=spec, out_sharding=out))
     losses, smoothed, aux = jax.tree.map(lambda *xs: jnp.concatenate(xs, 2), *outs)
     stop, val_loss, final = _kernel.finish(carry, shared.val, spec=spec, out_sharding=out)
-    curves = jnp.stack(curves, axis=2) if curves else jnp.zeros(stop.shape + (0,))
+    curves = jnp.stack(curves, axis=2) if curves else jnp.zeros((*stop.shape, 0))
     return ChunkOutput(losses, smoothed, aux, curves, stop, val_loss, final)
 
 
@@ -499,7 +514,7 @@ def kernel_spec(prepared: Prepared, make_tx: Static, plan: Plan, return_params: 
         return_params=return_params,
         seeded=prepared.seeded,
         padded=plan.n_calls * plan.per_call * plan.block > plan.num_steps,
-        unroll=plan.strategy == "blocks",
+        unroll=plan.strategy != "scan",
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+
 class Static:
     """Hashes and compares a callable by identity, so it can be a static jit arg.
 

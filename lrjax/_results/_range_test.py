@@ -16,11 +16,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from lrjax._engine import EngineResult
+from lrjax._engine._score import copy_scores, score_window
 from lrjax._results import _suggest
 from lrjax._results._diagnose import DEFAULT, Thresholds, diagnose_curves, diagnose_sweep
-from lrjax._engine import EngineResult
 from lrjax._results._sweep import SweepResult, from_json, json_scalar, to_json
-from lrjax._engine._score import copy_scores, score_window
 
 MODES = ("parallel", "sweep")
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from lrjax._results._diagnose import DEFAULT, Thresholds, diagnose_curves
 from lrjax._engine import EngineResult
 from lrjax._engine._score import copy_scores, score_window
+from lrjax._results._diagnose import DEFAULT, Thresholds, diagnose_curves
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -4,8 +4,8 @@ cooldown probe that ranks members between rounds."""
 
 from lrjax._search._population import (
     KINDS,
-    RESAMPLE_PROBABILITY,
     METHODS,
+    RESAMPLE_PROBABILITY,
     check_population_on_mesh,
     default_cooldown,
     keep_counts,

@@ -48,10 +48,6 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from lrjax import _engine
-
-
-
-
 from lrjax._checks import float_dtype
 
 #: Probability that a perturbed dimension is drawn afresh from the space.
@@ -720,6 +716,10 @@ def run_search(
                 bar.advance(1)
             history = jax.tree.map(lambda *xs: np.stack(xs), *parts)
             final = _engine.to_host(tune_final(pop, spec=spec, out_sharding=out))
+    behaviour = model.behaviour  # the best member's parameters in the user's form
+    final = final._replace(
+        params=behaviour.user_params(final.params), state=behaviour.user_state(final.state)
+    )
     return SearchResult(history=history, final=final)
 
 

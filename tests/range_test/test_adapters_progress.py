@@ -13,8 +13,7 @@ import optax
 import pytest
 
 import lrjax
-from lrjax import from_linen, from_nnx
-from lrjax import _engine
+from lrjax import _engine, from_linen, from_nnx
 
 KW = dict(min_lr=1e-3, max_lr=1.0, num_lrs=3, num_steps=8)
 

@@ -193,6 +193,7 @@ def test_a_freshly_built_model_of_the_same_structure_compiles_nothing():
         assert count_compiles(lambda c=call: c(SmallCNN(nnx.Rngs(0))), "") > 0, name
         again = count_compiles(lambda c=call: c(SmallCNN(nnx.Rngs(1))), "")
         assert again == 0, f"{name}: {again} programs compiled for a new model"
+
     # another structure is another program
     class Wider(SmallCNN):
         def __init__(self, rngs):

@@ -15,8 +15,7 @@ import math
 import numpy as np
 import pytest
 
-from lrjax import RangeTestResult
-from lrjax import _results
+from lrjax import RangeTestResult, _results
 
 # ------------------------------------------------------------ fastai reference
 
