@@ -55,8 +55,7 @@ from _common import compile_seconds, interleaved, load_note, machine_info, matmu
 from flax import nnx
 
 import lrjax
-from lrjax import _train, data
-from lrjax._train import _kernel, _loop, _memory
+from lrjax import _engine, data
 
 # ------------------------------------------------------------------ workloads
 
@@ -192,24 +191,13 @@ def range_test_bytes(loss_fn, model, batches, optimizer, lrs, steps, chunks) -> 
     """Bytes of the range test's own compiled program for each chunk size in ``chunks``.
 
     The engine's in-memory program for that many copies, compiled as
-    ``chunk_size="auto"`` does (``lrjax._train._memory``); private API.
+    ``chunk_size="auto"`` does (``lrjax._engine.compile_program``); private API.
     """
-    prepared = _train.prepare(loss_fn, model, batches)
-    make_tx = _train.ConstantRate(optimizer)
+    prepared = _engine.prepare(loss_fn, model, batches)
+    make_tx = _engine.ConstantRate(optimizer)
     hparams = np.asarray(lrs, np.float32)
-    spec_of = lambda plan: _kernel.Spec(
-        behaviour=prepared.model.behaviour,
-        make_tx=make_tx,
-        batch_fn=None,
-        num_steps=steps,
-        block=plan.block,
-        evaluate=False,
-        return_params=False,
-        seeded=prepared.seeded,
-    )
-    place = _loop._Placement(None)
-    compile_for = lambda c: _loop._lowered(prepared, spec_of, hparams, c, steps, None, None, place)
-    return [_memory.program_bytes(compile_for(c)) for c in chunks]
+    compile_for = lambda c: _engine.compile_program(prepared, make_tx, hparams, c, steps)
+    return [_engine.program_bytes(compile_for(c)) for c in chunks]
 
 
 #: The chunk sizes whose compiled programs give the memory per copy (the difference).
@@ -254,7 +242,7 @@ def main() -> None:
         # forward + backward on its own (the optimizer's few FLOPs per parameter
         # left out), times the steps.
         flops_one = T * step_flops(model, loss_fn, jax.tree.map(lambda a: a[0], batches))
-        seq_bytes = _memory.program_bytes(compiled)
+        seq_bytes = _engine.program_bytes(compiled)
         print(f"  XLA FLOP estimate: {flops_one / T / 1e9:.3f} GFLOP per copy-step", flush=True)
 
         for K in ks:

@@ -602,7 +602,7 @@ def gallery_figures() -> dict[str, tuple[bytes, dict[str, Any]]]:
 
 def readme_figures() -> dict[str, tuple[bytes, dict[str, Any]]]:
     """``{range_test.png: (png, figure data)}``: ``lrjax find``'s own picture."""
-    from lrjax._range_test.cli import find_figure, find_result
+    from lrjax._cli import find_figure, find_result
 
     fig = find_figure(find_result([]))
     buf = io.BytesIO()

@@ -49,24 +49,23 @@ from lrjax.transforms import (
     scale_by_layer,
 )
 
-# --- range test, sweeps and tuning (lrjax/_range_test, lrjax/_sweep.py, lrjax/_tune.py) ---
+# --- range test, sweeps and tuning: thin fronts over lrjax/_engine, _search, _results ---
 # isort: split
 from lrjax import data
-from lrjax._range_test import (
-    SUGGESTION_METHODS,
-    RampResult,
-    RangeTestResult,
-    Thresholds,
-    from_linen,
-    from_nnx,
-    range_test,
-)
-from lrjax._sweep import SweepResult, sweep
+from lrjax._adapters import from_linen, from_nnx
+from lrjax._lr_find import lr_find
+from lrjax._range_test import range_test
+from lrjax._results import RampResult, RangeTestResult, SweepResult, Thresholds
+from lrjax._sweep import sweep
 from lrjax._tune import TuneResult, tune
 
 # --- start-up: the persistent compilation cache (lrjax/_compile_cache.py) ---
 # isort: split
 from lrjax._compile_cache import disable_compilation_cache, enable_compilation_cache
+
+#: The methods of :meth:`RangeTestResult.suggest` (``"budget"`` is the default with
+#: validation data, ``"near_best"`` without).
+SUGGESTION_METHODS = RangeTestResult.methods
 
 __version__ = "0.1.0"
 

@@ -1,5 +1,5 @@
 """``python -m lrjax`` runs the ``lrjax`` command."""
 
-from lrjax.cli import run
+from lrjax._cli import run
 
 run()

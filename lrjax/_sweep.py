@@ -18,9 +18,8 @@ import jax
 import numpy as np
 import optax
 
-from lrjax import _train
-from lrjax._train._result import SweepResult
-from lrjax._validation import (
+from lrjax import _engine
+from lrjax._checks import (
     check_bool,
     check_choice,
     check_count,
@@ -28,6 +27,7 @@ from lrjax._validation import (
     float_dtype,
     int_dtype,
 )
+from lrjax._results import SweepResult
 
 COMBINE = ("product", "zip")
 
@@ -89,6 +89,7 @@ def sweep(
     eval_every: int | None = None,
     has_aux: bool = False,
     return_params: bool = False,
+    strategy: str = "auto",
 ) -> SweepResult:
     """Trains one copy per grid setting, all side by side, and finds the best.
 
@@ -129,6 +130,8 @@ def sweep(
       has_aux: ``loss_fn`` returns ``(loss, aux)`` (``result.aux``).
       return_params: keep every setting's final parameters and model state
         (``result.params``, ``result.state``; ``best_params()``, ``best_state()``).
+      strategy: ``"auto"``, ``"scan"`` or ``"blocks"``: how the steps run (see
+        :func:`lrjax.range_test`).
 
     Returns:
       A :class:`SweepResult` (``.best``, ``.scores_grid()``, ``.losses``, ...).
@@ -167,12 +170,13 @@ def sweep(
                 f"got {type(tx).__name__}"
             )
     check_choice("combine", combine, COMBINE)
-    factor = _train.check_diverge_factor(diverge_factor)
-    chunk = _train.check_chunk_size(chunk_size)
-    the_mesh = _train.as_mesh(mesh)
+    factor = _engine.check_diverge_factor(diverge_factor)
+    chunk = _engine.check_chunk_size(chunk_size)
+    the_mesh = _engine.as_mesh(mesh)
     check_optional_bool("progress", progress)
     check_bool("return_params", return_params)
-    prepared = _train.prepare(
+    strategy = check_choice("strategy", strategy, _engine.STRATEGIES)
+    prepared = _engine.prepare(
         loss_fn,
         params,
         batches,
@@ -190,10 +194,10 @@ def sweep(
         num_steps = prepared.source.length
     num_steps = check_count("num_steps", num_steps, minimum=1)
     prepared.source.check_steps(num_steps)
-    every = _train.check_eval_every(eval_every, num_steps, prepared.val is not None)
-    out = _train.run(
+    every = _engine.check_eval_every(eval_every, num_steps, prepared.val is not None)
+    out = _engine.run(
         prepared,
-        _train.KwargsOptimizer(make_optimizer),
+        _engine.KwargsOptimizer(make_optimizer),
         {k: v.astype(_traced_dtype(v)) for k, v in flat.items()},
         num_steps=num_steps,
         diverge_factor=factor,
@@ -202,6 +206,7 @@ def sweep(
         mesh=the_mesh,
         progress=progress,
         return_params=return_params,
+        strategy=strategy,
         description=f"sweep: {n_settings} settings x {num_steps} steps",
     )
     return SweepResult(

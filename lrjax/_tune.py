@@ -20,11 +20,9 @@ import jax
 import numpy as np
 import optax
 
-from lrjax import _train
-from lrjax._train import _population
-from lrjax._train._result import json_scalar, to_json
-from lrjax._train._score import score_window
-from lrjax._validation import check_choice, check_count, check_optional_bool, check_space
+from lrjax import _engine, _search
+from lrjax._checks import check_choice, check_count, check_optional_bool, check_space
+from lrjax._results import json_scalar, to_json
 
 
 class TuneHistory(NamedTuple):
@@ -319,7 +317,7 @@ def tune(
             f"make_optimizer must be a callable (**values) -> GradientTransformation, "
             f"got {make_optimizer!r}"
         )
-    method = check_choice("method", method, _population.METHODS)
+    method = check_choice("method", method, _search.METHODS)
     names, kinds, bounds = check_space(space)
     population = check_count("population", population, minimum=4 if method == "pbt" else 2)
     num_steps = check_count("num_steps", num_steps, minimum=1)
@@ -331,7 +329,7 @@ def tune(
         )
     round_steps = num_steps // rounds
     if cooldown_steps is None:
-        cooldown_steps = _population.default_cooldown(round_steps)
+        cooldown_steps = _search.default_cooldown(round_steps)
     cooldown_steps = check_count("cooldown_steps", cooldown_steps, minimum=0)
     if cooldown_steps > round_steps:
         raise ValueError(
@@ -340,11 +338,11 @@ def tune(
         )
     cooldown = cooldown_steps if rounds > 1 else 0
     _check_factory(make_optimizer, space)
-    factor = _train.check_diverge_factor(diverge_factor)
-    the_mesh = _train.as_mesh(mesh)
-    _population.check_population_on_mesh(population, the_mesh)
+    factor = _engine.check_diverge_factor(diverge_factor)
+    the_mesh = _engine.as_mesh(mesh)
+    _search.check_population_on_mesh(population, the_mesh)
     check_optional_bool("progress", progress)
-    prepared = _train.prepare(
+    prepared = _engine.prepare(
         loss_fn,
         params,
         batches,
@@ -355,9 +353,9 @@ def tune(
         key=key,
     )
     prepared.source.check_steps(num_steps)
-    out = _population.run_search(
+    out = _search.run_search(
         prepared,
-        _train.KwargsOptimizer(make_optimizer),
+        _engine.KwargsOptimizer(make_optimizer),
         names,
         kinds,
         bounds,
@@ -395,7 +393,7 @@ def _score_label(validated: bool, round_steps: int, cooldown: int) -> str:
     label = (
         "validation loss after the round"
         if validated
-        else f"mean training loss, last {score_window(round_steps)} steps of the round"
+        else f"mean training loss, last {_engine.score_window(round_steps)} steps of the round"
     )
     if cooldown:
         label += f" (before the last: after a {cooldown}-step cooldown probe)"

@@ -105,7 +105,7 @@ def plot_schedule(
       >>> from lrjax.plotting import plot_schedule
       >>> fig = plot_schedule(lrjax.one_cycle(0.1, 1000), 1000)
     """
-    from lrjax._validation import int_dtype
+    from lrjax._checks import int_dtype
 
     require_matplotlib()  # a missing extra is reported before anything else
     if callable(schedules):

@@ -52,6 +52,17 @@ def rt(**kw):
     return lrjax.range_test(**args)
 
 
+def lf(**kw):
+    args = {"loss_fn": mse, "params": W0, "batches": BATCHES, "num_steps": 10, "progress": False}
+    return lrjax.lr_find(**{**args, **kw})
+
+
+def _deprecated(call):
+    """``call()`` expecting range_test(mode="sweep")'s DeprecationWarning."""
+    with pytest.warns(DeprecationWarning, match="lr_find"):
+        return call()
+
+
 def sweep(**kw):
     args = {
         "loss_fn": mse,
@@ -215,7 +226,11 @@ RANGE_TEST_CASES = [
     ("diverge_factor <= 1", lambda: rt(diverge_factor=0.5), ValueError, "diverge_factor"),
     ("diverge_factor nan", lambda: rt(diverge_factor=nan), ValueError, "diverge_factor"),
     ("mode", lambda: rt(mode="fast"), ValueError, "mode"),
-    ("step_mode", lambda: rt(mode="sweep", step_mode="cos"), ValueError, "step_mode"),
+    ("step_mode", lambda: lf(step_mode="cos"), ValueError, "step_mode"),
+    ("lr_find min_lr >= max_lr", lambda: lf(min_lr=1.0, max_lr=0.1), ValueError, "min_lr"),
+    ("lr_find num_steps 0", lambda: lf(num_steps=0), ValueError, "num_steps"),
+    ("strategy", lambda: rt(strategy="fast"), ValueError, "strategy"),
+    ("lr_find strategy", lambda: lf(strategy=1), ValueError, "strategy"),
     ("progress str", lambda: rt(progress="yes"), TypeError, "progress"),
     ("mesh str", lambda: rt(mesh="gpu"), TypeError, "mesh"),
     ("sweep grid empty", lambda: sweep(grid={}), ValueError, "grid"),
@@ -272,7 +287,7 @@ RANGE_TEST_CASES = [
     ("chunk_size str", lambda: rt(chunk_size="big"), TypeError, "chunk_size"),
     (
         "sweep-mode with val_batches",
-        lambda: rt(mode="sweep", val_batches=BATCHES),
+        lambda: _deprecated(lambda: rt(mode="sweep", val_batches=BATCHES)),
         ValueError,
         "val_batches",
     ),

@@ -9,7 +9,7 @@ Orbax ``StandardCheckpointer`` in ``tmp_path`` against the abstract tree), then
 dtypes, bits) and the resumed run the uninterrupted one, bit for bit. The same
 jitted step function serves both runs.
 
-The range test's training carry is internal (``lrjax._train._kernel.Carry`` is never
+The range test's training carry is internal (``lrjax._engine._kernel.Carry`` is never
 returned), so there is no range-test carry to checkpoint; its results are
 NumPy arrays.
 """

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 
 import lrjax
 import lrjax.plotting
-from lrjax import cli
+from lrjax import _cli as cli
 from lrjax.plotting import plot_schedule
 from lrjax.schedules import CATALOGUE, COMPOSITIONS
 

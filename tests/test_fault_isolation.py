@@ -24,8 +24,8 @@ import optax
 import pytest
 
 import lrjax
-from lrjax._train import _kernel
-from lrjax._train._progress import ProgressBar
+from lrjax import _engine
+from lrjax._engine import ProgressBar
 
 T = 16
 K = 8
@@ -216,11 +216,18 @@ def test_loss_fn_raising_on_one_batch_at_run_time():
         z = jax.pure_callback(check, jax.ShapeDtypeStruct((), jnp.float32), t)
         return loss_fn(p, (x, y)) + z
 
-    for kw in ({}, {"chunk_size": 3}, {"mode": "sweep"}):
-        box = call_with_guard(
-            lambda kw=kw: run(host_checked_loss, params, (x, y, idx), optax.sgd, **kw)
-        )
-        assert "value" not in box, f"no error with {kw}"
+    calls = {
+        "range_test": lambda: run(host_checked_loss, params, (x, y, idx), optax.sgd),
+        "chunk_size=3": lambda: run(
+            host_checked_loss, params, (x, y, idx), optax.sgd, chunk_size=3
+        ),
+        "lr_find": lambda: lrjax.lr_find(
+            host_checked_loss, params, (x, y, idx), optax.sgd, num_steps=T, progress=False
+        ),
+    }
+    for what, call in calls.items():
+        box = call_with_guard(call)
+        assert "value" not in box, f"no error with {what}"
         err = box["error"]
         assert isinstance(err, Exception) and not isinstance(err, KeyboardInterrupt)
         assert "corrupt record in batch 7" in str(err), str(err)[:500]
@@ -284,15 +291,15 @@ def test_interrupt_while_dispatching_a_chunk(monkeypatch):
     loss_fn, params, batches = problem()
     full = run(loss_fn, params, batches, optax.sgd, chunk_size=2)
     calls = [0]
-    original = _kernel.run_all
+    original = _engine.Placement.copies
 
-    def run_then_interrupt(*args, **kwargs):
+    def place_then_interrupt(self, *args, **kwargs):
         calls[0] += 1
-        if calls[0] == 3:
+        if calls[0] == 5:  # two placements per chunk: Ctrl-C while dispatching the third
             raise KeyboardInterrupt
-        return original(*args, **kwargs)
+        return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(_kernel, "run_all", run_then_interrupt)
+    monkeypatch.setattr(_engine.Placement, "copies", place_then_interrupt)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         part = run(loss_fn, params, batches, optax.sgd, chunk_size=2)
@@ -319,8 +326,8 @@ def test_interrupt_before_any_chunk_finished_propagates(monkeypatch):
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_kernel, "run_all", interrupt)
+    monkeypatch.setattr(_engine.Placement, "copies", interrupt)
     with pytest.raises(KeyboardInterrupt):
         run(loss_fn, params, batches, optax.sgd, chunk_size=3)
     with pytest.raises(KeyboardInterrupt):
-        run(loss_fn, params, batches, optax.sgd, mode="sweep")
+        lrjax.lr_find(loss_fn, params, batches, optax.sgd, min_lr=1e-3, num_steps=T)

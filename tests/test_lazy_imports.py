@@ -54,7 +54,7 @@ def test_plotting_is_a_lazy_attribute():
     out = _python(code).splitlines()
     assert out == [
         "lrjax.plotting False",  # reachable; matplotlib waits for the first plot
-        "Figure lrjax.cli",
+        "Figure lrjax._cli",
         "module 'lrjax' has no attribute 'no_such_name'",
     ]
 

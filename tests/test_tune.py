@@ -3,7 +3,7 @@
 The reference trains every member one step at a time in NumPy (float32,
 SGD with momentum on linear regression, with the range test's divergence
 rule) and applies the PBT and halving rules in plain Python, using the same
-random numbers (:func:`lrjax._train._population.round_draws`, replayed from
+random numbers (:func:`lrjax._search._search.round_draws`, replayed from
 the key). It shares no code with the engine beyond those draws.
 """
 
@@ -21,7 +21,7 @@ from flax import nnx
 from oracles import count_compiles
 
 import lrjax
-from lrjax._train import _population
+from lrjax import _search
 
 P, R, L = 8, 3, 10
 T = R * L
@@ -63,7 +63,7 @@ def ref_sample(u, dim):
 
 
 def ref_perturb(gene, resample, coin, sample, dim):
-    if resample < _population.RESAMPLE_PROBABILITY:
+    if resample < _search.RESAMPLE_PROBABILITY:
         return ref_sample(sample, dim)
     if isinstance(dim, list):
         return int(np.clip(gene + (1 if coin >= 0.5 else -1), 0, len(dim) - 1))
@@ -129,8 +129,8 @@ def reference(method, X, Y, key, cooldown=0):
     """
     dims = list(SPACE.values())
     names = list(SPACE)
-    _, search_key = _population.split_key(jax.random.key_data(key))
-    draws = lambda i: jax.tree.map(np.asarray, _population.round_draws(search_key, i, P, len(dims)))
+    _, search_key = _search.split_key(jax.random.key_data(key))
+    draws = lambda i: jax.tree.map(np.asarray, _search.round_draws(search_key, i, P, len(dims)))
     d0 = draws(0)
     genes = [
         [ref_sample(float(d0.sample[i, d]), dim) for d, dim in enumerate(dims)] for i in range(P)
@@ -223,8 +223,8 @@ def test_equals_brute_force_reference(method, cooldown):
     if method == "pbt":
         assert (h.parents[1:] != np.arange(P)).sum() == 2 * (P // 4)
         assert np.isinf(h.scores[0][h.parents[1] != np.arange(P)]).any()  # diverged: replaced
-        _, sk = _population.split_key(jax.random.key_data(key))
-        d = [_population.round_draws(sk, i, P, len(SPACE)) for i in (1, 2)]
+        _, sk = _search.split_key(jax.random.key_data(key))
+        d = [_search.round_draws(sk, i, P, len(SPACE)) for i in (1, 2)]
         moved = [np.asarray(x.resample)[h.parents[i + 1] != np.arange(P)] for i, x in enumerate(d)]
         coins = [np.asarray(x.coin)[h.parents[i + 1] != np.arange(P)] for i, x in enumerate(d)]
         assert (np.concatenate(moved) < 0.25).any() and (np.concatenate(moved) >= 0.25).any()
@@ -255,7 +255,7 @@ def test_members_computed_per_round(cooldown):
         )  # fmt: skip
         assert set(shapes) == {(3,)}  # one call per member, not per batch of members
         assert len(shapes) == L * sum(widths) + cooldown * sum(widths[:-1]), method
-    assert _population.round_widths("halving", P, R) == tuple(expected["halving"])
+    assert _search.round_widths("halving", P, R) == tuple(expected["halving"])
 
 
 # ---------------------------------------------------------------- compiles
@@ -290,7 +290,7 @@ def test_streamed_halving_compiles_one_program_per_width():
     """Widths 4, 2, 1, 1 over 4 rounds: three round programs, and none on a second call."""
     X, Y = linreg_data()
     listed = [(X[t], Y[t]) for t in range(T)]
-    assert _population.round_widths("halving", 4, 4) == (4, 2, 1, 1)
+    assert _search.round_widths("halving", 4, 4) == (4, 2, 1, 1)
     space = {"learning_rate": ("log", 1e-3, 0.5)}
 
     def run(key):

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lrjax._validation import (
+from lrjax._checks import (
     float_dtype,
     int_dtype,
 )

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import jax.numpy as jnp
 
-from lrjax._validation import check_finite, check_int, check_sorted
+from lrjax._checks import check_finite, check_int, check_sorted
 from lrjax.schedules._base import Array, ArrayLike, Schedule, as_float, as_int, register, split_step
 from lrjax.schedules._piecewise import constant
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from lrjax._validation import check_finite, check_int, check_positive, int_dtype
+from lrjax._checks import check_finite, check_int, check_positive, int_dtype
 from lrjax.schedules._base import (
     Array,
     ArrayLike,

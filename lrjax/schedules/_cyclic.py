@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from lrjax._validation import check_choice, check_finite, check_int, check_positive
+from lrjax._checks import check_choice, check_finite, check_int, check_positive
 from lrjax.schedules._base import (
     Array,
     ArrayLike,

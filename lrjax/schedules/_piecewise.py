@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import jax.numpy as jnp
 
-from lrjax._validation import check_choice, check_finite, check_int, check_positive, check_sorted
+from lrjax._checks import check_choice, check_finite, check_int, check_positive, check_sorted
 from lrjax.schedules._base import (
     Array,
     ArrayLike,

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lrjax._validation import check_choice, check_number, concrete, float_dtype
+from lrjax._checks import check_choice, check_number, concrete, float_dtype
 
 __all__ = [
     "check_choice",

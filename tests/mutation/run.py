@@ -274,7 +274,7 @@ MUTATIONS = [
     Mutation(
         "valley-off-by-one",
         "suggest",
-        "lrjax/_range_test/_suggest.py",
+        "lrjax/_results/_suggest.py",
         "start = end - longest",
         "start = end - longest + 1",
         ("tests/range_test/test_suggest.py",),
@@ -284,7 +284,7 @@ MUTATIONS = [
     Mutation(
         "engine-negative-best-rule-off",
         "engine",
-        "lrjax/_train/_kernel.py",
+        "lrjax/_engine/_kernel.py",
         "smooth - best > (factor - 1) * -best",
         "jnp.zeros((), bool)",
         ("tests/range_test", "tests/test_sweep.py"),
@@ -293,7 +293,7 @@ MUTATIONS = [
     Mutation(
         "engine-freeze-removed",
         "engine",
-        "lrjax/_train/_kernel.py",
+        "lrjax/_engine/_kernel.py",
         "new = _keep_if(stopped, new, c)._replace(stopped=stopped, stop_step=new.stop_step)",
         "new = new._replace(stopped=stopped, stop_step=new.stop_step)",
         ("tests/range_test", "tests/test_sweep.py"),
@@ -315,7 +315,7 @@ MUTATIONS = [
     Mutation(
         "engine-nan-masking-off",
         "engine",
-        "lrjax/_train/_kernel.py",
+        "lrjax/_engine/_kernel.py",
         "jnp.where(c.stopped, nan, loss),",
         "loss,",
         ("tests/range_test",),
@@ -324,7 +324,7 @@ MUTATIONS = [
     Mutation(
         "engine-padding-steps-train",
         "engine",
-        "lrjax/_train/_kernel.py",
+        "lrjax/_engine/_kernel.py",
         "new = _keep_if(t >= spec.num_steps, new, c)  # padding steps change nothing",
         "pass",
         ("tests/range_test",),
@@ -333,7 +333,7 @@ MUTATIONS = [
     Mutation(
         "engine-eval-after-stop-not-nan",
         "engine",
-        "lrjax/_train/_kernel.py",
+        "lrjax/_engine/_kernel.py",
         "return jnp.where(c.stopped, jnp.nan, score)",
         "return score",
         ("tests/range_test",),
@@ -342,7 +342,7 @@ MUTATIONS = [
     Mutation(
         "engine-one-random-stream-for-all-copies",
         "engine",
-        "lrjax/_train/_kernel.py",
+        "lrjax/_engine/_kernel.py",
         "jax.random.key_data(jax.random.fold_in(base, i))",
         "jax.random.key_data(jax.random.fold_in(base, 0 * i))",
         ("tests/range_test",),
@@ -352,7 +352,7 @@ MUTATIONS = [
     Mutation(
         "tune-probe-not-annealed",
         "tune",
-        "lrjax/_train/_population.py",
+        "lrjax/_search/_population.py",
         "scale = jnp.clip((end - step).astype(dtype) / (self.steps + 1), 0, 1)",
         "scale = jnp.ones((), dtype)",
         ("tests/test_tune.py",),
@@ -361,7 +361,7 @@ MUTATIONS = [
     Mutation(
         "tune-halving-keeps-the-worse-half",
         "tune",
-        "lrjax/_train/_population.py",
+        "lrjax/_search/_population.py",
         "order = jnp.lexsort((jnp.where(active, rank_scores(score), jnp.inf), inactive))",
         "order = jnp.lexsort((jnp.where(active, -rank_scores(score), jnp.inf), inactive))",
         ("tests/test_tune.py",),
@@ -370,7 +370,7 @@ MUTATIONS = [
     Mutation(
         "tune-halving-gathers-the-first-slots",
         "tune",
-        "lrjax/_train/_population.py",
+        "lrjax/_search/_population.py",
         "index = jnp.argsort(~pop.active, stable=True)[:width]",
         "index = jnp.arange(width)",
         ("tests/test_tune.py",),

@@ -13,8 +13,7 @@ import optax
 import pytest
 
 import lrjax
-from lrjax._range_test import from_linen, from_nnx
-from lrjax._train import _progress
+from lrjax import _engine, from_linen, from_nnx
 
 KW = dict(min_lr=1e-3, max_lr=1.0, num_lrs=3, num_steps=8)
 
@@ -78,14 +77,14 @@ def test_linen_module_equals_plain_jax():
 
 def test_progress_auto_is_off_without_terminal(monkeypatch):
     monkeypatch.setattr(sys, "stderr", io.StringIO())
-    assert _progress.progress_enabled(None) is False
-    assert _progress.progress_enabled(True) is True
-    assert _progress.progress_enabled(False) is False
+    assert _engine.progress_enabled(None) is False
+    assert _engine.progress_enabled(True) is True
+    assert _engine.progress_enabled(False) is False
 
 
 def test_progress_bar_draws_after_delay_and_counts(monkeypatch):
     pytest.importorskip("rich")
-    with _progress.ProgressBar(total=4, enabled=True, description="t", delay=0.0) as bar:
+    with _engine.ProgressBar(total=4, enabled=True, description="t", delay=0.0) as bar:
         deadline = time.monotonic() + 5
         while bar._progress is None and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -94,7 +93,7 @@ def test_progress_bar_draws_after_delay_and_counts(monkeypatch):
         assert bar._progress.tasks[0].completed == 3
     assert bar._progress is None and bar.done == 3
     # a fast run never draws
-    with _progress.ProgressBar(total=4, enabled=True, delay=60.0) as bar:
+    with _engine.ProgressBar(total=4, enabled=True, delay=60.0) as bar:
         bar.advance(4)
     assert bar._progress is None
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lrjax._range_test import RangeTestResult, Thresholds
-from lrjax._train._diagnose import diagnose_curves, diagnose_sweep
+from lrjax import RangeTestResult, Thresholds
+from lrjax._results import diagnose_curves, diagnose_sweep
 
 DEFAULT = Thresholds()
 

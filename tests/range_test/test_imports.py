@@ -8,7 +8,7 @@ import sys
 
 def test_import_lrjax_does_not_import_optional_dependencies():
     code = (
-        "import sys, lrjax, lrjax._range_test.cli\n"
+        "import sys, lrjax, lrjax.cli\n"
         "r = lrjax.range_test\n"
         "heavy = ('matplotlib', 'rich', 'sklearn', 'flax')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"

@@ -41,14 +41,14 @@ def data(steps=T, seed=0, batch=16):
     return x, jnp.sin(x.sum(-1))
 
 
-def _host(x):
+def to_host(x):
     if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
         x = jax.random.key_data(x)
     return np.array(x)
 
 
 def snapshot(model):
-    return jax.tree.map(_host, nnx.state(model))
+    return jax.tree.map(to_host, nnx.state(model))
 
 
 def assert_same_tree(a, b):
@@ -144,7 +144,7 @@ def test_nnx_dropout_state_over_chunks_rebuilds_a_model_that_trains_on():
     one = lrjax.sweep(nnx_loss, model, data(), optax.sgd, grid, **kw)
     chunked = lrjax.sweep(nnx_loss, model, data(), optax.sgd, grid, chunk_size=2, **kw)
     for a, b in zip(jax.tree.leaves(chunked.state), jax.tree.leaves(one.state)):
-        np.testing.assert_array_equal(_host(a), _host(b))
+        np.testing.assert_array_equal(to_host(a), to_host(b))
     best = nnx.merge(nnx.graphdef(model), chunked.best_params(), chunked.best_state())
     count = int(best.do.rngs.count[...])
     best.train()
@@ -441,7 +441,8 @@ def test_bfloat16_model_trains():
 
 
 def test_auto_chunk_fits_the_free_memory(monkeypatch):
-    from lrjax._train import _memory
+    from lrjax import _engine
+    from lrjax._engine import _memory  # the device's free memory, simulated here
 
     batches = data()
     loss_fn = lambda w, b: jnp.mean((b[0] @ w - b[1]) ** 2)
@@ -457,7 +458,7 @@ def test_auto_chunk_fits_the_free_memory(monkeypatch):
         return chosen[-1]
 
     monkeypatch.setattr(_memory, "auto_chunk", record)
-    shared, per_copy = _memory.per_copy_bytes(lambda c: _memory_program(loss_fn, batches, c), 1)
+    shared, per_copy = _engine.per_copy_bytes(lambda c: _memory_program(loss_fn, batches, c), 1)
     monkeypatch.setattr(
         _memory, "free_bytes", lambda device=None: (shared + 10.5 * per_copy) / _memory.FRACTION
     )
@@ -471,19 +472,11 @@ def test_auto_chunk_fits_the_free_memory(monkeypatch):
 
 def _memory_program(loss_fn, batches, chunk):
     r"""The compiled range-test program for ``chunk`` copies (as the engine builds it)."""
-    from lrjax import _train
-    from lrjax._train import _loop
+    from lrjax import _engine
 
-    prepared = _train.prepare(loss_fn, jnp.zeros(4), batches)
+    prepared = _engine.prepare(loss_fn, jnp.zeros(4), batches)
     hs = np.ones(chunk, np.float32)
-
-    def spec_of(plan):
-        from lrjax._train._kernel import Spec
-
-        return Spec(prepared.model.behaviour, _train.ConstantRate(optax.adam), None, T, plan.block,
-                    False, False, False, padded=False)  # fmt: skip
-
-    return _loop._lowered(prepared, spec_of, hs, chunk, T, None, None, _loop._Placement(None))
+    return _engine.compile_program(prepared, _engine.ConstantRate(optax.adam), hs, chunk, T)
 
 
 def test_linen_dropout_streams_are_the_documented_keys():

@@ -12,7 +12,7 @@ import pytest
 from oracles import count_compiles
 
 import lrjax
-from lrjax._train import _kernel, _loop
+from lrjax import _engine
 
 
 @pytest.mark.parametrize("opt_name", ["sgd", "momentum", "adam"])
@@ -161,17 +161,18 @@ def test_keyboard_interrupt_returns_finished_chunks(tiny, helpers, monkeypatch):
         if len(calls) == 2:  # Ctrl-C while the third chunk runs
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(_loop.ProgressBar, "advance", advance)
+    monkeypatch.setattr(_engine.ProgressBar, "advance", advance)
     with pytest.warns(RuntimeWarning, match="4 of 8"):
         part = lrjax.range_test(loss_fn, params, batches, optax.sgd, **kw)
     assert part.interrupted and part.lrs.size == 4
     np.testing.assert_array_equal(part.losses, full.losses[:, :4])
     calls.clear()
 
-    def interrupted_run(*args, **kwargs):
+    def interrupted_dispatch(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_kernel, "run_all", interrupted_run)
+    # Ctrl-C while the first chunk's inputs are placed on the device
+    monkeypatch.setattr(_engine.Placement, "copies", interrupted_dispatch)
     with pytest.raises(KeyboardInterrupt):  # nothing finished: nothing to return
         lrjax.range_test(loss_fn, params, batches, optax.sgd, **kw)
 

@@ -10,7 +10,7 @@ import optax
 import pytest
 
 import lrjax
-from lrjax._range_test import RangeTestResult
+from lrjax import RangeTestResult
 
 matplotlib.use("Agg")
 
@@ -33,9 +33,9 @@ def results():
         loss_fn, None, batches, optax.sgd, 1e-3, 1e3, num_lrs=20, num_steps=20, seeds=2,
         init_fn=init,
     )  # fmt: skip
-    swp = lrjax.range_test(
-        loss_fn, init(jax.random.PRNGKey(0)), batches, optax.sgd, 1e-3, 1e3, num_steps=20,
-        mode="sweep",
+    swp = lrjax.lr_find(
+        loss_fn, init(jax.random.PRNGKey(0)), batches, optax.sgd, min_lr=1e-3, max_lr=1e3,
+        num_steps=20,
     )  # fmt: skip
     return par, swp
 

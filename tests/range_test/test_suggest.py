@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pytest
 
-from lrjax._range_test import RangeTestResult, _suggest
+from lrjax import RangeTestResult, _results
 
 # ------------------------------------------------------------ fastai reference
 
@@ -134,7 +134,7 @@ def random_curve(rng: np.random.Generator, min_len: int = 2):
 @pytest.mark.parametrize("method", ["minimum", "steep", "valley", "slide"])
 def test_suggestions_match_fastai_reference_on_random_curves(method):
     rng = np.random.default_rng({"minimum": 1, "steep": 2, "valley": 3, "slide": 4}[method])
-    ours = getattr(_suggest, method)
+    ours = getattr(_results, method)
     checked = 0
     for _ in range(150):
         lrs, losses = random_curve(rng, min_len=16 if method == "slide" else 2)
@@ -159,7 +159,7 @@ def test_suggestions_match_fastai_reference_on_random_curves(method):
 )
 def test_valley_edge_cases(losses):
     lrs = np.geomspace(1e-4, 1.0, len(losses))
-    assert _suggest.valley(lrs, np.array(losses)) == ref_valley(list(lrs), losses)
+    assert _results.valley(lrs, np.array(losses)) == ref_valley(list(lrs), losses)
 
 
 @pytest.mark.parametrize("lr_diff,thresh,adjust", [(5, 0.05, 1.0), (3, 0.0, 0.5), (20, 0.01, 2)])
@@ -167,7 +167,7 @@ def test_slide_options(lr_diff, thresh, adjust):
     rng = np.random.default_rng(7)
     for _ in range(20):
         lrs, losses = random_curve(rng, min_len=lr_diff + 1)
-        got = _suggest.slide(lrs, losses, lr_diff, thresh, adjust)
+        got = _results.slide(lrs, losses, lr_diff, thresh, adjust)
         want = ref_slide(list(lrs), list(losses), lr_diff, thresh, adjust)
         assert got[0] == pytest.approx(want[0], rel=1e-12)
         assert got[1][1] == pytest.approx(want[1][1], rel=1e-9, abs=1e-12)
@@ -175,13 +175,13 @@ def test_slide_options(lr_diff, thresh, adjust):
 
 def test_too_short_curves_raise():
     with pytest.raises(ValueError, match=r"slide.*16"):
-        _suggest.slide(np.geomspace(1e-3, 1, 10), np.ones(10))
+        _results.slide(np.geomspace(1e-3, 1, 10), np.ones(10))
     with pytest.raises(ValueError, match="steep"):
-        _suggest.steep(np.array([0.1]), np.array([1.0]))
+        _results.steep(np.array([0.1]), np.array([1.0]))
     with pytest.raises(ValueError, match="method"):
-        _suggest.suggest("best", np.ones(3), np.ones(3))
+        _results.suggest("best", np.ones(3), np.ones(3))
     with pytest.raises(ValueError, match="lr_diff"):
-        _suggest.slide(np.geomspace(1e-3, 1, 20), np.ones(20), lr_diff=0)
+        _results.slide(np.geomspace(1e-3, 1, 20), np.ones(20), lr_diff=0)
 
 
 def _parallel_result(scores_per_rate, diverged):
@@ -238,10 +238,10 @@ def test_near_best_equals_a_brute_force_search(seed):
     lrs = np.sort(rng.uniform(1e-4, 1.0, n))
     losses = rng.normal(size=n).cumsum()
     for tol in (0.0, 0.05, 0.1, 0.5, 1.0):
-        got, _ = _suggest.near_best(lrs, losses, tol)
+        got, _ = _results.near_best(lrs, losses, tol)
         assert got == _near_best_brute(lrs, losses, tol)
     with pytest.raises(ValueError, match="tol"):
-        _suggest.near_best(lrs, losses, tol=2.0)
+        _results.near_best(lrs, losses, tol=2.0)
 
 
 def test_default_suggestion_with_and_without_validation():

@@ -68,7 +68,7 @@ def test_sweep_equals_reference_loop(helpers, tiny, step_mode, make_tx, max_lr):
     loss_fn, params, _ = tiny
     T = 40
     batches = helpers.make_batches(T, seed=3)
-    r = lrjax.range_test(
+    r = lrjax.lr_find(
         loss_fn,
         params,
         batches,
@@ -76,7 +76,6 @@ def test_sweep_equals_reference_loop(helpers, tiny, step_mode, make_tx, max_lr):
         min_lr=1e-3,
         max_lr=max_lr,
         num_steps=T,
-        mode="sweep",
         step_mode=step_mode,
     )
     frac = [t / (T - 1) for t in range(T)]
@@ -117,8 +116,8 @@ def test_sweep_equals_reference_loop(helpers, tiny, step_mode, make_tx, max_lr):
 
 def test_sweep_without_divergence_runs_all_steps(tiny, helpers):
     loss_fn, params, batches = tiny
-    r = lrjax.range_test(
-        loss_fn, params, batches, optax.sgd, 1e-4, 1e-2, num_steps=helpers.T, mode="sweep"
+    r = lrjax.lr_find(
+        loss_fn, params, batches, optax.sgd, min_lr=1e-4, max_lr=1e-2, num_steps=helpers.T
     )
     assert r.stop_step == -1 and np.isfinite(r.losses).all()
     assert r.lrs[0] == pytest.approx(1e-4) and r.lrs[-1] == pytest.approx(1e-2)
@@ -128,8 +127,8 @@ def test_sweep_without_divergence_runs_all_steps(tiny, helpers):
 
 def test_sweep_that_stops_immediately_has_no_suggestion(tiny, helpers):
     loss_fn, params, batches = tiny
-    r = lrjax.range_test(
-        loss_fn, params, batches, optax.sgd, 1e2, 1e4, num_steps=helpers.T, mode="sweep"
+    r = lrjax.lr_find(
+        loss_fn, params, batches, optax.sgd, min_lr=1e2, max_lr=1e4, num_steps=helpers.T
     )
     assert 0 < r.stop_step < 4
     with pytest.raises(ValueError, match="stopped at step"):
@@ -137,11 +136,23 @@ def test_sweep_that_stops_immediately_has_no_suggestion(tiny, helpers):
     assert r.best_lr is None
 
 
+def test_sweep_mode_is_deprecated_and_runs_lr_find(tiny, helpers):
+    loss_fn, params, batches = tiny
+    kw = dict(min_lr=1e-3, max_lr=50.0, num_steps=helpers.T)
+    with pytest.warns(DeprecationWarning, match="lr_find"):
+        old = lrjax.range_test(loss_fn, params, batches, optax.sgd, mode="sweep", **kw)
+    new = lrjax.lr_find(loss_fn, params, batches, optax.sgd, **kw)
+    assert isinstance(old, lrjax.RampResult)
+    np.testing.assert_array_equal(old.losses, new.losses)  # the same program, same inputs
+    assert old.stop_step == new.stop_step
+
+
 def test_sweep_mode_rejects_parallel_options(tiny):
     loss_fn, params, batches = tiny
-    with pytest.raises(ValueError, match="seeds"):
-        lrjax.range_test(loss_fn, params, batches, mode="sweep", seeds=2, num_steps=5)
-    with pytest.raises(ValueError, match="chunk_size"):
-        lrjax.range_test(loss_fn, params, batches, mode="sweep", chunk_size=2, num_steps=5)
+    with pytest.warns(DeprecationWarning):
+        with pytest.raises(ValueError, match="seeds"):
+            lrjax.range_test(loss_fn, params, batches, mode="sweep", seeds=2, num_steps=5)
+        with pytest.raises(ValueError, match="chunk_size"):
+            lrjax.range_test(loss_fn, params, batches, mode="sweep", chunk_size=2, num_steps=5)
     with pytest.raises(ValueError, match="step_mode"):
-        lrjax.range_test(loss_fn, params, batches, mode="sweep", step_mode="cos", num_steps=5)
+        lrjax.lr_find(loss_fn, params, batches, step_mode="cos", num_steps=5)

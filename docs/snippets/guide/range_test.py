@@ -27,8 +27,9 @@ for method, lr in result.suggestions().items():  # None: no answer ("budget" nee
 assert round(math.log10(result.best_lr / result.suggest("valley"))) == 2
 result.plot()
 
-# The classic single run: one copy, the rate ramped from 1e-5 to 10 over 100 steps.
-sweep = lrjax.range_test(
+# The classic single run (lrjax.lr_find): one copy, the rate ramped from 1e-5 to 10
+# over 100 steps.
+sweep = lrjax.lr_find(
     loss_fn,
     params,
     batches,
@@ -36,7 +37,6 @@ sweep = lrjax.range_test(
     min_lr=1e-5,
     max_lr=10.0,
     num_steps=100,
-    mode="sweep",
     progress=False,
 )
 print(sweep)

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lrjax._validation import float_dtype
+from lrjax._checks import float_dtype
 
 #: EMA coefficient of the smoothed loss (fastai's ``AvgSmoothLoss`` default).
 BETA = 0.98
@@ -53,7 +53,7 @@ class Spec:
     """The static part of a run (hashable: one compilation per distinct spec).
 
     Attributes:
-      behaviour: the model's pure functions (see :mod:`lrjax._train._model`).
+      behaviour: the model's pure functions (see :mod:`lrjax._engine._model`).
       make_tx: ``(h, step) -> GradientTransformation`` (a :class:`Static`).
       batch_fn: ``step -> batch`` (a :class:`Static`) or ``None`` for data blocks.
       num_steps: training steps per copy.
@@ -63,6 +63,9 @@ class Spec:
       seeded: ``params``/``state`` carry a leading seed axis.
       padded: the last block runs past ``num_steps`` (those steps are masked;
         without padding the mask is left out of the program).
+      unroll: a block's steps are straight-line code, not a loop (the
+        ``"blocks"`` strategy: XLA on CPU runs convolutions inside a loop
+        several times slower than outside one).
     """
 
     behaviour: Any
@@ -74,13 +77,23 @@ class Spec:
     return_params: bool
     seeded: bool
     padded: bool = True
+    unroll: bool = False
+
+    def __hash__(self) -> int:
+        # jit hashes its static arguments at every call: hash the fields once
+        try:
+            return self._hash  # type: ignore[attr-defined]
+        except AttributeError:
+            h = hash(tuple(getattr(self, f.name) for f in dataclasses.fields(self)))
+            object.__setattr__(self, "_hash", h)
+            return h
 
 
 def _keep_if(cond: jax.Array, new: Any, old: Any) -> Any:
     return jax.tree.map(lambda n, o: jnp.where(cond, o, n), new, old)
 
 
-def _nan_where(cond: jax.Array, tree: Any) -> Any:
+def nan_where(cond: jax.Array, tree: Any) -> Any:
     def mask(x):
         x = jnp.asarray(x)
         if jnp.issubdtype(x.dtype, jnp.floating):
@@ -143,7 +156,7 @@ def _step(c: Carry, t, batch, h, key, factor, spec: Spec):
     out = (
         jnp.where(c.stopped, nan, loss),
         jnp.where(c.stopped, nan, smooth),
-        _nan_where(c.stopped, aux),
+        nan_where(c.stopped, aux),
     )
     return new, out
 
@@ -170,7 +183,14 @@ def _train(c: Carry, blocks, t0, h, key, factor, val, spec: Spec):
                 batch = spec.batch_fn(t)
             return _step(c, t, batch, h, key, factor, spec)
 
-        c, outs = jax.lax.scan(body, c, (ts, data))
+        if spec.unroll:  # straight-line code (lax.scan keeps a loop for one step)
+            per_step = []
+            for i in range(spec.block):
+                c, out = body(c, (ts[i], jax.tree.map(lambda x, i=i: x[i], data)))
+                per_step.append(out)
+            outs = jax.tree.map(lambda *xs: jnp.stack(xs), *per_step)
+        else:
+            c, outs = jax.lax.scan(body, c, (ts, data))
         score = evaluate(c, val, spec) if spec.evaluate else jnp.zeros(())
         return c, (outs, score)
 
@@ -190,27 +210,42 @@ def _finish(c: Carry, val, spec: Spec):
 # ------------------------------------------------------ copies x seeds
 
 
-def _over_copies(fn: Callable[..., Any], copy_axes: tuple, seed_axes: tuple) -> Callable:
+def _map(fn: Callable[..., Any], in_axes: tuple) -> Callable:
+    """``jax.vmap(fn, in_axes)``, except over an axis of size 1: then ``fn`` runs on
+    the one slice as it is (a vmapped convolution with per-copy weights becomes a
+    grouped convolution, which XLA on CPU runs slower even for one group)."""
+
+    def mapped(*args):
+        sizes = {jax.tree.leaves(a)[0].shape[ax] for a, ax in zip(args, in_axes) if ax is not None}
+        if sizes != {1}:
+            return jax.vmap(fn, in_axes=in_axes)(*args)
+        one = [a if ax is None else jax.tree.map(lambda x: x[0], a) for a, ax in zip(args, in_axes)]
+        return jax.tree.map(lambda x: jnp.expand_dims(x, 0), fn(*one))
+
+    return mapped
+
+
+def over_copies(fn: Callable[..., Any], copy_axes: tuple, seed_axes: tuple) -> Callable:
     """``vmap`` over copies (inner) and seeds (outer)."""
-    return jax.vmap(jax.vmap(fn, in_axes=copy_axes), in_axes=seed_axes)
+    return _map(_map(fn, copy_axes), seed_axes)
 
 
-def _batched_init(hs, params, state, keys, spec: Spec):
+def init_copies(hs, params, state, keys, spec: Spec):
     s = 0 if spec.seeded else None
     fn = functools.partial(_init, spec=spec)
-    return _over_copies(fn, (0, None, None, 0), (None, s, s, 0))(hs, params, state, keys)
+    return over_copies(fn, (0, None, None, 0), (None, s, s, 0))(hs, params, state, keys)
 
 
-def _batched_train(carry, blocks, t0, hs, keys, factor, val, spec: Spec):
+def train_copies(carry, blocks, t0, hs, keys, factor, val, spec: Spec):
     fn = functools.partial(_train, spec=spec)
     axes_c = (0, None, None, 0, 0, None, None)
     axes_s = (0, None, None, None, 0, None, None)
-    return _over_copies(fn, axes_c, axes_s)(carry, blocks, t0, hs, keys, factor, val)
+    return over_copies(fn, axes_c, axes_s)(carry, blocks, t0, hs, keys, factor, val)
 
 
-def _batched_finish(carry, val, spec: Spec):
+def finish_copies(carry, val, spec: Spec):
     fn = functools.partial(_finish, spec=spec)
-    return _over_copies(fn, (0, None), (0, None))(carry, val)
+    return over_copies(fn, (0, None), (0, None))(carry, val)
 
 
 def copy_keys(base_key, index):
@@ -224,7 +259,7 @@ def copy_keys(base_key, index):
     return jax.vmap(jax.vmap(one))(index)
 
 
-def _replicate(tree: Any, sharding: Any) -> Any:
+def replicate(tree: Any, sharding: Any) -> Any:
     if sharding is None:
         return tree
     return jax.lax.with_sharding_constraint(tree, sharding)
@@ -234,26 +269,48 @@ def _replicate(tree: Any, sharding: Any) -> Any:
 def run_all(hs, params, state, base_key, index, blocks, factor, val, *, spec: Spec, out_sharding):
     """Init, every block and the final evaluation in one program (data in memory)."""
     keys = copy_keys(base_key, index)
-    carry = _batched_init(hs, params, state, keys, spec)
-    carry, per_block = _batched_train(carry, blocks, jnp.int32(0), hs, keys, factor, val, spec)
-    return _replicate((per_block, _batched_finish(carry, val, spec)), out_sharding)
+    carry = init_copies(hs, params, state, keys, spec)
+    carry, per_block = train_copies(carry, blocks, jnp.int32(0), hs, keys, factor, val, spec)
+    return replicate((per_block, finish_copies(carry, val, spec)), out_sharding)
 
 
 @functools.partial(jax.jit, static_argnames=("spec",))
 def init(hs, params, state, base_key, index, *, spec: Spec):
     """The copies' initial carries and keys (streamed runs)."""
     keys = copy_keys(base_key, index)
-    return _batched_init(hs, params, state, keys, spec), keys
+    return init_copies(hs, params, state, keys, spec), keys
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "out_sharding"), donate_argnums=(0,))
 def train(carry, blocks, t0, hs, keys, factor, val, *, spec: Spec, out_sharding):
     """Trains ``G`` more blocks from ``carry`` (streamed runs)."""
-    carry, per_block = _batched_train(carry, blocks, t0, hs, keys, factor, val, spec)
-    return carry, _replicate(per_block, out_sharding)
+    carry, per_block = train_copies(carry, blocks, t0, hs, keys, factor, val, spec)
+    return carry, replicate(per_block, out_sharding)
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "out_sharding"), donate_argnums=(0,))
+def train_block(carry, blocks, index, t0, hs, keys, factor, *, spec: Spec, out_sharding):
+    """Trains block ``index`` of ``blocks`` from step ``t0`` (the ``"blocks"`` strategy).
+
+    In-memory data stay on the device and the block is sliced out here;
+    streamed data come one block at a time (``index`` 0). No evaluation: see
+    :func:`evaluate_copies`.
+    """
+    data = jax.tree.map(lambda x: jax.lax.dynamic_index_in_dim(x, index, keepdims=True), blocks)
+    carry, ((losses, smoothed, aux), _) = train_copies(
+        carry, data, t0, hs, keys, factor, None, spec
+    )
+    return carry, replicate((losses, smoothed, aux), out_sharding)
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "out_sharding"))
+def evaluate_copies(carry, val, *, spec: Spec, out_sharding):
+    """Every copy's evaluation score ``[seeds, K]`` (NaN once stopped)."""
+    fn = functools.partial(evaluate, spec=spec)
+    return replicate(over_copies(fn, (0, None), (0, None))(carry, val), out_sharding)
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "out_sharding"))
 def finish(carry, val, *, spec: Spec, out_sharding):
     """Stop steps, final evaluation and (optionally) parameters and state (streamed runs)."""
-    return _replicate(_batched_finish(carry, val, spec), out_sharding)
+    return replicate(finish_copies(carry, val, spec), out_sharding)

@@ -1,9 +1,9 @@
 """One input-preparation path for every front (range test, sweep, tune).
 
 :func:`prepare` checks what the user passed and turns it into what the engine
-runs: a :class:`~lrjax._train._model.Model` (initial parameters with a seed
+runs: a :class:`~lrjax._engine._model.Model` (initial parameters with a seed
 axis when there are several seeds, carried state, pure functions), a
-:class:`~lrjax._train._data.BatchSource`, host evaluation batches and the base
+:class:`~lrjax._engine._data.BatchSource`, host evaluation batches and the base
 PRNG key. Errors name the argument and say what to do, in one line.
 """
 
@@ -15,17 +15,31 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lrjax._train._data import BatchSource, prepare_val
-from lrjax._train._model import Model, is_flax, make_model
-from lrjax._validation import check_bool, check_count
+from lrjax._checks import check_bool, check_count
+from lrjax._engine._data import BatchSource, prepare_val
+from lrjax._engine._model import Model, is_flax, make_model
+
+
+class StepFacts(NamedTuple):
+    """What the runner's ``strategy="auto"`` reads off one traced training loss.
+
+    Attributes:
+      primitives: the names of every JAX primitive in it.
+      flops: the multiply-adds of its matrix products and convolutions, x2
+        (the forward pass of one copy on one batch).
+    """
+
+    primitives: frozenset[str] = frozenset()
+    flops: float = 0.0
 
 
 class Prepared(NamedTuple):
-    """Everything a front hands to :func:`lrjax._train.run`.
+    """Everything a front hands to :func:`lrjax._engine.run`.
 
     Attributes:
       model: the model (``params``/``state`` with a leading seed axis if ``seeded``).
@@ -34,6 +48,8 @@ class Prepared(NamedTuple):
       source: the training batches.
       val: evaluation batches (host arrays, leading batch axis) or ``None``.
       key: the base PRNG key as raw ``uint32[2]`` data.
+      facts: what one training step's loss holds (the runner's ``strategy="auto"``
+        reads it).
     """
 
     model: Model
@@ -42,6 +58,7 @@ class Prepared(NamedTuple):
     source: BatchSource
     val: Any
     key: np.ndarray
+    facts: StepFacts = StepFacts()
 
 
 def check_diverge_factor(diverge_factor: Any) -> float:
@@ -119,7 +136,7 @@ def _seed_model(loss_fn, params, init_fn, seeds, *, state, eval_fn, has_aux) -> 
         if params is None:
             raise ValueError("params is None: pass initial params or init_fn")
         model = make_model(loss_fn, params, state=state, eval_fn=eval_fn, has_aux=has_aux)
-        check_params(model.params)
+        check_params(model.behaviour.user_params(model.params))
         return model, False
     if not callable(init_fn):
         raise TypeError(f"init_fn must be a callable key -> params, got {init_fn!r}")
@@ -162,10 +179,42 @@ def _check_scalar(out: Any, who: str, has_aux: bool) -> None:
         raise TypeError(f"{who} must return a float scalar, got dtype {out.dtype}")
 
 
-def _trace(fn: Callable[..., Any], args: tuple, what: str) -> Any:
-    """``jax.eval_shape(fn, *args)``, with a one-line error saying what to check."""
+def _eqn_flops(eqn: Any) -> float:
+    """FLOPs of a ``dot_general`` or ``conv_general_dilated`` equation (0 for others)."""
+    name = eqn.primitive.name
+    out = eqn.outvars[0].aval.shape
+    if name == "dot_general":
+        (contract, _), _ = eqn.params["dimension_numbers"]
+        lhs = eqn.invars[0].aval.shape
+        return 2.0 * math.prod(out) * math.prod(lhs[d] for d in contract)
+    if name == "conv_general_dilated":
+        rhs = eqn.invars[1].aval.shape
+        spec = eqn.params["dimension_numbers"].rhs_spec  # (out features, in features, *spatial)
+        window = math.prod(rhs[d] for d in spec[1:])
+        return 2.0 * math.prod(out) * window
+    return 0.0
+
+
+def step_facts(jaxpr: Any) -> StepFacts:
+    """The :class:`StepFacts` of a (closed) jaxpr, its sub-jaxprs included."""
+    names: set[str] = set()
+    flops = 0.0
+    stack = [jaxpr.jaxpr if hasattr(jaxpr, "jaxpr") else jaxpr]
+    while stack:
+        for eqn in stack.pop().eqns:
+            names.add(eqn.primitive.name)
+            flops += _eqn_flops(eqn)
+            for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+                stack.append(sub)
+    return StepFacts(frozenset(names), flops)
+
+
+def _trace(fn: Callable[..., Any], args: tuple, what: str) -> tuple[Any, StepFacts]:
+    """``fn``'s output shapes on ``args`` and its :class:`StepFacts`, with a one-line
+    error saying what to check."""
     try:
-        return jax.eval_shape(fn, *args)
+        jaxpr, shapes = jax.make_jaxpr(fn, return_shape=True)(*args)
+        return shapes, step_facts(jaxpr)
     except (TypeError, ValueError) as e:
         kind = TypeError if isinstance(e, TypeError) else ValueError
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -182,8 +231,12 @@ def _trace(fn: Callable[..., Any], args: tuple, what: str) -> Any:
         ) from e
 
 
-def check_model(model: Model, seeded: bool, example: Any, val: Any) -> None:
-    """Traces the loss (and the evaluation) once on one batch: clear errors now."""
+def check_model(model: Model, seeded: bool, example: Any, val: Any) -> StepFacts:
+    """Traces the loss (and the evaluation) once on one batch: clear errors now.
+
+    Returns:
+      The loss's :class:`StepFacts`.
+    """
     one = (lambda t: jax.tree.map(lambda x: x[0], t)) if seeded else (lambda t: t)
     params, state = one(model.params), one(model.state)
     b = model.behaviour
@@ -193,7 +246,7 @@ def check_model(model: Model, seeded: bool, example: Any, val: Any) -> None:
     form = "loss_fn(params, state, batch)" if stateful else "loss_fn(params, batch)"
     try:
         with_key = lambda p, s, x: b.loss(p, s, x, jax.random.key(0))
-        loss, new_state, _ = _trace(with_key, (params, state, example), form)
+        (loss, new_state, _), facts = _trace(with_key, (params, state, example), form)
     except TypeError as e:
         if stateful and any(w in str(e) for w in ("unpack", "iterat")):
             raise TypeError(
@@ -209,10 +262,11 @@ def check_model(model: Model, seeded: bool, example: Any, val: Any) -> None:
     if val is not None:
         vb = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), val)
         what = "eval_fn" if b.eval_fn is not None else "loss_fn"
-        score = _trace(b.evaluate, (params, state, vb), f"{what} on one of val_batches")
+        score, _ = _trace(b.evaluate, (params, state, vb), f"{what} on one of val_batches")
         _check_scalar(
             score, "eval_fn" if b.eval_fn is not None else "loss_fn on val_batches", False
         )
+    return facts
 
 
 def prepare(
@@ -240,5 +294,5 @@ def prepare(
     )
     source = BatchSource(batches)
     val = prepare_val(val_batches)
-    check_model(model, seeded, source.example, val)
-    return Prepared(model, seeded, int(seeds), source, val, raw_key)
+    facts = check_model(model, seeded, source.example, val)
+    return Prepared(model, seeded, int(seeds), source, val, raw_key, facts)

@@ -1,7 +1,7 @@
 """Populations: copies trained in rounds, ranked, copied and stopped between rounds.
 
 :func:`lrjax.tune` trains a population of ``P`` members side by side with the
-kernel of :mod:`lrjax._train._kernel` (``_init``, ``_train``, divergence
+kernel of :mod:`lrjax._engine._kernel` (``_init``, ``_train``, divergence
 freezing, evaluation, the ``vmap`` over copies), one kernel block per round.
 Between rounds the members are ranked and the population changes:
 
@@ -47,12 +47,8 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from lrjax._train import _kernel
-from lrjax._train._loop import Static, _host, _Placement
-from lrjax._train._prepare import Prepared
-from lrjax._train._progress import ProgressBar, progress_enabled
-from lrjax._train._score import score_window
-from lrjax._validation import float_dtype
+from lrjax import _engine
+from lrjax._checks import float_dtype
 
 #: Probability that a perturbed dimension is drawn afresh from the space.
 RESAMPLE_PROBABILITY = 0.25
@@ -119,7 +115,7 @@ class SearchSpec:
     """The static part of a search (hashable: one compilation per distinct spec).
 
     Attributes:
-      kernel: the kernel's :class:`~lrjax._train._kernel.Spec` (one block = one round).
+      kernel: the kernel's :class:`~lrjax._engine._engine.Spec` (one block = one round).
       names: the hyperparameter names.
       kinds: each name's kind (``"uniform"``, ``"log"`` or ``"choice"``).
       method: ``"pbt"`` or ``"halving"``.
@@ -131,7 +127,7 @@ class SearchSpec:
       copy_sharding: the sharding of the carry's copy axis, or ``None``.
     """
 
-    kernel: _kernel.Spec
+    kernel: _engine.Spec
     names: tuple[str, ...]
     kinds: tuple[str, ...]
     method: str
@@ -142,7 +138,7 @@ class SearchSpec:
     copy_sharding: Any = None
 
     @property
-    def probe(self) -> _kernel.Spec:
+    def probe(self) -> _engine.Spec:
         """The kernel spec of the cooldown probe (one block of ``cooldown`` steps)."""
         ks, K = self.kernel, self.cooldown
         return dataclasses.replace(
@@ -346,14 +342,14 @@ class Population(NamedTuple):
     """What the search carries from round to round.
 
     Attributes:
-      carry: the kernel's :class:`~lrjax._train._kernel.Carry`, ``[1, P, ...]``.
+      carry: the kernel's :class:`~lrjax._engine._engine.Carry`, ``[1, P, ...]``.
       genes: ``{name: [P]}``: a number, or an option index for a choice.
       active: ``[P]`` bool: still training (always true for PBT).
       score: ``[P]`` each member's latest score (NaN before the first round).
       parent: ``[P]`` the slot each member's state came from at the last change.
     """
 
-    carry: _kernel.Carry
+    carry: _engine.Carry
     genes: dict
     active: jax.Array
     score: jax.Array
@@ -396,7 +392,7 @@ def _start(params, state, keys, bounds, search_key, spec: SearchSpec) -> Populat
         for d, (n, kind) in enumerate(zip(spec.names, spec.kinds))
     }
     hs = decode(genes, bounds, spec)
-    carry = _constrain(_kernel._batched_init(hs, params, state, keys, spec.kernel), spec)
+    carry = _constrain(_engine.init_copies(hs, params, state, keys, spec.kernel), spec)
     return Population(
         carry=carry,
         genes=genes,
@@ -416,7 +412,7 @@ def _reseed(state, keys, r, spec: SearchSpec):
         key = jax.random.fold_in(jax.random.wrap_key_data(key), r)
         return spec.kernel.behaviour.seed(state, key)
 
-    return _kernel._over_copies(one, (0, 0), (0, 0))(state, keys)
+    return _engine.over_copies(one, (0, 0), (0, 0))(state, keys)
 
 
 def _idle_nan(idle: jax.Array, x: jax.Array) -> jax.Array:
@@ -426,13 +422,13 @@ def _idle_nan(idle: jax.Array, x: jax.Array) -> jax.Array:
     mask = idle.reshape((idle.shape[0],) + (1,) * (x.ndim - 1))
     if jnp.issubdtype(x.dtype, jnp.integer) or x.dtype == jnp.bool_:
         return jnp.where(mask, jnp.zeros((), x.dtype), x)
-    return _kernel._nan_where(mask, x)
+    return _engine.nan_where(mask, x)
 
 
-def _score(carry, losses, val_score, ks: _kernel.Spec) -> jax.Array:
+def _score(carry, losses, val_score, ks: _engine.Spec) -> jax.Array:
     """Each member's score: validation loss, else the mean of the last 10% of ``losses``."""
     n = losses.shape[-1]
-    raw = val_score if ks.evaluate else jnp.mean(losses[:, n - score_window(n) :], axis=-1)
+    raw = val_score if ks.evaluate else jnp.mean(losses[:, n - _engine.score_window(n) :], axis=-1)
     return jnp.where(carry.stopped[0] | ~jnp.isfinite(raw), jnp.inf, raw).astype(float_dtype())
 
 
@@ -450,7 +446,7 @@ def _cooldown_score(carry, data, t0, hs, keys, factor, val, spec: SearchSpec) ->
     K, L = spec.cooldown, spec.kernel.block
     blocks = jax.tree.map(lambda x: x[None, L - K :], data)
     end = jnp.full(keys.shape[1:2], t0 + L + K, jnp.int32)
-    cooled, ((losses, _, _), val_score) = _kernel._batched_train(
+    cooled, ((losses, _, _), val_score) = _engine.train_copies(
         carry, blocks, t0 + L, (hs, end), keys, factor, val, spec.probe
     )
     return _score(cooled, losses[0, :, 0], val_score[0, :, 0], spec.kernel)
@@ -479,7 +475,7 @@ def _round(
         sub_hs = jax.tree.map(lambda x: x[index], hs)
     start = _constrain(start._replace(state=_reseed(start.state, sub_keys, r, spec)), spec)
     blocks = jax.tree.map(lambda x: x[None], data)
-    trained, ((losses, _, aux), val_score) = _kernel._batched_train(
+    trained, ((losses, _, aux), val_score) = _engine.train_copies(
         start, blocks, t0, sub_hs, sub_keys, factor, val, ks
     )
     score = _score(trained, losses[0, :, 0], val_score[0, :, 0], ks)
@@ -573,7 +569,7 @@ def tune_search(
             pop, record = body(pop, xs, width=spec.widths[r])
             parts.append(record)
         records = jax.tree.map(lambda *xs: jnp.stack(xs), *parts)
-    return _kernel._replicate((records, _final(pop)), out_sharding)
+    return _engine.replicate((records, _final(pop)), out_sharding)
 
 
 @functools.partial(jax.jit, static_argnames=("spec",))
@@ -589,13 +585,13 @@ def tune_round(
     """One round (streamed runs): ``(population, record)``; one program per ``width``
     (the members computed: halving's narrow with the rounds, PBT's are all of them)."""
     pop, record = _round(pop, (r, data, keep), keys, factor, val, bounds, search_key, spec, width)
-    return pop, _kernel._replicate(record, out_sharding)
+    return pop, _engine.replicate(record, out_sharding)
 
 
 @functools.partial(jax.jit, static_argnames=_STATIC)
 def tune_final(pop, *, spec, out_sharding):
     """The best member and the final scores (streamed runs)."""
-    return _kernel._replicate(_final(pop), out_sharding)
+    return _engine.replicate(_final(pop), out_sharding)
 
 
 # ------------------------------------------------------------- host side
@@ -614,8 +610,8 @@ class SearchResult(NamedTuple):
 
 
 def run_search(
-    prepared: Prepared,
-    make_tx: Static,
+    prepared: _engine.Prepared,
+    make_tx: _engine.Static,
     names: tuple[str, ...],
     kinds: tuple[str, ...],
     bounds: dict[str, np.ndarray],
@@ -633,7 +629,7 @@ def run_search(
     """Runs a search: one program with in-memory data, a program per round when streamed.
 
     Args:
-      prepared: the model, data and key from :func:`lrjax._train.prepare`.
+      prepared: the model, data and key from :func:`lrjax._engine.prepare`.
       make_tx: a :class:`Static` ``(h, step) -> GradientTransformation``.
       names: the hyperparameter names.
       kinds: each name's kind (see :data:`KINDS`).
@@ -650,15 +646,15 @@ def run_search(
     """
     source, model, val = prepared.source, prepared.model, prepared.val
     L = num_steps // rounds
-    place = _Placement(mesh)
+    place = _engine.Placement(mesh)
     copy_sharding = None
     if mesh is not None:
         copy_sharding = NamedSharding(mesh, PartitionSpec(None, tuple(mesh.axis_names)))
     spec = SearchSpec(
-        kernel=_kernel.Spec(
+        kernel=_engine.Spec(
             behaviour=model.behaviour,
             make_tx=make_tx,
-            batch_fn=Static(source.fn) if source.kind == "callable" else None,
+            batch_fn=source.batch_fn,
             num_steps=num_steps,
             block=L,
             evaluate=val is not None,
@@ -676,7 +672,7 @@ def run_search(
     )
     member_key, search_key = split_key(prepared.key)
     index = np.arange(population, dtype=np.uint32)[None]  # member i folds i into the key
-    keys = place.copies(np.asarray(_kernel.copy_keys(member_key, index)), axis=1)
+    keys = place.copies(np.asarray(_engine.copy_keys(member_key, index)), axis=1)
     args = dict(
         factor=np.asarray(diverge_factor, float_dtype()),
         val=place.shared(val) if val is not None else None,
@@ -686,12 +682,9 @@ def run_search(
     params, state = place.shared(model.params), place.shared(model.state)
     keep = keep_counts(population, rounds)
     out = place.out_sharding
-    with ProgressBar(rounds, progress_enabled(progress), description) as bar:
-        if source.kind != "stream":
-            if source.kind == "stacked":
-                blocks = source.stacked_blocks(num_steps, L)
-            else:
-                blocks = np.zeros((rounds, L), np.int32)
+    with _engine.ProgressBar(rounds, _engine.progress_enabled(progress), description) as bar:
+        if not source.streamed:
+            blocks = source.in_memory(num_steps, L)
             records, final = tune_search(
                 params,
                 state,
@@ -702,7 +695,7 @@ def run_search(
                 out_sharding=out,
                 **args,
             )
-            history, final = _host(records), _host(final)
+            history, final = _engine.to_host(records), _engine.to_host(final)
             bar.advance(rounds)
         else:
             pop = tune_start(params, state, keys, args["bounds"], args["search_key"], spec=spec)
@@ -719,10 +712,14 @@ def run_search(
                     width=spec.widths[r],
                     **args,
                 )
-                parts.append(_host(record))
+                parts.append(_engine.to_host(record))
                 bar.advance(1)
             history = jax.tree.map(lambda *xs: np.stack(xs), *parts)
-            final = _host(tune_final(pop, spec=spec, out_sharding=out))
+            final = _engine.to_host(tune_final(pop, spec=spec, out_sharding=out))
+    behaviour = model.behaviour  # the best member's parameters in the user's form
+    final = final._replace(
+        params=behaviour.user_params(final.params), state=behaviour.user_state(final.state)
+    )
     return SearchResult(history=history, final=final)
 
 

@@ -18,9 +18,12 @@ NNX modules are split into new states and re-created inside every trace.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
+import types
+import weakref
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -44,8 +47,18 @@ def _split_aux(out: Any, has_aux: bool, who: str) -> tuple[Any, Any]:
     return out
 
 
+class _AsGiven:
+    """Parameters and state are carried in the form the user gave them."""
+
+    def user_params(self, params: Any) -> Any:
+        return params
+
+    def user_state(self, state: Any) -> Any:
+        return state
+
+
 @dataclasses.dataclass(frozen=True)
-class Plain:
+class Plain(_AsGiven):
     """``loss_fn(params, batch)`` (or ``(params, state, batch) -> (loss, state)``)."""
 
     loss_fn: Callable[..., Any]
@@ -72,6 +85,68 @@ class Plain:
         return state
 
 
+class StructureKey:
+    """:func:`structure_key` of a model, hashed once and interned.
+
+    jit hashes and compares its static arguments at every call; a model's key is
+    a deep tuple. Equal keys share one object (a weak intern table), so a
+    second run with a freshly built model compares by identity.
+    """
+
+    __slots__ = ("__weakref__", "_hash", "key")
+    _interned: ClassVar[weakref.WeakValueDictionary] = weakref.WeakValueDictionary()
+
+    def __new__(cls, x: Any) -> StructureKey:
+        key = structure_key(x)
+        try:
+            return cls._interned[key]
+        except KeyError:
+            self = super().__new__(cls)
+            self.key, self._hash = key, hash(key)
+            cls._interned[key] = self
+            return self
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (isinstance(other, StructureKey) and self.key == other.key)
+
+
+def structure_key(x: Any, _depth: int = 0) -> Any:
+    """A hashable value equal for equal structures, for keying compiled programs.
+
+    Flax keeps a module's static attributes in its graph definition and compares
+    them with ``==``: a ``functools.partial`` or a function made in ``__init__``
+    (``self.pool = partial(nnx.avg_pool, window_shape=(2, 2))``, as Flax's own
+    tutorial writes) is a new object in every freshly built model, so two
+    models of one structure would never compare equal. Here partials compare by
+    function and arguments, functions by code, closure and defaults, containers
+    and dataclasses by their items; anything unhashable by identity.
+    """
+    if _depth > 50:  # a cycle through closures or attributes: identity decides
+        return ("id", id(x))
+    key = functools.partial(structure_key, _depth=_depth + 1)
+    if isinstance(x, functools.partial):
+        kw = tuple(sorted((k, key(v)) for k, v in x.keywords.items()))
+        return ("partial", key(x.func), tuple(map(key, x.args)), kw)
+    if isinstance(x, types.FunctionType):
+        cells = tuple(key(c.cell_contents) for c in x.__closure__ or ())
+        return ("function", x.__code__, cells, key(x.__defaults__))
+    if isinstance(x, (list, tuple)):
+        return (type(x), tuple(map(key, x)))
+    if isinstance(x, dict):
+        return (type(x), tuple((k, key(v)) for k, v in x.items()))
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        fields = dataclasses.fields(x)
+        return (type(x), tuple((f.name, key(getattr(x, f.name))) for f in fields))
+    try:
+        hash(x)
+    except TypeError:
+        return ("id", id(x))
+    return x
+
+
 @dataclasses.dataclass(frozen=True)
 class Nnx:
     """An ``nnx.Module`` with ``loss_fn(model, batch)``.
@@ -80,20 +155,38 @@ class Nnx:
     ``eval_graphdef`` the same module after ``.eval()``. ``key_leaves`` marks
     the leaves of the non-parameter state that are RNG keys: each copy gets its
     own (``fold_in(copy_key, i)`` for the i-th), so Dropout differs between copies.
+    Behaviours compare by :func:`structure_key` of the graph definitions: a
+    freshly built model of the same structure reuses the compiled program.
+
+    The engine carries the parameters and the state as flat lists of arrays
+    (``params_def`` and ``state_def`` rebuild the ``nnx.State`` objects): a
+    jitted call flattens and unflattens its arguments on the host, which for
+    ``nnx.Variable`` nodes costs far more than for plain arrays.
     """
 
     loss_fn: Callable[..., Any]
     eval_fn: Callable[..., Any] | None
     has_aux: bool
-    graphdef: Any
-    eval_graphdef: Any
-    key_leaves: tuple[bool, ...]
+    graphdef: Any = dataclasses.field(compare=False)
+    eval_graphdef: Any = dataclasses.field(compare=False)
+    params_def: Any = dataclasses.field(compare=False, default=None)
+    state_def: Any = dataclasses.field(compare=False, default=None)
+    key_leaves: tuple[bool, ...] = ()
+    structure: Any = None  # StructureKey((graphdef, eval_graphdef, params_def, state_def))
+
+    def user_params(self, params: Any) -> Any:
+        """The ``nnx.State`` of the parameters (any leading axes)."""
+        return jax.tree.unflatten(self.params_def, params)
+
+    def user_state(self, state: Any) -> Any:
+        """The ``nnx.State`` of every other variable (any leading axes)."""
+        return jax.tree.unflatten(self.state_def, state)
 
     def _merge(self, graphdef, params, state):
         from flax import nnx
 
         # Variables passed through a JAX transform must be re-created inside it.
-        return nnx.merge(graphdef, params, state, copy=True)
+        return nnx.merge(graphdef, self.user_params(params), self.user_state(state), copy=True)
 
     def loss(self, params, state, batch, key):
         from flax import nnx
@@ -101,7 +194,7 @@ class Nnx:
         model = self._merge(self.graphdef, params, state)
         loss, aux = _split_aux(self.loss_fn(model, batch), self.has_aux, "loss_fn")
         _, _, new_state = nnx.split(model, nnx.Param, ...)
-        return loss, new_state, aux
+        return loss, jax.tree.leaves(new_state), aux
 
     def evaluate(self, params, state, batch):
         model = self._merge(self.eval_graphdef, params, state)
@@ -153,24 +246,19 @@ class LinenApply:
 
 
 @dataclasses.dataclass(frozen=True)
-class Linen:
-    """A ``(linen_module, variables)`` pair with ``loss_fn(apply, batch)``."""
+class Linen(_AsGiven):
+    """A ``(linen_module, variables)`` pair with ``loss_fn(apply, batch)``.
+
+    Compares by the functions (identity) and :func:`structure_key` of the module
+    (its configuration), so a freshly built module of the same configuration
+    reuses the compiled program.
+    """
 
     loss_fn: Callable[..., Any]
     eval_fn: Callable[..., Any] | None
     has_aux: bool
-    module: Any
-
-    def __hash__(self) -> int:  # Linen modules hash by their fields; functions by identity
-        return hash((self.loss_fn, self.eval_fn, self.has_aux, id(self.module)))
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, Linen)
-            and (self.loss_fn, self.eval_fn, self.has_aux)
-            == (other.loss_fn, other.eval_fn, other.has_aux)
-            and self.module is other.module
-        )
+    module: Any = dataclasses.field(compare=False)
+    structure: Any = None  # StructureKey(module)
 
     def loss(self, params, state, batch, key):
         apply = LinenApply(self.module, params, state, key, training=True)
@@ -233,8 +321,12 @@ def make_model(
         key_leaves = []
         for var in jax.tree.leaves(rest, is_leaf=lambda x: isinstance(x, nnx.Variable)):
             key_leaves += [isinstance(var, nnx.RngKey)] * len(jax.tree.leaves(var))
-        behaviour = Nnx(loss_fn, eval_fn, has_aux, graphdef, eval_graphdef, tuple(key_leaves))
-        return Model(trained, rest, behaviour)
+        p_leaves, p_def = jax.tree.flatten(trained)
+        s_leaves, s_def = jax.tree.flatten(rest)
+        structure = StructureKey((graphdef, eval_graphdef, p_def, s_def))
+        behaviour = Nnx(loss_fn, eval_fn, has_aux, graphdef, eval_graphdef, p_def, s_def,
+                        tuple(key_leaves), structure)  # fmt: skip
+        return Model(p_leaves, s_leaves, behaviour)
     if _is_linen_pair(params):
         if state is not None:
             raise TypeError(
@@ -247,6 +339,7 @@ def make_model(
                 "collection (module.init(...))"
             )
         rest = {k: v for k, v in variables.items() if k != "params"}
-        return Model(variables["params"], rest, Linen(loss_fn, eval_fn, has_aux, module))
+        behaviour = Linen(loss_fn, eval_fn, has_aux, module, StructureKey(module))
+        return Model(variables["params"], rest, behaviour)
     stateful = state is not None
     return Model(params, state if stateful else (), Plain(loss_fn, eval_fn, has_aux, stateful))

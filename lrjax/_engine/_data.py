@@ -24,6 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lrjax._engine._static import Static
+
 #: Steps per block when streaming without ``eval_every`` (bounds device memory).
 STREAM_BLOCK = 32
 
@@ -151,6 +153,33 @@ class BatchSource:
             self.example = jax.tree.map(
                 lambda x: jax.ShapeDtypeStruct(np.shape(x)[1:], jnp.result_type(x)), batches
             )
+
+    @property
+    def streamed(self) -> bool:
+        """The batches are read from an iterable, block by block."""
+        return self.kind == "stream"
+
+    @property
+    def batch_fn(self) -> Static | None:
+        """The callable ``step -> batch`` traced in the program (a :class:`Static`), or
+        ``None`` when the program reads batches from data blocks."""
+        return Static(self.fn) if self.kind == "callable" else None
+
+    def in_memory(self, num_steps: int, block: int) -> Any:
+        """What the program reads its batches from: stacked data as host arrays
+        ``[n_blocks, block, ...]``, or a callable's (unused) step slots ``[n_blocks,
+        block]``. Streams have no such array (see :meth:`stream_blocks`)."""
+        if self.kind == "callable":
+            return np.zeros((-(-num_steps // block), block), np.int32)
+        return self.stacked_blocks(num_steps, block)
+
+    def block_specs(self, n_blocks: int, block: int) -> Any:
+        """Shapes and dtypes of :meth:`in_memory`'s array."""
+        if self.kind == "callable":
+            return jax.ShapeDtypeStruct((n_blocks, block), jnp.int32)
+        return jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct((n_blocks, block, *x.shape), x.dtype), self.example
+        )
 
     def check_steps(self, num_steps: int) -> None:
         """Raises ValueError naming ``num_steps`` when there are fewer stacked batches."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -9,27 +10,20 @@ import jax
 import numpy as np
 import optax
 
-from lrjax import _train
-from lrjax._range_test._ramp import STEP_MODES, ramp
-from lrjax._range_test._result import MODES, RampResult, RangeTestResult
-from lrjax._validation import (
+from lrjax import _engine
+from lrjax._checks import (
     check_bool,
     check_choice,
     check_count,
+    check_lr_range,
     check_optional_bool,
-    check_positive_float,
     float_dtype,
 )
+from lrjax._lr_find import lr_find
+from lrjax._results import RampResult, RangeTestResult
 
-PARALLEL_ONLY = (
-    "seeds",
-    "chunk_size",
-    "mesh",
-    "val_batches",
-    "eval_every",
-    "has_aux",
-    "return_params",
-)
+#: ``mode="sweep"`` is the classic ramp, now :func:`lrjax.lr_find` (deprecated here).
+MODES = ("parallel", "sweep")
 
 
 def range_test(
@@ -57,24 +51,36 @@ def range_test(
     eval_every: int | None = None,
     has_aux: bool = False,
     return_params: bool = False,
+    strategy: str = "auto",
 ) -> RangeTestResult | RampResult:
     """The learning-rate range test: many rates trained side by side with ``jax.vmap``.
 
-    **parallel** (default): ``num_lrs`` log-spaced rates from ``min_lr`` to
-    ``max_lr``; each copy trains with its constant rate for ``num_steps`` from
-    the same initial parameters on the same batches, all in one
-    ``jax.jit(jax.vmap(lax.scan(...)))``. Rates are data, not constants: a
+    ``num_lrs`` log-spaced rates from ``min_lr`` to ``max_lr``; each copy
+    trains with its constant rate for ``num_steps`` from the same initial
+    parameters on the same batches, the copies vectorized with ``jax.vmap``
+    in compiled programs (see **Strategy**). Rates are data, not constants: a
     second call with other ``min_lr``/``max_lr`` (same ``num_lrs``, functions
-    and shapes) reuses the compilation. Each rate gets a score: its validation
-    loss after the last step with ``val_batches``, else its mean training loss
-    over the last 10% of steps; ``suggest()`` returns the rate with the best
-    score (``best_lr``).
+    and shapes) reuses the compilation, also for a freshly built model of the
+    same structure. Each rate gets a score: its validation loss after the last
+    step with ``val_batches``, else its mean training loss over the last 10%
+    of steps; ``best_lr`` is the rate with the best score and ``suggest()``
+    the rate to train with (``"budget"``, ``best_lr / 3``, with
+    ``val_batches``; ``"near_best"`` without: see
+    :meth:`RangeTestResult.suggest`).
 
-    **sweep**: the classic single run (fastai ``lr_find``, torch-lr-finder), the
-    rate ramped over ``num_steps`` from ``min_lr`` to ``max_lr``
-    (``step_mode="exp"`` or ``"linear"``), stopped on divergence, as one jitted
-    scan; it returns a :class:`RampResult` whose suggestions act on the
-    smoothed curve exactly as fastai's do.
+    The classic single run along a ramp of rates (fastai ``lr_find``,
+    torch-lr-finder) is :func:`lrjax.lr_find`; ``mode="sweep"`` still runs it
+    for one release, with a ``DeprecationWarning``.
+
+    **Strategy.** ``"scan"`` runs every step of a copy inside one compiled
+    ``lax.scan``; ``"blocks"`` compiles a short block of steps as straight-line
+    code (no loop) and dispatches it from Python block after block, as a
+    hand-written training loop does. XLA on CPU runs convolutions inside a
+    loop several times slower than outside one, so ``"auto"`` (the default)
+    picks ``"blocks"`` on a CPU when the training step holds a convolution
+    and ``"scan"`` otherwise (see ``benchmarks/README.md``, strategies).
+    Every strategy computes the same numbers (up to float rounding of
+    differently fused kernels); ``result.strategy`` says which one ran.
 
     **Models.** ``params`` may be a pytree of arrays with ``loss_fn(params,
     batch)``; a Flax NNX module with ``loss_fn(model, batch)``; a Linen
@@ -168,7 +174,7 @@ def range_test(
       seeds: parallel: initialisations per rate; ``> 1`` needs ``init_fn``.
         Seed ``i`` starts from ``init_fn(jax.random.split(PRNGKey(0), seeds)[i])``.
       init_fn: ``key -> params``; vmapped over the seeds' keys.
-      mode: ``"parallel"`` or ``"sweep"``.
+      mode: ``"parallel"``; ``"sweep"`` (deprecated) runs :func:`lrjax.lr_find`.
       diverge_factor: the divergence threshold (> 1); ``None`` stops copies
         only on non-finite losses.
       chunk_size: parallel: rates per jitted call (``None``: all at once;
@@ -177,7 +183,7 @@ def range_test(
         shard the rates over (``None``: the default device).
       progress: a rich progress bar for runs longer than about 2 s: ``True``,
         ``False``, or ``None`` (auto: only when stderr is a terminal).
-      step_mode: sweep: ``"exp"`` (default) or ``"linear"`` ramp.
+      step_mode: ``mode="sweep"`` only (see :func:`lrjax.lr_find`).
       state: plain JAX: the initial model state, with ``loss_fn(params, state,
         batch) -> (loss, new_state)`` (``((loss, aux), new_state)`` with
         ``has_aux``); ``eval_fn(params, state, batch)``. With ``seeds > 1``
@@ -193,6 +199,7 @@ def range_test(
       return_params: parallel: ``result.params`` and ``result.state`` hold every
         copy's final parameters and model state (BatchNorm statistics) stacked
         ``[seeds, K, ...]`` (``result.best_params()``, ``result.best_state()``).
+      strategy: ``"auto"``, ``"scan"`` or ``"blocks"`` (see **Strategy**).
 
     Returns:
       A :class:`RangeTestResult` (parallel: ``.best_lr``, ``.suggest()``,
@@ -217,36 +224,55 @@ def range_test(
       (1, 8, 20)
       >>> bool(result.diverged[-1]), bool(result.diverged[0])
       (True, False)
-      >>> lr = result.suggest()  # the rate that trained best: result.best_lr
+      >>> lr = result.suggest()  # no val_batches: the "near_best" rule
     """
     check_choice("mode", mode, MODES)
-    check_choice("step_mode", step_mode, STEP_MODES)
-    lo = check_positive_float("min_lr", min_lr)
-    hi = check_positive_float("max_lr", max_lr)
-    if lo >= hi:
-        raise ValueError(f"min_lr must be < max_lr, got min_lr={min_lr!r}, max_lr={max_lr!r}")
-    num_lrs = check_count("num_lrs", num_lrs, minimum=1)
-    num_steps = check_count("num_steps", num_steps, minimum=1)
-    factor = _train.check_diverge_factor(diverge_factor)
-    chunk = _train.check_chunk_size(chunk_size)
-    the_mesh = _train.as_mesh(mesh)
-    check_optional_bool("progress", progress)
-    check_bool("return_params", return_params)
     if mode == "sweep":
+        warnings.warn(
+            'range_test(mode="sweep") is deprecated: call lrjax.lr_find(...) for the ramp',
+            DeprecationWarning,
+            stacklevel=2,
+        )
         given = {
             "seeds": seeds != 1,
-            "chunk_size": chunk is not None,
-            "mesh": the_mesh is not None,
+            "chunk_size": chunk_size is not None,
+            "mesh": mesh is not None,
             "val_batches": val_batches is not None,
             "eval_every": eval_every is not None,
             "has_aux": has_aux is not False,
-            "return_params": return_params,
+            "return_params": return_params is not False,
         }
-        bad = [name for name in PARALLEL_ONLY if given[name]]
+        bad = [name for name, set_ in given.items() if set_]
         if bad:
             raise ValueError(f"{', '.join(bad)} apply to mode='parallel' only (one run in a sweep)")
-    _train.check_optimizer(optimizer)
-    prepared = _train.prepare(
+        if params is None and callable(init_fn):  # as before: seed 0's initialisation
+            params = init_fn(jax.random.split(jax.random.PRNGKey(0), 1)[0])
+        return lr_find(
+            loss_fn,
+            params,
+            batches,
+            optimizer,
+            min_lr=min_lr,
+            max_lr=max_lr,
+            num_steps=num_steps,
+            step_mode=step_mode,
+            diverge_factor=diverge_factor,
+            progress=progress,
+            state=state,
+            key=key,
+            strategy=strategy,
+        )
+    lo, hi = check_lr_range(min_lr, max_lr)
+    num_lrs = check_count("num_lrs", num_lrs, minimum=1)
+    num_steps = check_count("num_steps", num_steps, minimum=1)
+    factor = _engine.check_diverge_factor(diverge_factor)
+    chunk = _engine.check_chunk_size(chunk_size)
+    the_mesh = _engine.as_mesh(mesh)
+    check_optional_bool("progress", progress)
+    check_bool("return_params", return_params)
+    strategy = check_choice("strategy", strategy, _engine.STRATEGIES)
+    _engine.check_optimizer(optimizer)
+    prepared = _engine.prepare(
         loss_fn,
         params,
         batches,
@@ -259,31 +285,11 @@ def range_test(
         key=key,
     )
     prepared.source.check_steps(num_steps)
-    every = _train.check_eval_every(eval_every, num_steps, prepared.val is not None)
-
-    if mode == "sweep":
-        lrs = ramp(lo, hi, num_steps, step_mode)
-        out = _train.run(
-            prepared,
-            _train.RampRate(optimizer),
-            lrs.astype(float_dtype())[None],
-            num_steps=num_steps,
-            diverge_factor=factor,
-            progress=progress,
-            description=f"range test sweep: {num_steps} steps",
-        )
-        return RampResult.from_sweep(
-            lrs,
-            out.losses[0, 0],
-            out.smoothed[0, 0],
-            int(out.stop_step[0, 0]),
-            factor,
-            step_mode,
-        )
+    every = _engine.check_eval_every(eval_every, num_steps, prepared.val is not None)
     lrs = np.geomspace(lo, hi, num_lrs)
-    out = _train.run(
+    out = _engine.run(
         prepared,
-        _train.ConstantRate(optimizer),
+        _engine.ConstantRate(optimizer),
         lrs.astype(float_dtype()),
         num_steps=num_steps,
         diverge_factor=factor,
@@ -292,6 +298,7 @@ def range_test(
         mesh=the_mesh,
         progress=progress,
         return_params=return_params,
+        strategy=strategy,
         description=f"range test: {num_lrs} rates x {num_steps} steps",
     )
     return RangeTestResult.from_engine(lrs, out, factor, every)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import numbers
 import warnings
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -22,57 +21,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from lrjax._train import _kernel
-from lrjax._train._data import STREAM_BLOCK
-from lrjax._train._prepare import Prepared
-from lrjax._train._progress import ProgressBar, progress_enabled
-from lrjax._validation import check_count, float_dtype
-
-# ----------------------------------------------------------- static callables
-
-
-class Static:
-    """Hashes and compares a callable by identity, so it can be a static jit arg.
-
-    The same function object passed again hits the compilation cache, whatever
-    its own ``__eq__``/``__hash__`` (bound methods of unhashable objects too).
-    """
-
-    __slots__ = ("fn",)
-
-    def __init__(self, fn: Callable[..., Any]):
-        self.fn = fn
-
-    def __hash__(self) -> int:
-        return hash((type(self), id(self.fn)))
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.fn is self.fn  # type: ignore[attr-defined]
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.fn(*args, **kwargs)
-
-
-class ConstantRate(Static):
-    """``make_tx``: ``h`` is a scalar rate, ``optimizer(h)`` at every step."""
-
-    def __call__(self, h: Any, step: Any) -> Any:
-        return self.fn(h)
-
-
-class RampRate(Static):
-    """``make_tx``: ``h`` is a ``[num_steps]`` array of rates, ``optimizer(h[step])``."""
-
-    def __call__(self, h: Any, step: Any) -> Any:
-        return self.fn(h[step])
-
-
-class KwargsOptimizer(Static):
-    """``make_tx``: ``h`` is a dict of scalars, ``make_optimizer(**h)``."""
-
-    def __call__(self, h: Any, step: Any) -> Any:
-        return self.fn(**h)
-
+from lrjax._checks import check_count, float_dtype
+from lrjax._engine import _kernel
+from lrjax._engine._data import STREAM_BLOCK
+from lrjax._engine._prepare import Prepared, StepFacts
+from lrjax._engine._progress import ProgressBar, progress_enabled
+from lrjax._engine._static import Static
 
 # ---------------------------------------------------------------- arguments
 
@@ -120,6 +74,51 @@ def check_eval_every(eval_every: Any, num_steps: int, has_val: bool) -> int | No
 # --------------------------------------------------------------------- plan
 
 
+#: The execution strategies (see :func:`choose_strategy`):
+#:
+#: - ``"scan"``: the copies vectorized (``vmap``), every step in one compiled loop;
+#: - ``"blocks"``: the copies vectorized, one step compiled as straight-line code
+#:   (no loop) and dispatched step after step from Python;
+#: - ``"sequential"``: as ``"blocks"``, one copy (per device) at a time: the loop
+#:   one writes by hand, with the range test's bookkeeping.
+STRATEGIES = ("auto", "scan", "blocks", "sequential")
+#: Primitives XLA on CPU runs several times slower inside a loop than outside one.
+LOOP_SLOW_ON_CPU = ("conv_general_dilated",)
+#: On a CPU, a step whose forward pass costs this many FLOPs (one copy, one batch)
+#: is compute-bound: the copies run one by one (``"sequential"``).
+SEQUENTIAL_FLOPS = 1e8
+
+
+def choose_strategy(strategy: str, facts: StepFacts, mesh: Mesh | None) -> str:
+    """``"auto"`` resolved from the backend and the traced step.
+
+    On an accelerator: ``"scan"`` (launches cost more than the small steps of a
+    range test; one program runs them all). On a CPU: ``"sequential"`` when the
+    step holds a primitive of :data:`LOOP_SLOW_ON_CPU` or its forward pass
+    costs at least :data:`SEQUENTIAL_FLOPS`, else ``"scan"``. XLA on CPU runs a
+    convolution inside a loop several times slower than at a program's top
+    level, and copies vmapped with their own weights (a grouped convolution,
+    a batch of matrix products) no faster than one by one once a step is
+    compute-bound, while a small step's dispatch from Python costs more than
+    its arithmetic. The measurements are in ``benchmarks/README.md``
+    (``strategies.py``).
+
+    Example:
+      >>> from lrjax._engine._prepare import StepFacts
+      >>> choose_strategy("auto", StepFacts(frozenset({"dot_general"}), 1e6), None)
+      'scan'
+      >>> choose_strategy("scan", StepFacts(frozenset({"conv_general_dilated"}), 1e6), None)
+      'scan'
+    """
+    if strategy != "auto":
+        return strategy
+    device = jax.devices()[0] if mesh is None else mesh.devices.flat[0]
+    if device.platform != "cpu":
+        return "scan"
+    slow = any(p in facts.primitives for p in LOOP_SLOW_ON_CPU)
+    return "sequential" if slow or facts.flops >= SEQUENTIAL_FLOPS else "scan"
+
+
 @dataclasses.dataclass(frozen=True)
 class Plan:
     """How a run is cut: copies into chunks, steps into blocks and calls.
@@ -132,6 +131,10 @@ class Plan:
       per_call: blocks per call (in-memory data: all of them in one call).
       streamed: the batches come from an iterable, block by block.
       mesh: the device mesh the copies are sharded over, or ``None``.
+      strategy: ``"scan"`` (the steps in a compiled loop, evaluations inside),
+        ``"blocks"`` or ``"sequential"`` (one call per straight-line block,
+        evaluations called from the host every ``eval_every`` steps).
+      eval_every: evaluate every this many steps, or ``None``.
     """
 
     num_copies: int
@@ -141,6 +144,8 @@ class Plan:
     per_call: int
     streamed: bool
     mesh: Mesh | None
+    strategy: str = "scan"
+    eval_every: int | None = None
 
     @property
     def n_chunks(self) -> int:
@@ -163,19 +168,26 @@ def make_plan(
     eval_every: int | None,
     chunk: int | None,
     mesh: Mesh | None,
+    strategy: str = "scan",
 ) -> Plan:
     """The :class:`Plan` for ``num_copies`` copies of ``num_steps`` steps."""
     n_dev = 1 if mesh is None else mesh.devices.size
-    chunk = num_copies if chunk is None else min(chunk, num_copies)
+    if chunk is None:
+        chunk = n_dev if strategy == "sequential" else num_copies
+    chunk = min(chunk, num_copies)
     chunk = -(-chunk // n_dev) * n_dev  # a multiple of the device count
-    if eval_every is not None:
+    if strategy in ("blocks", "sequential"):
+        # one step per call: each more step compiled into a call is more code to
+        # compile on the first call, for little gain once the step is compute-bound
+        block, per_call = 1, 1
+    elif eval_every is not None:
         block = eval_every
         per_call = max(1, STREAM_BLOCK // block) if streamed else -(-num_steps // block)
     elif streamed:
         block, per_call = min(STREAM_BLOCK, num_steps), 1
     else:
         block, per_call = num_steps, 1
-    return Plan(num_copies, chunk, num_steps, block, per_call, streamed, mesh)
+    return Plan(num_copies, chunk, num_steps, block, per_call, streamed, mesh, strategy, eval_every)
 
 
 # -------------------------------------------------------------------- place
@@ -190,7 +202,7 @@ def _global_array(x: Any, sharding: NamedSharding) -> jax.Array:
     return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
 
 
-class _Placement:
+class Placement:
     """Puts host data on the devices: shared inputs replicated, copies split."""
 
     def __init__(self, mesh: Mesh | None):
@@ -232,6 +244,7 @@ class EngineResult(NamedTuple):
       val_curves: with ``eval_every=n``: ``[seeds, K, num_steps // n]``.
       params: ``return_params``: each copy's final parameters ``[seeds, K, ...]``.
       state: ``return_params``: each copy's final model state ``[seeds, K, ...]``.
+      strategy: the execution strategy that ran (``"scan"`` or ``"blocks"``).
     """
 
     losses: np.ndarray
@@ -244,6 +257,7 @@ class EngineResult(NamedTuple):
     val_curves: np.ndarray | None = None
     params: Any = None
     state: Any = None
+    strategy: str = "scan"
 
 
 def _chunk_of(tree: Any, c: int, chunk: int, axis: int = 0) -> Any:
@@ -267,7 +281,7 @@ def _is_key(x: Any) -> bool:
     return jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
-def _host(tree: Any) -> Any:
+def to_host(tree: Any) -> Any:
     """Arrays as NumPy; PRNG key arrays (NNX RNG state) stay JAX arrays."""
     return jax.tree.map(lambda x: x if _is_key(x) else np.asarray(x), tree)
 
@@ -294,12 +308,13 @@ def run(
     mesh: Mesh | None = None,
     progress: bool | None = None,
     return_params: bool = False,
+    strategy: str = "auto",
     description: str = "training",
 ) -> EngineResult:
     """Trains ``K`` copies (``K`` = leading size of every ``hparams`` leaf).
 
     Args:
-      prepared: the model, data and key from :func:`lrjax._train.prepare`.
+      prepared: the model, data and key from :func:`lrjax._engine.prepare`.
       make_tx: a :class:`Static` ``(h, step) -> GradientTransformation``.
       hparams: a pytree of host arrays with a leading copy axis ``K``.
       num_steps: the number of steps.
@@ -309,6 +324,7 @@ def run(
       mesh: shard the copy axis over this mesh (every axis of it).
       progress: ``True``/``False``/``None`` (auto: only on a terminal).
       return_params: also return every copy's final parameters.
+      strategy: one of :data:`STRATEGIES` (see :func:`choose_strategy`).
       description: the progress bar's label.
 
     Returns:
@@ -318,84 +334,40 @@ def run(
     hparams = jax.tree.map(np.asarray, hparams)
     K = jax.tree.leaves(hparams)[0].shape[0]
     source, model, val = prepared.source, prepared.model, prepared.val
-    streamed = source.kind == "stream"
     has_val = val is not None
-    spec_of = lambda plan: _kernel.Spec(
-        behaviour=model.behaviour,
-        make_tx=make_tx,
-        batch_fn=Static(source.fn) if source.kind == "callable" else None,
-        num_steps=num_steps,
-        block=plan.block,
-        evaluate=eval_every is not None,
-        return_params=return_params,
-        seeded=prepared.seeded,
-        padded=plan.n_calls * plan.per_call * plan.block > num_steps,
-    )
-    place = _Placement(mesh)
+    strategy = choose_strategy(strategy, prepared.facts, mesh)
+    place = Placement(mesh)
     if chunk_size == "auto":
-        from lrjax._train._memory import auto_chunk
+        from lrjax._engine._memory import auto_chunk
 
-        chunk_size = auto_chunk(
-            lambda c: _lowered(prepared, spec_of, hparams, c, num_steps, eval_every, mesh, place),
-            K,
-            1 if mesh is None else mesh.devices.size,
-        )
+        compile_for = lambda c: compile_program(
+            prepared, make_tx, hparams, c, num_steps, eval_every=eval_every, mesh=mesh,
+            return_params=return_params,
+        )  # fmt: skip
+        chunk_size = auto_chunk(compile_for, K, 1 if mesh is None else mesh.devices.size)
     plan = make_plan(
-        K, num_steps, streamed=streamed, eval_every=eval_every, chunk=chunk_size, mesh=mesh
+        K,
+        num_steps,
+        streamed=source.streamed,
+        eval_every=eval_every,
+        chunk=chunk_size,
+        mesh=mesh,
+        strategy=strategy,
     )
-    spec = spec_of(plan)
+    spec = kernel_spec(prepared, make_tx, plan, return_params)
     total = plan.n_chunks * plan.chunk
     hparams = _pad_copies(hparams, total)
     # copy (s, k) folds s * total + k into the key: its stream depends on its index alone
     index = np.arange(prepared.seeds * total, dtype=np.uint32).reshape(prepared.seeds, total)
-    base_key = place.shared(prepared.key)
-    params = place.shared(model.params)
-    state = place.shared(model.state)
-    val_dev = place.shared(val) if has_val else None
-    factor = np.asarray(diverge_factor, float_dtype())  # a host value: nothing to compile
-    in_memory = None
-    if source.kind == "stacked":
-        in_memory = place.shared(source.stacked_blocks(num_steps, plan.block))
-    elif source.kind == "callable":
-        in_memory = place.shared(np.zeros((plan.n_blocks, plan.block), np.int32))
-
-    def run_chunk(c: int):
-        hs = place.copies(_chunk_of(hparams, c, plan.chunk))
-        ix = place.copies(_chunk_of(index, c, plan.chunk, axis=1), axis=1)
-        if in_memory is not None:
-            return _kernel.run_all(
-                hs,
-                params,
-                state,
-                base_key,
-                ix,
-                in_memory,
-                factor,
-                val_dev,
-                spec=spec,
-                out_sharding=place.out_sharding,
-            )
-        carry, ks = _kernel.init(hs, params, state, base_key, ix, spec=spec)
-        blocks = []
-        t0 = 0
-        for data in source.stream_blocks(
-            num_steps, plan.block, plan.per_call, keep=plan.n_chunks > 1
-        ):
-            carry, per_block = _kernel.train(
-                carry,
-                place.shared(data),
-                np.int32(t0),
-                hs,
-                ks,
-                factor,
-                val_dev,
-                spec=spec,
-                out_sharding=place.out_sharding,
-            )
-            blocks.append(_host(per_block))
-            t0 += plan.block * plan.per_call
-        per_block = jax.tree.map(lambda *xs: np.concatenate(xs, axis=2), *blocks)
-        return per_block, _kernel.finish(carry, val_dev, spec=spec, out_sharding=place.out_sharding)
+    shared = _Shared(
+        params=place.shared(model.params),
+        state=place.shared(model.state),
+        base_key=place.shared(prepared.key),
+        val=place.shared(val) if has_val else None,
+        factor=np.asarray(diverge_factor, float_dtype()),  # a host value: nothing to compile
+        blocks=None if source.streamed else place.shared(source.in_memory(num_steps, plan.block)),
+    )
+    run_chunk = _run_scan if plan.strategy == "scan" else _run_blocks
 
     parts: list[Any] = []
     interrupted = False
@@ -403,9 +375,13 @@ def run(
         try:
             pending = None
             for c in range(plan.n_chunks + 1):
-                nxt = run_chunk(c) if c < plan.n_chunks else None  # dispatch before waiting
+                nxt = None
+                if c < plan.n_chunks:  # dispatch the next chunk before waiting on this one
+                    hs = place.copies(_chunk_of(hparams, c, plan.chunk))
+                    ix = place.copies(_chunk_of(index, c, plan.chunk, axis=1), axis=1)
+                    nxt = run_chunk(plan, spec, place, shared, source, hs, ix)
                 if pending is not None:
-                    parts.append(_host(pending))
+                    parts.append(to_host(pending))
                     bar.advance(min(plan.chunk, K - (c - 1) * plan.chunk))
                 pending = nxt
         except KeyboardInterrupt:
@@ -419,44 +395,153 @@ def run(
             RuntimeWarning,
             stacklevel=3,
         )
-    joined = jax.tree.map(lambda *xs: _concat(xs, 1)[:, :done], *parts)
-    ((losses, smoothed, aux), scores), (stop_step, val_losses, final) = joined
-    final_params, final_state = final if return_params else (None, None)
+    joined: ChunkOutput = jax.tree.map(lambda *xs: _concat(xs, 1)[:, :done], *parts)
+    final_params, final_state = None, None
+    if return_params:
+        behaviour = model.behaviour
+        final_params = behaviour.user_params(joined.final[0])
+        final_state = behaviour.user_state(joined.final[1])
     return EngineResult(
-        losses=_steps_of(losses, num_steps),
-        smoothed=_steps_of(smoothed, num_steps),
-        stop_step=stop_step,
+        losses=_steps_of(joined.losses, num_steps),
+        smoothed=_steps_of(joined.smoothed, num_steps),
+        stop_step=joined.stop_step,
         completed=done,
         expected=K,
-        aux=jax.tree.map(lambda a: _steps_of(a, num_steps), aux)
+        aux=jax.tree.map(lambda a: _steps_of(a, num_steps), joined.aux)
         if model.behaviour.has_aux
         else None,
-        val_losses=val_losses if has_val else None,
-        val_curves=scores[:, :, : num_steps // eval_every] if eval_every is not None else None,
+        val_losses=joined.val_loss if has_val else None,
+        val_curves=joined.curves[:, :, : num_steps // eval_every] if eval_every else None,
         params=final_params,
         state=final_state,
+        strategy=plan.strategy,
     )
 
 
-def _lowered(prepared, spec_of, hparams, chunk, num_steps, eval_every, mesh, place):
-    """The compiled in-memory program for ``chunk`` copies (for its memory analysis)."""
-    source = prepared.source
+class _Shared(NamedTuple):
+    """The inputs every chunk of copies shares, on the devices."""
+
+    params: Any
+    state: Any
+    base_key: Any
+    val: Any
+    factor: np.ndarray
+    blocks: Any  # in-memory data (or a callable's step indices) [n_blocks, block, ...]
+
+
+class ChunkOutput(NamedTuple):
+    """One chunk's outputs (device arrays until copied back), copies on axis 1.
+
+    Attributes:
+      losses: ``[S, K, n_blocks, block]`` raw losses.
+      smoothed: the same shape: the debiased EMA.
+      aux: the aux pytree ``[S, K, n_blocks, block, ...]`` (``()`` without aux).
+      curves: ``[S, K, n_evals]`` evaluations every ``eval_every`` steps.
+      stop_step: ``[S, K]``.
+      val_loss: ``[S, K]`` the evaluation after the last step.
+      final: ``(params, state)`` with ``return_params``, else ``()``.
+    """
+
+    losses: Any
+    smoothed: Any
+    aux: Any
+    curves: Any
+    stop_step: Any
+    val_loss: Any
+    final: Any
+
+
+def _run_scan(plan: Plan, spec, place: Placement, shared: _Shared, source, hs, ix) -> ChunkOutput:
+    """The ``"scan"`` strategy: every step in a compiled loop (one call with in-memory
+    data; with a stream, one call per ``per_call`` blocks, the carry passed along)."""
+    out = place.out_sharding
+    if shared.blocks is not None:
+        ((losses, smoothed, aux), curves), (stop, val_loss, final) = _kernel.run_all(
+            hs, shared.params, shared.state, shared.base_key, ix, shared.blocks, shared.factor,
+            shared.val, spec=spec, out_sharding=out,
+        )  # fmt: skip
+        return ChunkOutput(losses, smoothed, aux, curves, stop, val_loss, final)
+    carry, keys = _kernel.init(hs, shared.params, shared.state, shared.base_key, ix, spec=spec)
+    per_call, t0 = [], 0
+    for data in source.stream_blocks(plan.num_steps, plan.block, plan.per_call, plan.n_chunks > 1):
+        carry, per_block = _kernel.train(
+            carry, place.shared(data), np.int32(t0), hs, keys, shared.factor, shared.val,
+            spec=spec, out_sharding=out,
+        )  # fmt: skip
+        per_call.append(to_host(per_block))
+        t0 += plan.block * plan.per_call
+    (losses, smoothed, aux), curves = jax.tree.map(lambda *xs: np.concatenate(xs, 2), *per_call)
+    stop, val_loss, final = _kernel.finish(carry, shared.val, spec=spec, out_sharding=out)
+    return ChunkOutput(losses, smoothed, aux, curves, stop, val_loss, final)
+
+
+def _run_blocks(plan: Plan, spec, place: Placement, shared: _Shared, source, hs, ix) -> ChunkOutput:
+    """The ``"blocks"`` and ``"sequential"`` strategies: one call per straight-line block
+    of steps, dispatched from the host as a hand-written loop would; evaluations
+    every ``eval_every`` steps."""
+    out = place.out_sharding
+    carry, keys = _kernel.init(hs, shared.params, shared.state, shared.base_key, ix, spec=spec)
+    if shared.blocks is not None:
+        blocks = ((shared.blocks, np.int32(b)) for b in range(plan.n_blocks))
+    else:
+        data = source.stream_blocks(plan.num_steps, plan.block, 1, plan.n_chunks > 1)
+        blocks = ((place.shared(d), np.int32(0)) for d in data)
+    outs, curves = [], []
+    for b, (data, index) in enumerate(blocks):
+        t0 = np.int32(b * plan.block)
+        carry, per_block = _kernel.train_block(
+            carry, data, index, t0, hs, keys, shared.factor, spec=spec, out_sharding=out
+        )
+        outs.append(per_block)
+        end = (b + 1) * plan.block
+        if plan.eval_every is not None and end % plan.eval_every == 0:
+            curves.append(_kernel.evaluate_copies(carry, shared.val, spec=spec, out_sharding=out))
+    losses, smoothed, aux = jax.tree.map(lambda *xs: jnp.concatenate(xs, 2), *outs)
+    stop, val_loss, final = _kernel.finish(carry, shared.val, spec=spec, out_sharding=out)
+    curves = jnp.stack(curves, axis=2) if curves else jnp.zeros((*stop.shape, 0))
+    return ChunkOutput(losses, smoothed, aux, curves, stop, val_loss, final)
+
+
+def kernel_spec(prepared: Prepared, make_tx: Static, plan: Plan, return_params: bool):
+    """The kernel's static :class:`~lrjax._engine._kernel.Spec` for a plan."""
+    return _kernel.Spec(
+        behaviour=prepared.model.behaviour,
+        make_tx=make_tx,
+        batch_fn=prepared.source.batch_fn,
+        num_steps=plan.num_steps,
+        block=plan.block,
+        evaluate=plan.eval_every is not None and plan.strategy == "scan",
+        return_params=return_params,
+        seeded=prepared.seeded,
+        padded=plan.n_calls * plan.per_call * plan.block > plan.num_steps,
+        unroll=plan.strategy != "scan",
+    )
+
+
+def compile_program(
+    prepared: Prepared,
+    make_tx: Static,
+    hparams: Any,
+    chunk: int,
+    num_steps: int,
+    *,
+    eval_every: int | None = None,
+    mesh: Mesh | None = None,
+    return_params: bool = False,
+) -> Any:
+    """The compiled in-memory ``"scan"`` program for ``chunk`` copies (for its memory
+    analysis: ``chunk_size="auto"`` and the benchmarks; the strategies differ
+    little in memory per copy)."""
     plan = make_plan(
         chunk, num_steps, streamed=False, eval_every=eval_every, chunk=chunk, mesh=mesh
     )
-    spec = spec_of(plan)
+    spec = kernel_spec(prepared, make_tx, plan, return_params)
+    hparams = jax.tree.map(np.asarray, hparams)
     hs = jax.tree.map(lambda a: jax.ShapeDtypeStruct((plan.chunk, *a.shape[1:]), a.dtype), hparams)
     index = jax.ShapeDtypeStruct((prepared.seeds, plan.chunk), jnp.uint32)
     spec_tree = lambda t: jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(np.shape(x), jnp.result_type(x)), t
     )
-    if source.kind == "callable":
-        blocks = jax.ShapeDtypeStruct((plan.n_blocks, plan.block), jnp.int32)
-    else:
-        blocks = jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct((plan.n_blocks, plan.block, *x.shape), x.dtype),
-            source.example,
-        )
     val = None if prepared.val is None else spec_tree(prepared.val)
     return _kernel.run_all.lower(
         hs,
@@ -464,9 +549,9 @@ def _lowered(prepared, spec_of, hparams, chunk, num_steps, eval_every, mesh, pla
         spec_tree(prepared.model.state),
         jax.ShapeDtypeStruct((2,), jnp.uint32),
         index,
-        blocks,
+        prepared.source.block_specs(plan.n_blocks, plan.block),
         jax.ShapeDtypeStruct((), float_dtype()),
         val,
         spec=spec,
-        out_sharding=place.out_sharding,
+        out_sharding=Placement(mesh).out_sharding,
     ).compile()

@@ -16,11 +16,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from lrjax._range_test import _suggest
-from lrjax._train._diagnose import DEFAULT, Thresholds, diagnose_curves, diagnose_sweep
-from lrjax._train._loop import EngineResult
-from lrjax._train._result import SweepResult, from_json, json_scalar, to_json
-from lrjax._train._score import copy_scores, score_window
+from lrjax._engine import EngineResult
+from lrjax._engine._score import copy_scores, score_window
+from lrjax._results import _suggest
+from lrjax._results._diagnose import DEFAULT, Thresholds, diagnose_curves, diagnose_sweep
+from lrjax._results._sweep import SweepResult, from_json, json_scalar, to_json
 
 MODES = ("parallel", "sweep")
 
@@ -488,7 +488,8 @@ class RangeTestResult(_Suggestions, SweepResult):
         best_s = "None" if best is None else f"{best:.3g}"
         return (
             f"RangeTestResult({self.lrs.size} rates in [{self.lrs.min():.3g}, "
-            f"{self.lrs.max():.3g}], best_lr={best_s}, status={counts})"
+            f"{self.lrs.max():.3g}], best_lr={best_s}, status={counts}, "
+            f"strategy={self.strategy!r})"
         )
 
     # ---------------------------------------------------------------- plots

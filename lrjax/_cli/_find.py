@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from lrjax.cli import UsageError
+from lrjax._cli._errors import UsageError, save_figure
 
 OPTIMIZERS = ("adam", "sgd", "momentum", "adamw", "rmsprop", "adabound")
 MODES = ("parallel", "sweep")
@@ -123,7 +123,7 @@ def _fmt_loss(x: float) -> str:
 
 def _table_parallel(result) -> list[str]:
     """One row per rate: the training score, the validation loss, status, marks."""
-    from lrjax._train import copy_scores, score_window
+    from lrjax._engine import copy_scores, score_window
 
     seeds = result.losses.shape[0]
     train, _, _ = copy_scores(result.losses, result.stop_step)
@@ -188,7 +188,7 @@ def run_find(args: argparse.Namespace) -> int:
       UsageError: bad flag values, a missing or malformed data file, or a
         missing optional dependency (printed as one line, exit code 2).
     """
-    from lrjax._range_test._timings import Phases, watch_compiles
+    from lrjax._cli._timings import Phases, watch_compiles
 
     phases = Phases()
     with watch_compiles() as compiles:
@@ -204,7 +204,7 @@ def run_find(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - start
         _report(args, result, name, X.shape[0], sizes, seconds)
         with phases.phase("plot"):
-            _write_plot(result, args.out)
+            save_figure(find_figure(result), args.out, dpi=100)
     print(f"wrote {args.out}")
     if timings_requested(args):
         phases.seconds["compile"] = compiles.seconds
@@ -317,27 +317,12 @@ def _print_fastai(args: argparse.Namespace, result: Any) -> None:
         print(f"  {method:<8} {value:>9}   {note}")
 
 
-def find_result(argv: list[str] | None = None) -> Any:
-    """The range-test result ``lrjax find`` computes for ``argv`` (e.g. ``[]``).
-
-    Used to draw the README's picture from the command's own code path.
-    """
-    from lrjax.cli import build_parser
-
-    args = build_parser().parse_args(["find", *(argv or []), "--no-progress"])
+def compute(args: argparse.Namespace) -> Any:
+    """The range-test result ``lrjax find`` computes for parsed ``args`` (no output)."""
     _check_args(args)
     X, y, _ = _load(args)
     params, init_fn, batches, val, _ = _setup(args, X, y)
     return _range_test(args, params, init_fn, batches, val, optimizer_by_name(args.optimizer))
-
-
-def _write_plot(result: Any, out: str) -> None:
-    """Writes :func:`find_figure` to ``out`` (a usage error if it cannot)."""
-    fig = find_figure(result)
-    try:
-        fig.savefig(out, dpi=100)
-    except (OSError, ValueError) as e:
-        raise UsageError(f"cannot write {out!r}: {e}") from None
 
 
 def find_figure(result: Any) -> Any:

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from lrjax._train._diagnose import DEFAULT, Thresholds, diagnose_curves
-from lrjax._train._loop import EngineResult
-from lrjax._train._score import copy_scores, score_window
+from lrjax._engine import EngineResult
+from lrjax._engine._score import copy_scores, score_window
+from lrjax._results._diagnose import DEFAULT, Thresholds, diagnose_curves
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -54,6 +54,9 @@ class SweepResult:
       state: with ``return_params=True``, each copy's final model state stacked
         ``[seeds, N, ...]``: BatchNorm statistics and RNG state for Flax models,
         ``state=`` for a plain stateful model, ``()`` for a plain one.
+      strategy: how the engine ran the steps: ``"scan"`` (one compiled loop) or
+        ``"blocks"`` (straight-line blocks dispatched from Python); see
+        :func:`lrjax.range_test`.
     """
 
     names: tuple[str, ...]
@@ -76,6 +79,7 @@ class SweepResult:
     aux: Any = None
     params: Any = None
     state: Any = None
+    strategy: str = "scan"
 
     @classmethod
     def _fields_from(
@@ -104,6 +108,7 @@ class SweepResult:
             "aux": out.aux,
             "params": out.params,
             "state": out.state,
+            "strategy": out.strategy,
         }
 
     @property

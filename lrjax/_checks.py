@@ -57,6 +57,15 @@ def check_positive_float(name: str, value: Any) -> float:
     return v
 
 
+def check_lr_range(min_lr: Any, max_lr: Any) -> tuple[float, float]:
+    """``(min_lr, max_lr)`` as finite floats with ``0 < min_lr < max_lr``."""
+    lo = check_positive_float("min_lr", min_lr)
+    hi = check_positive_float("max_lr", max_lr)
+    if lo >= hi:
+        raise ValueError(f"min_lr must be < max_lr, got min_lr={min_lr!r}, max_lr={max_lr!r}")
+    return lo, hi
+
+
 def check_optional_bool(name: str, value: Any) -> bool | None:
     """``True``, ``False`` or ``None``."""
     if value is not None and not isinstance(value, bool):

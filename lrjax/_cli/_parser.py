@@ -1,0 +1,110 @@
+"""The ``lrjax`` argument parser: ``find``, ``plot`` and ``list``."""
+
+from __future__ import annotations
+
+import argparse
+
+from lrjax._cli._errors import HelpFormatter, Parser
+from lrjax._cli._find import run_find
+from lrjax._cli._schedules import cmd_list, cmd_plot
+
+
+def _add_cache_flag(parser: argparse.ArgumentParser) -> None:
+    from lrjax._compile_cache import ENV_NO_CACHE
+
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not use the persistent compilation cache; by default compiled programs are "
+        "kept in $XDG_CACHE_HOME/lrjax/jax (or ~/.cache/lrjax/jax) so the next run skips "
+        f"compiling them ({ENV_NO_CACHE}=1 does the same)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``lrjax`` argument parser (``find``, ``plot``, ``list``)."""
+    parser = Parser(
+        prog="lrjax",
+        description="Learning-rate schedules, adaptive rates and a parallel range test for JAX.",
+        formatter_class=HelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="{find,plot,list}", parser_class=Parser)
+    find = sub.add_parser(
+        "find",
+        help="run the learning-rate range test (on the embedded digits demo or --data)",
+        description="Trains many learning rates side by side (jax.vmap) and suggests one.",
+        formatter_class=HelpFormatter,
+    )
+    find.add_argument(
+        "--data",
+        help="an .npz file with arrays X (features) and y (int labels) "
+        "(default: the embedded digits data)",
+    )
+    find.add_argument(
+        "--optimizer", default="adam", help="adam, sgd, momentum, adamw, rmsprop or adabound"
+    )
+    find.add_argument(
+        "--min-lr",
+        type=float,
+        default=1e-7,
+        help="smallest rate (default: 1e-7, as in lrjax.range_test and fastai's lr_find: one "
+        "range everywhere, low enough for SGD on badly scaled inputs)",
+    )
+    find.add_argument("--max-lr", type=float, default=10.0, help="largest rate")
+    find.add_argument("--num-lrs", type=int, default=32, help="number of rates")
+    find.add_argument("--steps", type=int, default=100, help="training steps per rate")
+    find.add_argument("--seeds", type=int, default=1, help="initialisations per rate")
+    find.add_argument("--mode", default="parallel", help="parallel or sweep")
+    find.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.2,
+        help="share of the data held out to score each rate (parallel; 0: score on the "
+        "training loss)",
+    )
+    find.add_argument(
+        "--fastai-rules",
+        action="store_true",
+        help="also print fastai's valley/minimum/steep/slide rules (default: off; always "
+        "printed for a sweep)",
+    )
+    find.add_argument("--out", default="lr_find.png", help="where to write the plot")
+    find.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="hide the progress bar (by default it shows on a terminal for runs over 2 s)",
+    )
+    find.add_argument(
+        "--timings",
+        action="store_true",
+        help="print the time of each phase (start-up, data, compile, run, plot) and the "
+        "number of compiled programs to stderr (default: off; LRJAX_TIMINGS=1 turns it on)",
+    )
+    _add_cache_flag(find)
+    find.set_defaults(func=run_find)
+
+    plot = sub.add_parser(
+        "plot",
+        help="plot a schedule given as name(key=value, ...) or JSON",
+        description="Plots a schedule, e.g. lrjax plot 'one_cycle(max_value=0.1, "
+        "total_steps=1000)' -o one_cycle.png",
+        formatter_class=HelpFormatter,
+    )
+    plot.add_argument("spec", help="name(key=value, ...) or the JSON of Schedule.to_dict()")
+    plot.add_argument("-o", "--out", default="schedule.png", help="output image file")
+    plot.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="number of steps to plot (default: enough to show the whole shape, "
+        "1.2x the schedule's longest step count)",
+    )
+    plot.add_argument(
+        "--logy", action="store_true", help="log-scale the rate axis (default: linear)"
+    )
+    _add_cache_flag(plot)
+    plot.set_defaults(func=cmd_plot)
+
+    lst = sub.add_parser("list", help="list the schedule catalogue", formatter_class=HelpFormatter)
+    lst.set_defaults(func=cmd_list)
+    return parser

@@ -1,0 +1,52 @@
+"""The private engine shared by ``range_test``, ``lr_find``, ``sweep`` and ``tune``.
+
+It trains copies of one model side by side and knows nothing about learning
+rates: a copy's optimizer is built from its hyperparameters ``h`` by a
+``make_tx(h, step)`` the front gives it.
+
+- :func:`prepare` checks and normalises the user's model, data and randomness
+  (``_prepare``, ``_model``, ``_data``);
+- :func:`run` is the one runner: it plans the chunks and blocks, places inputs
+  on the devices, picks an execution strategy and runs the compiled kernel
+  (``_runner``, ``_kernel``);
+- :func:`copy_scores` turns per-step losses into one score per copy (``_score``).
+
+``lrjax._search`` builds tune's programs from the kernel's per-copy functions
+(:func:`init_copies`, :func:`train_copies`, ...), exported here.
+"""
+
+from lrjax._engine._kernel import (
+    Carry,
+    Spec,
+    copy_keys,
+    init_copies,
+    nan_where,
+    over_copies,
+    replicate,
+    train_copies,
+)
+from lrjax._engine._memory import FRACTION as MEMORY_FRACTION
+from lrjax._engine._memory import auto_chunk, per_copy_bytes, program_bytes
+from lrjax._engine._model import Model, is_flax
+from lrjax._engine._prepare import (
+    Prepared,
+    check_diverge_factor,
+    check_key,
+    check_optimizer,
+    prepare,
+)
+from lrjax._engine._progress import ProgressBar, progress_enabled
+from lrjax._engine._runner import (
+    STRATEGIES,
+    EngineResult,
+    Placement,
+    as_mesh,
+    check_chunk_size,
+    check_eval_every,
+    choose_strategy,
+    compile_program,
+    run,
+    to_host,
+)
+from lrjax._engine._score import copy_scores, score_window
+from lrjax._engine._static import ConstantRate, KwargsOptimizer, RampRate, Static

@@ -1,0 +1,14 @@
+"""Results: NumPy arrays and the rules read off them.
+
+One class per kind of run (:class:`SweepResult` for a grid, :class:`RangeTestResult`
+for the parallel range test, :class:`RampResult` for the classic ramp, the tune
+result in ``lrjax._tune``), the per-copy diagnosis (:class:`Thresholds`), the
+suggestion rules (``_suggest``) and JSON helpers.
+"""
+
+from lrjax._results._diagnose import Thresholds, diagnose_curves, diagnose_sweep
+from lrjax._results._ramp import STEP_MODES, ramp
+from lrjax._results._range_test import RampResult, RangeTestResult
+from lrjax._results._suggest import METHODS as FASTAI_METHODS
+from lrjax._results._suggest import minimum, near_best, slide, steep, suggest, valley
+from lrjax._results._sweep import SweepResult, from_json, json_scalar, to_json

@@ -1,0 +1,247 @@
+"""Execution strategies give the same numbers; programs compile once per structure.
+
+``"scan"`` runs every step inside one compiled loop, ``"blocks"`` compiles a
+straight-line block of steps and dispatches it block after block. Both do the
+same float32 arithmetic in a different order of fused kernels, so results
+agree to rounding, not bit for bit: over these short runs (at most 24 steps of
+small models) the accumulated difference stays near 1e-6 relative; rtol=1e-4
+leaves room for other CPUs' vector code while any real difference (a skipped
+step, a wrong rate, a misplaced evaluation) changes losses at the 1e-2 level.
+Divergence is provoked by rates far above the stable range, so the stop step
+is decided by orders of magnitude, not by rounding, and is compared exactly.
+"""
+
+from __future__ import annotations
+
+import functools
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from oracles import count_compiles, run_on_host_devices
+
+import lrjax
+
+nnx = pytest.importorskip("flax.nnx")
+
+RTOL, ATOL = 1e-4, 1e-6
+
+
+def close(a, b, what):
+    if jnp.issubdtype(jnp.result_type(a), jax.dtypes.prng_key):  # RNG streams: exactly
+        np.testing.assert_array_equal(jax.random.key_data(a), jax.random.key_data(b), what)
+        return
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=RTOL, atol=ATOL, err_msg=what)
+
+
+def mlp_problem(steps=24):
+    x = jax.random.normal(jax.random.PRNGKey(0), (steps, 16, 4))
+    k1, k2 = jax.random.split(jax.random.PRNGKey(1))
+    params = {"w1": jax.random.normal(k1, (4, 8)) * 0.5, "w2": jax.random.normal(k2, (8,)) * 0.5}
+
+    def loss_fn(p, b):
+        pred = jnp.tanh(b[0] @ p["w1"]) @ p["w2"]
+        loss = jnp.mean((pred - b[1]) ** 2)
+        return loss, {"pred_mean": pred.mean()}
+
+    return loss_fn, params, (x, jnp.sin(x.sum(-1)))
+
+
+class SmallCNN(nnx.Module):
+    """Conv + BatchNorm + Dropout + a pooling partial kept as an attribute (as in
+    Flax's NNX MNIST tutorial): a new ``partial`` object in every model built.
+
+    The convolution has no bias: BatchNorm cancels it, so its gradient is pure
+    rounding noise, which Adam scales up to full-size steps; the bias (and the
+    running mean it feeds, hence the evaluation) would then differ between any
+    two differently fused programs by far more than rounding.
+    """
+
+    def __init__(self, rngs):
+        self.conv = nnx.Conv(1, 4, kernel_size=(3, 3), use_bias=False, rngs=rngs)
+        self.bn = nnx.BatchNorm(4, rngs=rngs)
+        self.dropout = nnx.Dropout(0.2, rngs=rngs)
+        self.pool = functools.partial(nnx.avg_pool, window_shape=(2, 2), strides=(2, 2))
+        self.head = nnx.Linear(4 * 2 * 2, 3, rngs=rngs)
+
+    def __call__(self, x):
+        x = self.pool(nnx.relu(self.bn(self.conv(x))))
+        return self.head(self.dropout(x.reshape(x.shape[0], -1)))
+
+
+def cnn_loss(model, batch):
+    x, y = batch
+    return optax.softmax_cross_entropy_with_integer_labels(model(x), y).mean()
+
+
+def cnn_data(steps=12):
+    x = jax.random.normal(jax.random.PRNGKey(2), (steps, 8, 4, 4, 1))
+    y = jax.random.randint(jax.random.PRNGKey(3), (steps, 8), 0, 3)
+    return x, y
+
+
+def assert_same_run(a, b):
+    close(a.losses, b.losses, "losses")
+    close(a.smoothed, b.smoothed, "smoothed")
+    np.testing.assert_array_equal(a.stop_step, b.stop_step)
+    for name in ("val_losses", "val_curves"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert (x is None) == (y is None), name
+        if x is not None:
+            close(x, y, name)
+    jax.tree.map(lambda x, y: close(x, y, "aux"), a.aux, b.aux)
+    jax.tree.map(lambda x, y: close(x, y, "params"), a.params, b.params)
+    jax.tree.map(lambda x, y: close(x, y, "state"), a.state, b.state)
+
+
+def test_strategies_agree_on_a_plain_model_with_everything_on():
+    loss_fn, params, batches = mlp_problem()
+    val = jax.tree.map(lambda x: x[:3], batches)
+    kw = dict(min_lr=1e-3, max_lr=1e3, num_lrs=6, num_steps=24, val_batches=val,
+              eval_every=6, has_aux=True, return_params=True, progress=False)  # fmt: skip
+    runs = {
+        s: lrjax.range_test(loss_fn, params, batches, optax.sgd, strategy=s, **kw)
+        for s in ("scan", "blocks")
+    }
+    assert runs["scan"].strategy == "scan" and runs["blocks"].strategy == "blocks"
+    scan, blocks = runs["scan"], runs["blocks"]
+    assert scan.diverged.any() and not scan.diverged.all()  # both sides of the freeze
+    assert scan.val_curves.shape == (1, 6, 4)
+    assert_same_run(scan, blocks)
+    # chunked, and with a number of steps no block size divides evenly but 1
+    chunked = lrjax.range_test(loss_fn, params, batches, optax.sgd, strategy="blocks",
+                               chunk_size=4, **kw)  # fmt: skip
+    assert_same_run(scan, chunked)
+    kw_odd = {**kw, "num_steps": 23, "eval_every": None}
+    odd = [lrjax.range_test(loss_fn, params, batches, optax.sgd, strategy=s, **kw_odd)
+           for s in ("scan", "blocks")]  # fmt: skip
+    assert_same_run(*odd)
+
+
+def test_strategies_agree_on_streamed_and_callable_batches():
+    loss_fn, params, (x, y) = mlp_problem()
+    stream = [(x[i], y[i]) for i in range(24)]
+    fn = lambda t: (x[t], y[t])
+    kw = dict(min_lr=1e-2, max_lr=1e2, num_lrs=4, num_steps=24, has_aux=True, progress=False)
+    ref = lrjax.range_test(loss_fn, params, (x, y), optax.adam, strategy="scan", **kw)
+    for batches in (stream, fn):
+        for s in ("scan", "blocks"):
+            got = lrjax.range_test(loss_fn, params, batches, optax.adam, strategy=s, **kw)
+            assert_same_run(ref, got)
+
+
+def test_strategies_agree_on_an_nnx_cnn_with_batchnorm_and_dropout():
+    model = SmallCNN(nnx.Rngs(0))
+    batches = cnn_data()
+    val = jax.tree.map(lambda a: a[:2], batches)
+    kw = dict(min_lr=1e-3, max_lr=1e2, num_lrs=4, num_steps=12, val_batches=val,
+              eval_every=4, return_params=True, progress=False)  # fmt: skip
+    scan = lrjax.range_test(cnn_loss, model, batches, optax.adam, strategy="scan", **kw)
+    blocks = lrjax.range_test(cnn_loss, model, batches, optax.adam, strategy="blocks", **kw)
+    assert_same_run(scan, blocks)  # the Dropout streams and BatchNorm statistics too
+    assert scan.diverged.any() and not scan.diverged.all()
+
+
+def test_lr_find_and_sweep_run_every_strategy():
+    loss_fn, params, batches = mlp_problem()
+    plain = lambda p, b: loss_fn(p, b)[0]
+    ramps = [lrjax.lr_find(plain, params, batches, optax.sgd, min_lr=1e-3, max_lr=1e3,
+                           num_steps=24, strategy=s) for s in ("scan", "blocks")]  # fmt: skip
+    close(ramps[0].losses, ramps[1].losses, "lr_find losses")
+    assert ramps[0].stop_step == ramps[1].stop_step > 0
+    grid = {"learning_rate": [0.01, 0.1, 10.0], "b1": [0.5, 0.9]}
+    make = lambda learning_rate, b1: optax.adam(learning_rate, b1=b1)
+    sweeps = [lrjax.sweep(plain, params, batches, make, grid, num_steps=24, strategy=s)
+              for s in ("scan", "blocks")]  # fmt: skip
+    close(sweeps[0].losses, sweeps[1].losses, "sweep losses")
+    np.testing.assert_array_equal(sweeps[0].stop_step, sweeps[1].stop_step)
+
+
+def test_auto_picks_blocks_for_convolutions_on_a_cpu_only():
+    loss_fn, params, batches = mlp_problem()
+    plain = lambda p, b: loss_fn(p, b)[0]
+    mlp = lrjax.range_test(plain, params, batches, num_lrs=2, num_steps=4, progress=False)
+    cnn = lrjax.range_test(cnn_loss, SmallCNN(nnx.Rngs(0)), cnn_data(), num_lrs=2, num_steps=4,
+                           progress=False)  # fmt: skip
+    on_cpu = jax.devices()[0].platform == "cpu"
+    assert mlp.strategy == "scan"
+    assert cnn.strategy == ("blocks" if on_cpu else "scan")
+    assert "strategy='scan'" in repr(mlp)
+
+
+def test_a_freshly_built_model_of_the_same_structure_compiles_nothing():
+    """Programs are keyed on the model's structure, not on the object: a second call
+    with a new model (new parameters, a new ``partial`` attribute) compiles nothing."""
+    batches = cnn_data(8)
+    kw = dict(num_steps=8, progress=False)
+    sgd_grid = lambda learning_rate: optax.sgd(learning_rate)  # the same functions each call
+    sgd_lr = lambda lr: optax.sgd(lr)
+    calls = {
+        "range_test": lambda m: lrjax.range_test(
+            cnn_loss, m, batches, min_lr=1e-3, max_lr=1.0, num_lrs=3, **kw),
+        "lr_find": lambda m: lrjax.lr_find(cnn_loss, m, batches, **kw),
+        "sweep": lambda m: lrjax.sweep(
+            cnn_loss, m, batches, sgd_grid, {"learning_rate": [0.01, 0.1]}, **kw),
+        "tune": lambda m: lrjax.tune(
+            cnn_loss, m, batches, sgd_lr, {"lr": ("log", 1e-3, 1.0)}, population=4, rounds=2,
+            **kw),
+    }  # fmt: skip
+    for name, call in calls.items():
+        assert count_compiles(lambda c=call: c(SmallCNN(nnx.Rngs(0))), "") > 0, name
+        again = count_compiles(lambda c=call: c(SmallCNN(nnx.Rngs(1))), "")
+        assert again == 0, f"{name}: {again} programs compiled for a new model"
+
+    # another structure is another program
+    class Wider(SmallCNN):
+        def __init__(self, rngs):
+            super().__init__(rngs)
+            self.head = nnx.Linear(16, 5, rngs=rngs)
+
+    assert count_compiles(lambda: calls["range_test"](Wider(nnx.Rngs(0))), "") > 0
+
+
+MESH_SCRIPT = textwrap.dedent(
+    """
+    import functools
+    import jax, jax.numpy as jnp, numpy as np, optax
+    from flax import nnx
+    import lrjax
+
+    class CNN(nnx.Module):
+        def __init__(self, rngs):
+            self.conv = nnx.Conv(1, 4, kernel_size=(3, 3), use_bias=False, rngs=rngs)
+            self.bn = nnx.BatchNorm(4, rngs=rngs)
+            self.dropout = nnx.Dropout(0.2, rngs=rngs)
+            self.head = nnx.Linear(4 * 4 * 4, 3, rngs=rngs)
+
+        def __call__(self, x):
+            x = nnx.relu(self.bn(self.conv(x)))
+            return self.head(self.dropout(x.reshape(x.shape[0], -1)))
+
+    def loss_fn(model, batch):
+        return optax.softmax_cross_entropy_with_integer_labels(model(batch[0]), batch[1]).mean()
+
+    x = jax.random.normal(jax.random.PRNGKey(2), (8, 8, 4, 4, 1))
+    y = jax.random.randint(jax.random.PRNGKey(3), (8, 8), 0, 3)
+    kw = dict(min_lr=1e-3, max_lr=1e2, num_lrs=4, num_steps=8, val_batches=(x[:2], y[:2]),
+              eval_every=4, progress=False)
+    runs = {(s, m): lrjax.range_test(loss_fn, CNN(nnx.Rngs(0)), (x, y), optax.adam, strategy=s,
+                                     mesh=jax.devices() if m else None, **kw)
+            for s in ("scan", "blocks") for m in (False, True)}
+    ref = runs[("scan", False)]
+    for key, r in runs.items():
+        np.testing.assert_allclose(r.losses, ref.losses, rtol=1e-4, atol=1e-6, err_msg=str(key))
+        np.testing.assert_allclose(r.val_curves, ref.val_curves, rtol=1e-4, atol=1e-6)
+        np.testing.assert_array_equal(r.stop_step, ref.stop_step)
+        assert r.strategy == key[0]
+    print("ok", ref.diverged.sum())
+    """
+)
+
+
+def test_strategies_agree_on_a_mesh():
+    out = run_on_host_devices(MESH_SCRIPT, devices=4)
+    assert out.startswith("ok")
