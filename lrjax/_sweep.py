@@ -24,6 +24,7 @@ from lrjax._checks import (
     check_choice,
     check_count,
     check_optional_bool,
+    check_transformation,
     float_dtype,
     int_dtype,
 )
@@ -164,11 +165,7 @@ def sweep(
         except (ValueError, TypeError) as e:
             shown = {k: v.item() for k, v in setting.items()}
             raise type(e)(f"grid setting {shown}: {e}") from None
-        if not (hasattr(tx, "init") and hasattr(tx, "update")):
-            raise TypeError(
-                f"make_optimizer(**setting) must return an optax.GradientTransformation, "
-                f"got {type(tx).__name__}"
-            )
+        check_transformation(tx, "make_optimizer(**setting)")
     check_choice("combine", combine, COMBINE)
     factor = _engine.check_diverge_factor(diverge_factor)
     chunk = _engine.check_chunk_size(chunk_size)

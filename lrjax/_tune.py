@@ -21,7 +21,13 @@ import numpy as np
 import optax
 
 from lrjax import _engine, _search
-from lrjax._checks import check_choice, check_count, check_optional_bool, check_space
+from lrjax._checks import (
+    check_choice,
+    check_count,
+    check_optional_bool,
+    check_space,
+    check_transformation,
+)
 from lrjax._results import json_scalar, to_json
 
 
@@ -381,11 +387,7 @@ def _check_factory(make_optimizer, space) -> None:
             tx = make_optimizer(**values)
         except (ValueError, TypeError) as e:
             raise type(e)(f"make_optimizer(**{values}) (a corner of space): {e}") from None
-        if not (hasattr(tx, "init") and hasattr(tx, "update")):
-            raise TypeError(
-                f"make_optimizer(**values) must return an optax.GradientTransformation, "
-                f"got {type(tx).__name__}"
-            )
+        check_transformation(tx, "make_optimizer(**values)")
 
 
 def _score_label(validated: bool, round_steps: int, cooldown: int) -> str:

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from lrjax.transforms._checks import check_choice, check_number, check_value, float_dtype
+from lrjax._checks import check_choice, check_number, check_value, float_dtype
 
 __all__ = ["EarlyStopping", "EarlyStoppingState", "early_stopping", "keep_best"]
 

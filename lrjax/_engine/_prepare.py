@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lrjax._checks import check_bool, check_count
+from lrjax._checks import check_bool, check_count, check_transformation
 from lrjax._engine._data import BatchSource, prepare_val
 from lrjax._engine._model import Model, is_flax, make_model
 
@@ -81,10 +81,7 @@ def check_optimizer(optimizer: Any, name: str = "optimizer") -> None:
             f"got {optimizer!r}"
         )
     tx = optimizer(1e-3)
-    if not (hasattr(tx, "init") and hasattr(tx, "update")):
-        raise TypeError(
-            f"{name}(lr) must return an optax.GradientTransformation, got {type(tx).__name__}"
-        )
+    check_transformation(tx, f"{name}(lr)")
 
 
 def check_key(key: Any) -> np.ndarray:

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lrjax.transforms._checks import check_number, concrete, float_dtype, python_one_minus
+from lrjax._checks import check_number, concrete, float_dtype, python_one_minus
 
 
 class AdaBoundState(NamedTuple):

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lrjax.transforms._checks import check_number, float_dtype
+from lrjax._checks import check_number, float_dtype
 from lrjax.transforms._monitor import scale_by_monitor
 
 

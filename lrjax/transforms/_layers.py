@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lrjax.transforms._checks import check_number
+from lrjax._checks import check_number
 
 Multiplier = float | jax.Array | Callable[[jax.Array], jax.Array]
 

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lrjax.transforms._checks import check_value
+from lrjax._checks import check_value
 
 S = TypeVar("S")  # a NamedTuple state with scale, num_checks, count and accum fields
 

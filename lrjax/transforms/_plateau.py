@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lrjax.transforms._checks import (
+from lrjax._checks import (
     check_choice,
     check_number,
     float_dtype,

@@ -9,9 +9,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from lrjax._checks import concrete
 from lrjax.transforms._adabound import AdaBoundState
 from lrjax.transforms._bold_driver import BoldDriverState
-from lrjax.transforms._checks import concrete
 from lrjax.transforms._plateau import ReduceOnPlateauState
 
 # Optax's contrib plateau transform keeps its factor in ``scale`` too.
