@@ -48,6 +48,44 @@ class Carry(NamedTuple):
     stop_step: jax.Array
 
 
+class StepOut(NamedTuple):
+    """What a step records, per copy (NaN once the copy stopped).
+
+    Attributes:
+      loss: the raw training loss.
+      smoothed: the debiased EMA of the loss.
+      aux: ``has_aux``: the aux pytree; else ``()``.
+    """
+
+    loss: jax.Array
+    smoothed: jax.Array
+    aux: Any
+
+
+class BlockOut(NamedTuple):
+    """What a block of steps records: the steps (stacked ``[block, ...]``) and, with
+    ``Spec.evaluate``, the evaluation after the block (else 0)."""
+
+    steps: StepOut
+    val_score: jax.Array
+
+
+class FinalOut(NamedTuple):
+    """The end of a run, per copy.
+
+    Attributes:
+      stop_step: the step the copy diverged at, ``-1`` if never.
+      val_loss: the evaluation after the last step (0 without evaluation data).
+      params: ``return_params``: the final parameters; else ``()``.
+      state: ``return_params``: the final model state; else ``()``.
+    """
+
+    stop_step: jax.Array
+    val_loss: jax.Array
+    params: Any
+    state: Any
+
+
 @dataclasses.dataclass(frozen=True)
 class Spec:
     """The static part of a run (hashable: one compilation per distinct spec).
@@ -153,7 +191,7 @@ def _step(c: Carry, t, batch, h, key, factor, spec: Spec):
     if spec.padded:
         new = _keep_if(t >= spec.num_steps, new, c)  # padding steps change nothing
     nan = jnp.asarray(jnp.nan, dtype)
-    out = (
+    out = StepOut(
         jnp.where(c.stopped, nan, loss),
         jnp.where(c.stopped, nan, smooth),
         nan_where(c.stopped, aux),
@@ -192,7 +230,7 @@ def _train(c: Carry, blocks, t0, h, key, factor, val, spec: Spec):
         else:
             c, outs = jax.lax.scan(body, c, (ts, data))
         score = evaluate(c, val, spec) if spec.evaluate else jnp.zeros(())
-        return c, (outs, score)
+        return c, BlockOut(outs, score)
 
     if n_blocks == 1:  # one block (all steps in memory): no loop around it to compile
         c, out = one_block(c, (jnp.int32(0), jax.tree.map(lambda x: x[0], blocks)))
@@ -203,8 +241,9 @@ def _train(c: Carry, blocks, t0, h, key, factor, val, spec: Spec):
 
 def _finish(c: Carry, val, spec: Spec):
     val_loss = evaluate(c, val, spec) if val is not None else jnp.zeros(())
-    params = (c.params, c.state) if spec.return_params else ()
-    return c.stop_step, val_loss, params
+    if spec.return_params:
+        return FinalOut(c.stop_step, val_loss, c.params, c.state)
+    return FinalOut(c.stop_step, val_loss, (), ())
 
 
 # ------------------------------------------------------ copies x seeds
@@ -216,7 +255,12 @@ def _map(fn: Callable[..., Any], in_axes: tuple) -> Callable:
     grouped convolution, which XLA on CPU runs slower even for one group)."""
 
     def mapped(*args):
-        sizes = {jax.tree.leaves(a)[0].shape[ax] for a, ax in zip(args, in_axes) if ax is not None}
+        sizes = {
+            x.shape[ax]
+            for a, ax in zip(args, in_axes)
+            if ax is not None
+            for x in jax.tree.leaves(a)
+        }
         if sizes != {1}:
             return jax.vmap(fn, in_axes=in_axes)(*args)
         one = [a if ax is None else jax.tree.map(lambda x: x[0], a) for a, ax in zip(args, in_axes)]
@@ -297,10 +341,8 @@ def train_block(carry, blocks, index, t0, hs, keys, factor, *, spec: Spec, out_s
     :func:`evaluate_copies`.
     """
     data = jax.tree.map(lambda x: jax.lax.dynamic_index_in_dim(x, index, keepdims=True), blocks)
-    carry, ((losses, smoothed, aux), _) = train_copies(
-        carry, data, t0, hs, keys, factor, None, spec
-    )
-    return carry, replicate((losses, smoothed, aux), out_sharding)
+    carry, out = train_copies(carry, data, t0, hs, keys, factor, None, spec)
+    return carry, replicate(out.steps, out_sharding)
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "out_sharding"))

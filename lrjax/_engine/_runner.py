@@ -399,8 +399,8 @@ def run(
     final_params, final_state = None, None
     if return_params:
         behaviour = model.behaviour
-        final_params = behaviour.user_params(joined.final[0])
-        final_state = behaviour.user_state(joined.final[1])
+        final_params = behaviour.user_params(joined.params)
+        final_state = behaviour.user_state(joined.state)
     return EngineResult(
         losses=_steps_of(joined.losses, num_steps),
         smoothed=_steps_of(joined.smoothed, num_steps),
@@ -439,7 +439,8 @@ class ChunkOutput(NamedTuple):
       curves: ``[S, K, n_evals]`` evaluations every ``eval_every`` steps.
       stop_step: ``[S, K]``.
       val_loss: ``[S, K]`` the evaluation after the last step.
-      final: ``(params, state)`` with ``return_params``, else ``()``.
+      params: with ``return_params``, the final parameters, else ``()``.
+      state: with ``return_params``, the final model state, else ``()``.
     """
 
     losses: Any
@@ -448,7 +449,21 @@ class ChunkOutput(NamedTuple):
     curves: Any
     stop_step: Any
     val_loss: Any
-    final: Any
+    params: Any
+    state: Any
+
+
+def _chunk_output(steps, curves, final) -> ChunkOutput:
+    return ChunkOutput(
+        losses=steps.loss,
+        smoothed=steps.smoothed,
+        aux=steps.aux,
+        curves=curves,
+        stop_step=final.stop_step,
+        val_loss=final.val_loss,
+        params=final.params,
+        state=final.state,
+    )
 
 
 def _run_scan(plan: Plan, spec, place: Placement, shared: _Shared, source, hs, ix) -> ChunkOutput:
@@ -456,11 +471,11 @@ def _run_scan(plan: Plan, spec, place: Placement, shared: _Shared, source, hs, i
     data; with a stream, one call per ``per_call`` blocks, the carry passed along)."""
     out = place.out_sharding
     if shared.blocks is not None:
-        ((losses, smoothed, aux), curves), (stop, val_loss, final) = _kernel.run_all(
+        blocks, final = _kernel.run_all(
             hs, shared.params, shared.state, shared.base_key, ix, shared.blocks, shared.factor,
             shared.val, spec=spec, out_sharding=out,
         )  # fmt: skip
-        return ChunkOutput(losses, smoothed, aux, curves, stop, val_loss, final)
+        return _chunk_output(blocks.steps, blocks.val_score, final)
     carry, keys = _kernel.init(hs, shared.params, shared.state, shared.base_key, ix, spec=spec)
     per_call, t0 = [], 0
     for data in source.stream_blocks(plan.num_steps, plan.block, plan.per_call, plan.n_chunks > 1):
@@ -470,9 +485,9 @@ def _run_scan(plan: Plan, spec, place: Placement, shared: _Shared, source, hs, i
         )  # fmt: skip
         per_call.append(to_host(per_block))
         t0 += plan.block * plan.per_call
-    (losses, smoothed, aux), curves = jax.tree.map(lambda *xs: np.concatenate(xs, 2), *per_call)
-    stop, val_loss, final = _kernel.finish(carry, shared.val, spec=spec, out_sharding=out)
-    return ChunkOutput(losses, smoothed, aux, curves, stop, val_loss, final)
+    blocks = jax.tree.map(lambda *xs: np.concatenate(xs, 2), *per_call)
+    final = _kernel.finish(carry, shared.val, spec=spec, out_sharding=out)
+    return _chunk_output(blocks.steps, blocks.val_score, final)
 
 
 def _run_blocks(plan: Plan, spec, place: Placement, shared: _Shared, source, hs, ix) -> ChunkOutput:
@@ -496,10 +511,10 @@ def _run_blocks(plan: Plan, spec, place: Placement, shared: _Shared, source, hs,
         end = (b + 1) * plan.block
         if plan.eval_every is not None and end % plan.eval_every == 0:
             curves.append(_kernel.evaluate_copies(carry, shared.val, spec=spec, out_sharding=out))
-    losses, smoothed, aux = jax.tree.map(lambda *xs: jnp.concatenate(xs, 2), *outs)
-    stop, val_loss, final = _kernel.finish(carry, shared.val, spec=spec, out_sharding=out)
-    curves = jnp.stack(curves, axis=2) if curves else jnp.zeros((*stop.shape, 0))
-    return ChunkOutput(losses, smoothed, aux, curves, stop, val_loss, final)
+    steps = jax.tree.map(lambda *xs: jnp.concatenate(xs, 2), *outs)
+    final = _kernel.finish(carry, shared.val, spec=spec, out_sharding=out)
+    curves = jnp.stack(curves, axis=2) if curves else jnp.zeros((*final.stop_step.shape, 0))
+    return _chunk_output(steps, curves, final)
 
 
 def kernel_spec(prepared: Prepared, make_tx: Static, plan: Plan, return_params: bool):

@@ -446,10 +446,10 @@ def _cooldown_score(carry, data, t0, hs, keys, factor, val, spec: SearchSpec) ->
     K, L = spec.cooldown, spec.kernel.block
     blocks = jax.tree.map(lambda x: x[None, L - K :], data)
     end = jnp.full(keys.shape[1:2], t0 + L + K, jnp.int32)
-    cooled, ((losses, _, _), val_score) = _engine.train_copies(
+    cooled, out = _engine.train_copies(
         carry, blocks, t0 + L, (hs, end), keys, factor, val, spec.probe
     )
-    return _score(cooled, losses[0, :, 0], val_score[0, :, 0], spec.kernel)
+    return _score(cooled, out.steps.loss[0, :, 0], out.val_score[0, :, 0], spec.kernel)
 
 
 def _round(
@@ -475,10 +475,10 @@ def _round(
         sub_hs = jax.tree.map(lambda x: x[index], hs)
     start = _constrain(start._replace(state=_reseed(start.state, sub_keys, r, spec)), spec)
     blocks = jax.tree.map(lambda x: x[None], data)
-    trained, ((losses, _, aux), val_score) = _engine.train_copies(
-        start, blocks, t0, sub_hs, sub_keys, factor, val, ks
-    )
-    score = _score(trained, losses[0, :, 0], val_score[0, :, 0], ks)
+    trained, out = _engine.train_copies(start, blocks, t0, sub_hs, sub_keys, factor, val, ks)
+    # one seed row, one block: [width, L, ...]
+    losses, aux = out.steps.loss[0, :, 0], jax.tree.map(lambda a: a[0, :, 0], out.steps.aux)
+    score = _score(trained, losses, out.val_score[0, :, 0], ks)
     if spec.cooldown:
         # Between rounds, rank on what a member would reach if annealed now.
         probe = lambda: _cooldown_score(trained, data, t0, sub_hs, sub_keys, factor, val, spec)
@@ -486,7 +486,6 @@ def _round(
             score = score if last else probe()
         else:
             score = jax.lax.cond(last, lambda: score, probe)
-    losses, aux = losses[0, :, 0], jax.tree.map(lambda a: a[0, :, 0], aux)  # [width, L, ...]
     if width < P:  # back to every slot: rows of members not computed are NaN
         trained = _put_copies(pop.carry, index, trained)
         losses, aux, score = _put_rows(index, P, (losses, aux, score))

@@ -160,16 +160,20 @@ def test_lr_find_and_sweep_run_every_strategy():
     np.testing.assert_array_equal(sweeps[0].stop_step, sweeps[1].stop_step)
 
 
-def test_auto_picks_blocks_for_convolutions_on_a_cpu_only():
+def test_auto_runs_convolutions_and_large_steps_sequentially_on_a_cpu_only():
     loss_fn, params, batches = mlp_problem()
     plain = lambda p, b: loss_fn(p, b)[0]
     mlp = lrjax.range_test(plain, params, batches, num_lrs=2, num_steps=4, progress=False)
     cnn = lrjax.range_test(cnn_loss, SmallCNN(nnx.Rngs(0)), cnn_data(), num_lrs=2, num_steps=4,
                            progress=False)  # fmt: skip
+    # a dense step of 2 * 64 * 1024 * 1024 = 1.3e8 FLOPs: past SEQUENTIAL_FLOPS (1e8)
+    x = jnp.ones((2, 64, 1024))
+    wide = lambda w, b: jnp.mean((b @ w) ** 2)
+    big = lrjax.range_test(wide, jnp.zeros((1024, 1024)), x, num_lrs=2, num_steps=2,
+                           progress=False)  # fmt: skip
     on_cpu = jax.devices()[0].platform == "cpu"
     assert mlp.strategy == "scan"
-    assert cnn.strategy == ("blocks" if on_cpu else "scan")
-    assert "strategy='scan'" in repr(mlp)
+    assert cnn.strategy == big.strategy == ("sequential" if on_cpu else "scan")
 
 
 def test_a_freshly_built_model_of_the_same_structure_compiles_nothing():
