@@ -22,6 +22,9 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def run_example(name: str, tmp_path: Path) -> str:
     env = {**os.environ, "LRJAX_EXAMPLE_FAST": "1", "MPLBACKEND": "Agg"}
+    # The checkout's lrjax, not whichever one is installed (the cwd is a scratch dir).
+    root = str(EXAMPLES.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
     proc = subprocess.run(
         [sys.executable, str(EXAMPLES / name)],
         cwd=tmp_path,
