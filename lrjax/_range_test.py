@@ -111,8 +111,8 @@ def range_test(
 
     **Data.** ``batches`` is a pytree of arrays with a leading step axis (a
     ``tuple``, a dict), a callable ``step -> batch`` traced inside the scan, or
-    any other iterable of batches (a ``list``, a generator, a data loader
-    yielding NumPy): the first ``num_steps`` are sent to the devices in blocks
+    any other iterable of batches of arrays (a ``list``, a generator, a data
+    loader): the first ``num_steps`` are sent to the devices in blocks
     of 32 steps (or ``eval_every``), the copies' state carried from block to
     block, with the numbers of the stacked call. Streamed batches must all
     have the first one's shapes (drop a last partial batch).
