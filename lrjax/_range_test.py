@@ -143,8 +143,8 @@ def range_test(
     the compiled program's own memory analysis, measured at one and two
     copies per device) fits 70% of the free device memory (host RAM on a CPU).
     ``mesh`` (a ``jax.sharding.Mesh`` or a list of devices) shards the rate
-    axis over its devices (all mesh axes, flattened); results equal a
-    one-device run. Multi-host: call ``jax.distributed.initialize()`` in every
+    axis over its devices (all mesh axes, flattened); results agree with a
+    one-device run to float rounding. Multi-host: call ``jax.distributed.initialize()`` in every
     process, build a mesh over ``jax.devices()`` (all hosts), and call
     ``range_test`` with identical arguments in every process (as in any SPMD
     JAX program); each process gets the full result. ``KeyboardInterrupt``
@@ -181,8 +181,10 @@ def range_test(
         ``"auto"``: the most that fit the free memory).
       mesh: parallel: a ``jax.sharding.Mesh`` or a sequence of devices to
         shard the rates over (``None``: the default device).
-      progress: a rich progress bar for runs longer than about 2 s: ``True``,
-        ``False``, or ``None`` (auto: only when stderr is a terminal).
+      progress: ``None`` (the default) or ``True``: once a run takes longer
+        than about 2 s, a progress bar where one can be drawn (rich installed,
+        stderr a terminal or a notebook), else a plain line on stderr every
+        few seconds; ``False``: nothing.
       step_mode: ``mode="sweep"`` only (see :func:`lrjax.lr_find`).
       state: plain JAX: the initial model state, with ``loss_fn(params, state,
         batch) -> (loss, new_state)`` (``((loss, aux), new_state)`` with

@@ -1,4 +1,4 @@
-"""Population-based training and successive halving in one compiled program.
+"""Population-based training and successive halving, the population side by side.
 
 :func:`tune` trains a population of copies of a model side by side (the
 engine of :func:`lrjax.sweep`: one ``jax.vmap`` over copies of a ``lax.scan``),
@@ -6,8 +6,9 @@ in rounds. Between rounds the members are ranked; with ``method="pbt"`` the
 worst quarter take the weights, optimizer state and model state of the best
 quarter (a gather over the copy axis) and perturb the hyperparameters they
 inherit; with ``method="halving"`` the worse half stop. The hyperparameters
-are traced data, so the whole search is one program that a second call with
-other ranges or another key reuses without compiling.
+are traced data, so the search compiles once (with batches in memory, one
+program; streamed, one per round width) and a second call with other ranges
+or another key reuses it without compiling.
 """
 
 from __future__ import annotations
@@ -253,8 +254,9 @@ def tune(
     Each member's random streams (Dropout) are redrawn every round from
     ``key``, its slot and the round, so a copy does not share its parent's.
     The search's own random numbers come from ``key`` too, inside the
-    program: the whole search is one compiled program (a ``lax.scan`` over
-    rounds; one program per round for streamed batches), and a second call
+    program: with batches in memory the whole search is one compiled program
+    (a ``lax.scan`` over rounds); with streamed batches it compiles one
+    program per round width (PBT: one; halving: one per width), and a second call
     with other ranges or another key compiles nothing. Models with state and
     randomness (Flax NNX and Linen, ``state=``), ``val_batches`` and
     ``eval_fn``, streamed or callable ``batches`` and ``has_aux`` work as in
@@ -282,7 +284,7 @@ def tune(
       key: the PRNG key of the search and of the members' random streams
         (``PRNGKey(0)``).
       mesh: a ``jax.sharding.Mesh`` or device list to shard the members over.
-      progress: progress bar: ``True``, ``False`` or ``None`` (auto).
+      progress: as in ``range_test`` (``False``: no report on stderr).
       state: plain-JAX model state, as in ``range_test``.
       has_aux: ``loss_fn`` returns ``(loss, aux)`` (``result.aux``).
       diverge_factor: freeze a member when its smoothed loss exceeds this x its

@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     find.add_argument(
         "--no-progress",
         action="store_true",
-        help="hide the progress bar (by default it shows on a terminal for runs over 2 s)",
+        help="no progress report (by default, runs over 2 s show a bar on a terminal, "
+        "else a line every few seconds on stderr)",
     )
     find.add_argument(
         "--timings",
