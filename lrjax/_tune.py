@@ -23,7 +23,7 @@ import optax
 
 from lrjax import _engine, _search
 from lrjax._checks import check_choice, check_count, check_optional_bool, check_space
-from lrjax._results import json_scalar, to_json
+from lrjax._results import json_scalar, summarize_values, to_json
 
 
 class TuneHistory(NamedTuple):
@@ -101,6 +101,16 @@ class TuneResult:
     def population(self) -> int:
         """The number of members ``P``."""
         return int(self.scores.shape[0])
+
+    def __repr__(self) -> str:
+        """A short summary: the search, the best values and score (arrays as attributes)."""
+        best = "None" if self.best is None else summarize_values(self.best)
+        return (
+            f"TuneResult(method={self.method!r}, {self.population} members x "
+            f"{self.rounds} rounds, {self.num_steps} steps each, best={best}, "
+            f"best_score={self.best_score:.4g} ({self.score_label}), "
+            f"diverged={int(np.sum(self.diverged))}/{self.population})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON; NaN and inf become ``None`` (``params``, ``state``, ``aux`` left out)."""

@@ -481,14 +481,12 @@ class RangeTestResult(_Suggestions, SweepResult):
         )
 
     def __repr__(self) -> str:
-        counts = {
-            s: int(np.sum(self.status == s)) for s in ("good", "slow", "unstable", "diverged")
-        }
+        """A short summary: the rates, the best rate, the statuses (arrays as attributes)."""
         best = self.best_lr
         best_s = "None" if best is None else f"{best:.3g}"
         return (
             f"RangeTestResult({self.lrs.size} rates in [{self.lrs.min():.3g}, "
-            f"{self.lrs.max():.3g}], best_lr={best_s}, status={counts}, "
+            f"{self.lrs.max():.3g}], best_lr={best_s}, status={self.status_counts()}, "
             f"strategy={self.strategy!r})"
         )
 
@@ -516,19 +514,30 @@ class RangeTestResult(_Suggestions, SweepResult):
         fig, ax = figure_and_axes(ax, (6.5, 4))
         lrs = self.lrs
         ok = np.isfinite(self.scores)
-        label = "validation loss" if self.val_losses is not None else "score (last 10%)"
+        w = score_window(self.num_steps)
+        if self.val_losses is not None:
+            label = f"validation loss after {self.num_steps} steps"
+        else:
+            label = f"training loss, mean of the last {w} steps"
         ax.plot(lrs[ok], self.scores[ok], "o-", ms=3, color="C0", label=label)
         values = [self.scores[ok]]
         if self.val_losses is not None:
             train, _, _ = copy_scores(self.losses, self.stop_step)
-            w = score_window(self.num_steps)
             ax.plot(
-                lrs[ok], train[ok], "-", color="C7", alpha=0.6, lw=1, label=f"training (last {w})"
+                lrs[ok],
+                train[ok],
+                "-",
+                color="C7",
+                alpha=0.6,
+                lw=1,
+                label=f"training loss, mean of the last {w} steps",
             )
             values.append(train[ok])
         if self.losses.shape[0] > 1 and ok.any():
             mid, std = self.scores[ok], self.score_std[ok]
-            ax.fill_between(lrs[ok], mid - std, mid + std, color="C0", alpha=0.2, label="±1 std")
+            ax.fill_between(
+                lrs[ok], mid - std, mid + std, color="C0", alpha=0.2, label="±1 std over seeds"
+            )
         self._shade_diverged(ax)
         interval = self.interval
         if interval is not None:
@@ -541,7 +550,7 @@ class RangeTestResult(_Suggestions, SweepResult):
         _mark_suggestions(ax, self, methods, strict=suggestions is not None)
         _clip_ylim(ax, np.concatenate(values), float(np.nanmean(self.losses[:, :, 0])))
         ax.set_xscale("log")
-        ax.set_xlabel("learning rate")
+        ax.set_xlabel(f"learning rate (constant for {self.num_steps} steps; log scale)")
         ax.set_ylabel(self.score_label)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
@@ -594,10 +603,10 @@ class RangeTestResult(_Suggestions, SweepResult):
             ls = "--" if self.diverged[k] else "-"
             ax.plot(steps, curves[k], color=cmap(norm(lr)), lw=1.0, ls=ls)
         sm = ScalarMappable(norm=norm, cmap=cmap)
-        fig.colorbar(sm, ax=ax, label="learning rate")
+        fig.colorbar(sm, ax=ax, label="learning rate (log scale)")
         _clip_ylim(ax, curves[np.isfinite(curves)], float(np.nanmean(self.losses[:, :, 0])))
         ax.set_xlabel("step")
-        ax.set_ylabel("training loss")
+        ax.set_ylabel("training loss (mean over seeds; dashed: diverged)")
         ax.grid(alpha=0.3)
         ax.set_title("training curves (parallel)", fontsize=10)
         return fig
@@ -764,7 +773,7 @@ class RampResult(_Suggestions):
         lrs = self.lrs
         stop = self.num_steps if self.stop_step < 0 else self.stop_step + 1
         ax.plot(lrs[:stop], self.losses[:stop], color="C0", alpha=0.25, lw=0.8, label="loss")
-        ax.plot(lrs[:stop], self.smoothed[:stop], color="C0", label="smoothed")
+        ax.plot(lrs[:stop], self.smoothed[:stop], color="C0", label="smoothed (EMA, beta 0.98)")
         if self.stop_step >= 0:
             ax.axvspan(lrs[self.stop_step], lrs.max(), color="red", alpha=0.1, label="diverged")
         methods = self.methods if suggestions is None else tuple(suggestions)
@@ -772,8 +781,8 @@ class RampResult(_Suggestions):
         values = np.concatenate([self.smoothed[:stop], self.losses[:stop]])
         _clip_ylim(ax, values, float(self.smoothed[0]))
         ax.set_xscale("log")
-        ax.set_xlabel("learning rate")
-        ax.set_ylabel("loss")
+        ax.set_xlabel("learning rate at that step of the ramp (log scale)")
+        ax.set_ylabel("training loss at that step")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
         ax.set_title("learning-rate range test (sweep)", fontsize=10)
@@ -790,7 +799,7 @@ class RampResult(_Suggestions):
         fig, ax = figure_and_axes(ax, (6.5, 4))
         steps = np.arange(self.num_steps)
         ax.plot(steps, self.losses, color="C0", alpha=0.3, lw=0.8, label="loss")
-        ax.plot(steps, self.smoothed, color="C0", label="smoothed")
+        ax.plot(steps, self.smoothed, color="C0", label="smoothed (EMA, beta 0.98)")
         ax.legend(fontsize=8)
         finite = self.losses[np.isfinite(self.losses)]
         _clip_ylim(ax, finite, float(self.smoothed[0]))
