@@ -131,7 +131,7 @@ def range_test(
     On a GPU, JAX's default float32 matmuls are TF32, and a batched matmul may
     round differently from a single one: parallel and one-at-a-time runs then
     agree to about 1e-3; ``jax.config.update("jax_default_matmul_precision",
-    "highest")`` brings that back to float32 rounding (measured on an H200).
+    "highest")`` brings that back to float32 rounding.
 
     **Memory and devices.** The program holds, per copy, its parameters, its
     optimizer state (Adam: two more copies of the parameters), its model state

@@ -236,12 +236,11 @@ def tune(
     on the round's last batches with its updates scaled linearly down towards
     zero, is scored, and the probe is thrown away. Mid-schedule, a member's
     plain loss understates what a high rate reaches once it decays, which made
-    both methods greedy for low rates. On ``benchmarks/tune_quality.py`` (four
-    problems, 10 seeds) default PBT is within 0.01 of random search with 4x
-    its compute on all four with the probe, on three without it, and its mean
-    and worst-seed results are better with it on three. It costs
-    ``cooldown_steps`` extra steps per member and round (about 20% more
-    compute by default); ``cooldown_steps=0`` ranks members as they are. Then:
+    both methods greedy for low rates (``benchmarks/tune_quality.py``
+    compares search with and without the probe against random search; the
+    results are in ``benchmarks/README.md``). It costs ``cooldown_steps``
+    extra steps per member and round but the last (a quarter of a round by
+    default); ``cooldown_steps=0`` ranks members as they are. Then:
 
     - ``method="pbt"``: each member of the bottom quartile (``population // 4``)
       is replaced by a copy of a top-quartile member, chosen at random: its

@@ -225,27 +225,22 @@ class RangeTestResult(_Suggestions, SweepResult):
     def suggest(self, method: str | None = None, **kwargs: Any) -> float:
         """A learning rate suggested from the per-rate scores.
 
-        With no ``method``, the rule that won ``benchmarks/suggestion_quality.py``
-        (a suite of nine problems, none of them the demo, each rate trained for
-        3x and 10x the test's length and scored on a test split; excess
-        ``(L - L*) / (L0 - L*)`` against a dense grid):
+        With no ``method``, the default rule:
 
         - with ``val_batches``: ``"budget"``, the best validation rate scaled to
           a run three times as long as the test, ``suggest_for(3 * num_steps)``
-          (``best_lr / 3``). At 3x: mean excess 0.028, max 0.084, within 0.05 on
-          7 of 9 problems; torch-lr-finder with its ``val_loader``: mean 0.252,
-          max 1.0. On four problems held out from that choice: max 0.044, mean
-          0.023 (torch-lr-finder: 0.259, max 1.0, though closer on two of them).
-          The two misses (0.084, 0.076) have validation splits of 100 and 80
-          examples: scored on the test split instead, the rule is within
-          0.030 on all nine, so hold out as much data as you can. For a known
-          run length call :meth:`suggest_for`.
+          (``best_lr / 3``). It is only as good as the validation split it is
+          scored on, so hold out as much data as you can. For a known run
+          length call :meth:`suggest_for`.
         - without: ``"near_best"``, the smallest rate scoring within 10% of the
-          score range of the best (mean excess 0.146 at 3x, 0.148 at 10x;
-          within 0.05 on 6 of 9 problems; ``"best"``: 0.280 and 0.307,
-          torch-lr-finder: 0.295 and 0.325). No rule reaches 0.05 on every
-          problem without validation data: on small sets that overfit the
-          training loss cannot tell, so hold out a validation split.
+          score range of the best. The training loss cannot tell when a small
+          set overfits, so hold out a validation split where you can.
+
+        The defaults were chosen on the suggestion benchmark
+        (``benchmarks/suggestion_quality.py``: problems other than the demo,
+        each rate trained for 3x and 10x the test's length and scored on a
+        test split), with problems held out from the choice; how each rule
+        scored there is in ``benchmarks/README.md``.
 
         Args:
           method: ``None`` (the default above), ``"best"`` (the rate with the
@@ -334,38 +329,25 @@ class RangeTestResult(_Suggestions, SweepResult):
         """The rate for a real run of ``total_steps`` steps, constant or on a schedule.
 
         ``best_lr * min(1, num_steps / total_steps)``: the best constant rate
-        falls as the run gets longer, about in proportion on the benchmark
-        suite. Within the test's length (``total_steps <= num_steps``) and
-        without validation data the answer is measured instead:
-        :meth:`best_at`, the best training rate at that horizon (with
-        validation data, which is scored only at the end, it is ``best_lr``).
-
-        On ``benchmarks/suggestion_quality.py`` with ``val_batches`` it wins
-        at 3x and 10x the test (mean excess 0.028 and 0.034, max 0.084 and
-        0.096; the validation ``best``: 0.107 and 0.192). Without validation
-        data it improves on ``best`` (0.213 and 0.188 vs 0.280 and 0.307) but
-        ``near_best`` does better there. The factor was read off that suite;
-        on four problems held out from it (``--problems heldout``) the rule
-        with validation data stays within 0.05 at both budgets (max 0.044 and
-        0.039). Slopes fitted to how the best validation rate moves over the
-        test (``eval_every``) did worse (max 0.195 and 0.323 on the suite):
-        with the test split as validation data the fixed ``T/B`` is within
-        0.030 and 0.048 on every suite problem, so what it misses is the
-        validation split's noise, not the trend.
+        falls as the run gets longer, about in proportion. Within the test's
+        length (``total_steps <= num_steps``) and without validation data the
+        answer is measured instead: :meth:`best_at`, the best training rate at
+        that horizon (with validation data, which is scored only at the end,
+        it is ``best_lr``).
 
         With ``schedule`` (the run's schedule at any scale, e.g.
         ``lrjax.cosine(1.0, total_steps)``) the answer is the schedule's peak:
         the constant rate above divided by the schedule's mean over the run
         relative to its peak, so that the run's mean rate matches it (twice
-        the constant rate for a cosine decay to zero). On cosine, one-cycle
-        and warmup + cosine runs of 3x and 10x the test
-        (``benchmarks/suggestion_schedules.py``), with validation data, it has
-        the lowest max excess in 5 of 6 cells on the suite (0.081 to 0.101)
-        and the lowest max and mean in all 6 on the held-out problems (max
-        0.105, 0.041 at 10x). ``best_lr`` as the peak has a lower mean on the
-        suite at 3x but scores 1.0 on a small noisy set at 10x; fastai's
-        convention, the sweep's ``valley`` as the peak, scores 1.0 on both
-        small noisy sets.
+        the constant rate for a cosine decay to zero).
+
+        The factor and the schedule rule were chosen on the suggestion
+        benchmarks (``benchmarks/suggestion_quality.py`` and
+        ``benchmarks/suggestion_schedules.py``: runs of 3x and 10x the test,
+        constant and on cosine, one-cycle and warmup + cosine schedules,
+        with problems held out from the choice); how they and the
+        alternatives (``best_lr`` as the peak, fastai's ``valley``, slopes
+        fitted over the test) scored is in ``benchmarks/README.md``.
 
         Args:
           total_steps: the length of the real run, >= 1.
