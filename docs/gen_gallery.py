@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import io
+import re
 import sys
 import textwrap
 from dataclasses import dataclass
@@ -357,8 +358,8 @@ def markdown(image_dir: str = "assets/gallery") -> str:
     for e in GALLERY:
         if e.family not in seen:
             seen.append(e.family)
-            doc = (classes[e.family].__doc__ or "").strip().splitlines()[0]
-            out.append(f"## `{e.family}`\n\n{doc} [API](api/schedules.md#{_anchor(e.family)})\n")
+            doc = _markdown_text((classes[e.family].__doc__ or "").strip().splitlines()[0])
+            out.append(f"## `{e.family}`\n\n{doc} [API](api/schedules.md{_anchor(e.family)})\n")
         out.append(f"```python\n{e.code}\n```\n")
         out.append(f"![{e.slug}]({image_dir}/{e.slug}.png)\n")
         if e.note:
@@ -367,11 +368,24 @@ def markdown(image_dir: str = "assets/gallery") -> str:
 
 
 def _anchor(family: str) -> str:
-    """The id mkdocstrings gives the family's entry on the API page."""
-    from lrjax import schedules
+    """``#section`` of the API page that documents the family, as GitHub and mkdocs
+    name a heading (lower case, punctuation dropped, spaces to ``-``); ``""`` if none."""
+    page = (Path(__file__).resolve().parent / "api" / "schedules.md").read_text(encoding="utf-8")
+    heading = None
+    for line in page.splitlines():
+        if line.startswith("## "):
+            heading = line[3:]
+        elif line.startswith("<!-- api: ") and f"lrjax.{family}" in line.split()[2:-1]:
+            if heading is None:
+                return ""
+            slug = re.sub(r"[^\w\- ]", "", heading.replace("`", "").strip().lower())
+            return "#" + slug.replace(" ", "-")
+    return ""
 
-    cls = schedules.catalogue()[family]
-    return f"{cls.__module__}.{cls.__qualname__}"
+
+def _markdown_text(doc: str) -> str:
+    """A docstring line as Markdown: reST roles (``:class:`x```) become code."""
+    return re.sub(r":(?:py:)?\w+:`~?([^`]+)`", r"`\1`", doc)
 
 
 def main(argv: list[str]) -> int:

@@ -8,8 +8,9 @@ mutable ``batch_stats`` collection. ``lrjax.range_test`` takes the Linen
 the module with the copy's parameters and statistics, and
 ``apply.training`` says whether this is a training step (statistics updated,
 Dropout on) or the evaluation on held-out data (running averages, no
-Dropout). The best rate then peaks a warmup + cosine schedule for a longer
-run, written as a plain Linen training loop.
+Dropout). ``result.suggest_for(T, schedule=...)`` turns the best rate into
+the peak of a warmup + cosine schedule for a run of ``T`` steps, trained by a
+plain Linen training loop.
 
 Run:  python examples/linen_batchnorm.py [--fast]   (or LRJAX_EXAMPLE_FAST=1)
 Needs: pip install -e ".[demo]" flax
@@ -109,14 +110,20 @@ def main() -> None:
     for lr, tr, vl, status in zip(result.lrs, train_score, result.val_losses[0], result.status):
         print(f"{lr:9.3g}  {tr:10.4f}  {vl:8.4f}  {status}")
     print(f"best rate: {result.best_lr:.4g} (lowest validation loss after {test_steps} steps)")
-    # The real run is longer than the test: the best rate for it is lower, about
-    # in proportion (benchmarks/suggestion_quality.py), which suggest_for says.
-    peak = result.suggest_for(train_steps)
-    print(f"suggested rate: {peak:.4g} (suggest_for({train_steps}))")
-
-    # 2. A plain Linen training loop at that peak: warmup (5%) into cosine decay.
+    # The real run is longer than the test: the best constant rate for it is
+    # lower, about in proportion (benchmarks/README.md), which suggest_for says.
+    rate = result.suggest_for(train_steps)
+    print(f"suggested rate: {rate:.4g} (suggest_for({train_steps}))")
+    # The run decays its rate: warmup (5%) into a cosine decay. Its peak is the
+    # constant rate over the schedule's mean relative to its peak, so that the
+    # run's mean rate matches it: suggest_for with the schedule's shape says so.
     warm = train_steps // 20
-    tx = optax.adam(lrjax.warmup(lrjax.cosine(peak, steps=train_steps - warm), steps=warm))
+    shape = lrjax.warmup(lrjax.cosine(1.0, steps=train_steps - warm), steps=warm)
+    peak = result.suggest_for(train_steps, schedule=shape)
+    print(f"schedule peak: {peak:.4g} (suggest_for({train_steps}, schedule=warmup + cosine))")
+
+    # 2. A plain Linen training loop on that schedule, peaking at `peak`.
+    tx = optax.adam(shape * peak)
 
     @jax.jit
     def step(params, stats, opt_state, batch, key):

@@ -5,8 +5,10 @@ copy of it per rate (SGD with Nesterov momentum), side by side with
 ``jax.vmap``: each copy trains in train mode (BatchNorm on batch statistics
 and updating its running averages, Dropout drawing its own masks) and is
 scored in eval mode on held-out validation digits. The batches come from a
-plain NumPy generator, as from any data loader. The rate with the lowest
-validation loss then peaks a warmup + cosine schedule for a longer run.
+plain NumPy generator (any iterable of batches of arrays works the same
+way). ``result.suggest_for(T, schedule=...)`` turns the rate with the lowest
+validation loss into the peak of a warmup + cosine schedule for a run of
+``T`` steps, which then trains the model.
 
 Run:  python examples/nnx_cnn_digits.py [--fast]   (or LRJAX_EXAMPLE_FAST=1)
 Needs: pip install -e ".[demo]" flax
@@ -112,14 +114,20 @@ def main() -> None:
     for lr, tr, vl, status in zip(result.lrs, train_score, result.val_losses[0], result.status):
         print(f"{lr:9.3g}  {tr:10.4f}  {vl:8.4f}  {status}")
     print(f"best rate: {result.best_lr:.4g} (lowest validation loss after {test_steps} steps)")
-    # The real run is longer than the test: the best rate for it is lower, about
-    # in proportion (benchmarks/suggestion_quality.py), which suggest_for says.
-    peak = result.suggest_for(train_steps)
-    print(f"suggested rate: {peak:.4g} (suggest_for({train_steps}))")
-
-    # 2. Train at it: linear warmup (5%) into a cosine decay, same optimizer.
+    # The real run is longer than the test: the best constant rate for it is
+    # lower, about in proportion (benchmarks/README.md), which suggest_for says.
+    rate = result.suggest_for(train_steps)
+    print(f"suggested rate: {rate:.4g} (suggest_for({train_steps}))")
+    # The run decays its rate: warmup (5%) into a cosine decay. Its peak is the
+    # constant rate over the schedule's mean relative to its peak, so that the
+    # run's mean rate matches it: suggest_for with the schedule's shape says so.
     warm = train_steps // 20
-    schedule = lrjax.warmup(lrjax.cosine(peak, steps=train_steps - warm), steps=warm)
+    shape = lrjax.warmup(lrjax.cosine(1.0, steps=train_steps - warm), steps=warm)
+    peak = result.suggest_for(train_steps, schedule=shape)
+    print(f"schedule peak: {peak:.4g} (suggest_for({train_steps}, schedule=warmup + cosine))")
+
+    # 2. Train on that schedule, peaking at `peak`, with the same optimizer.
+    schedule = shape * peak
     optimizer = nnx.Optimizer(model, sgd(schedule), wrt=nnx.Param)
 
     @nnx.jit

@@ -1,22 +1,25 @@
-"""Adapters from Flax models to the ``loss_fn(params, batch)`` form.
+"""Adapters from Flax models to the plain ``loss_fn(params, batch)`` form.
 
-With Flax, the loss takes the model rather than a parameter tree:
+Standalone helpers for code written against a parameter pytree (your own
+``jax.grad`` loop, a function that takes ``(params, batch)``). With Flax the
+loss takes the model rather than a parameter tree:
 
 - NNX: ``loss_fn(model, batch)``; :func:`from_nnx` splits the module into its
-  ``nnx.Param`` state (trained) and the rest (held fixed).
+  ``nnx.Param`` state (trained) and every other variable (held fixed: BatchNorm
+  statistics and RNG counters do not advance).
 - Linen: ``loss_fn(apply, batch)`` where ``apply(*args, **kwargs)`` is
   ``module.apply({"params": params, **other_collections}, *args, **kwargs)``;
   :func:`from_linen` trains ``variables["params"]`` and holds the other
   collections (e.g. ``batch_stats``) fixed, so use BatchNorm in inference mode.
 
-:func:`lrjax.range_test` and :func:`lrjax.sweep` apply these automatically when
-``params`` is an ``nnx.Module`` or a ``(linen_module, variables)`` pair. Flax
-is imported only when such an object is passed.
+:func:`lrjax.range_test`, :func:`lrjax.lr_find`, :func:`lrjax.sweep` and
+:func:`lrjax.tune` do not call these: they take an ``nnx.Module`` or a
+``(linen_module, variables)`` pair as it is and carry its non-parameter state
+(BatchNorm statistics, RNG streams) per copy, which these adapters hold fixed.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -78,19 +81,3 @@ def from_linen(
         return loss_fn(apply, batch)
 
     return loss, params
-
-
-def adapt(loss_fn: LossFn, params: Any) -> tuple[LossFn, Any]:
-    """Applies :func:`from_nnx` / :func:`from_linen` when ``params`` is a Flax model."""
-    nnx = sys.modules.get("flax.nnx")
-    if nnx is not None and isinstance(params, nnx.Module):
-        return from_nnx(loss_fn, params)
-    linen = sys.modules.get("flax.linen")
-    if (
-        linen is not None
-        and isinstance(params, tuple)
-        and len(params) == 2
-        and isinstance(params[0], linen.Module)
-    ):
-        return from_linen(loss_fn, params[0], params[1])
-    return loss_fn, params

@@ -61,7 +61,7 @@ def lr_find(
       step_mode: ``"exp"`` (default) or ``"linear"``.
       diverge_factor: the divergence threshold (> 1); ``None``: stop only on
         a non-finite loss.
-      progress: a progress bar (``None``: only on a terminal).
+      progress: as in ``range_test`` (``False``: no report on stderr).
       state: plain JAX with state (``loss_fn(params, state, batch) -> (loss,
         new_state)``).
       key: the PRNG key of the run's random streams (``PRNGKey(0)``).

@@ -111,8 +111,8 @@ def range_test(
 
     **Data.** ``batches`` is a pytree of arrays with a leading step axis (a
     ``tuple``, a dict), a callable ``step -> batch`` traced inside the scan, or
-    any other iterable of batches (a ``list``, a generator, a data loader
-    yielding NumPy): the first ``num_steps`` are sent to the devices in blocks
+    any other iterable of batches of arrays (a ``list``, a generator, a data
+    loader): the first ``num_steps`` are sent to the devices in blocks
     of 32 steps (or ``eval_every``), the copies' state carried from block to
     block, with the numbers of the stacked call. Streamed batches must all
     have the first one's shapes (drop a last partial batch).
@@ -131,7 +131,7 @@ def range_test(
     On a GPU, JAX's default float32 matmuls are TF32, and a batched matmul may
     round differently from a single one: parallel and one-at-a-time runs then
     agree to about 1e-3; ``jax.config.update("jax_default_matmul_precision",
-    "highest")`` brings that back to float32 rounding (measured on an H200).
+    "highest")`` brings that back to float32 rounding.
 
     **Memory and devices.** The program holds, per copy, its parameters, its
     optimizer state (Adam: two more copies of the parameters), its model state
@@ -143,8 +143,8 @@ def range_test(
     the compiled program's own memory analysis, measured at one and two
     copies per device) fits 70% of the free device memory (host RAM on a CPU).
     ``mesh`` (a ``jax.sharding.Mesh`` or a list of devices) shards the rate
-    axis over its devices (all mesh axes, flattened); results equal a
-    one-device run. Multi-host: call ``jax.distributed.initialize()`` in every
+    axis over its devices (all mesh axes, flattened); results agree with a
+    one-device run to float rounding. Multi-host: call ``jax.distributed.initialize()`` in every
     process, build a mesh over ``jax.devices()`` (all hosts), and call
     ``range_test`` with identical arguments in every process (as in any SPMD
     JAX program); each process gets the full result. ``KeyboardInterrupt``
@@ -181,8 +181,10 @@ def range_test(
         ``"auto"``: the most that fit the free memory).
       mesh: parallel: a ``jax.sharding.Mesh`` or a sequence of devices to
         shard the rates over (``None``: the default device).
-      progress: a rich progress bar for runs longer than about 2 s: ``True``,
-        ``False``, or ``None`` (auto: only when stderr is a terminal).
+      progress: ``None`` (the default) or ``True``: once a run takes longer
+        than about 2 s, a progress bar where one can be drawn (rich installed,
+        stderr a terminal or a notebook), else a plain line on stderr every
+        few seconds; ``False``: nothing.
       step_mode: ``mode="sweep"`` only (see :func:`lrjax.lr_find`).
       state: plain JAX: the initial model state, with ``loss_fn(params, state,
         batch) -> (loss, new_state)`` (``((loss, aux), new_state)`` with

@@ -112,8 +112,8 @@ def sweep(
         or an iterable of batches (streamed as in ``range_test``).
       make_optimizer: ``(**setting) -> optax.GradientTransformation``.
       grid: ``{name: values}``; each setting is called with every name.
-      num_steps: steps per copy (default: the number of batches; required
-        when ``batches`` is callable).
+      num_steps: steps per copy (default: the length of the stacked
+        batches; required when ``batches`` is a callable or an iterable).
       combine: ``"product"`` (every combination) or ``"zip"`` (the i-th values
         together; equal lengths).
       seeds: initialisations per setting (needs ``init_fn`` when > 1).
@@ -122,7 +122,7 @@ def sweep(
         best (``None``: only on non-finite loss).
       chunk_size: settings per jitted call (``"auto"``: the most that fit).
       mesh: a ``jax.sharding.Mesh`` or device list to shard settings over.
-      progress: progress bar: ``True``, ``False`` or ``None`` (auto).
+      progress: as in ``range_test`` (``False``: no report on stderr).
       state: plain-JAX model state, as in ``range_test``.
       key: the PRNG key of the copies' random streams (``PRNGKey(0)``).
       val_batches: evaluation batches; the scores are then validation losses.

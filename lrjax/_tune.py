@@ -1,4 +1,4 @@
-"""Population-based training and successive halving in one compiled program.
+"""Population-based training and successive halving, the population side by side.
 
 :func:`tune` trains a population of copies of a model side by side (the
 engine of :func:`lrjax.sweep`: one ``jax.vmap`` over copies of a ``lax.scan``),
@@ -6,8 +6,9 @@ in rounds. Between rounds the members are ranked; with ``method="pbt"`` the
 worst quarter take the weights, optimizer state and model state of the best
 quarter (a gather over the copy axis) and perturb the hyperparameters they
 inherit; with ``method="halving"`` the worse half stop. The hyperparameters
-are traced data, so the whole search is one program that a second call with
-other ranges or another key reuses without compiling.
+are traced data, so the search compiles once (with batches in memory, one
+program; streamed, one per round width) and a second call with other ranges
+or another key reuses it without compiling.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from lrjax._checks import (
     check_space,
     check_transformation,
 )
-from lrjax._results import json_scalar, to_json
+from lrjax._results import json_scalar, summarize_values, to_json
 
 
 class TuneHistory(NamedTuple):
@@ -106,6 +107,16 @@ class TuneResult:
     def population(self) -> int:
         """The number of members ``P``."""
         return int(self.scores.shape[0])
+
+    def __repr__(self) -> str:
+        """A short summary: the search, the best values and score (arrays as attributes)."""
+        best = "None" if self.best is None else summarize_values(self.best)
+        return (
+            f"TuneResult(method={self.method!r}, {self.population} members x "
+            f"{self.rounds} rounds, {self.num_steps} steps each, best={best}, "
+            f"best_score={self.best_score:.4g} ({self.score_label}), "
+            f"diverged={int(np.sum(self.diverged))}/{self.population})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON; NaN and inf become ``None`` (``params``, ``state``, ``aux`` left out)."""
@@ -231,12 +242,11 @@ def tune(
     on the round's last batches with its updates scaled linearly down towards
     zero, is scored, and the probe is thrown away. Mid-schedule, a member's
     plain loss understates what a high rate reaches once it decays, which made
-    both methods greedy for low rates. On ``benchmarks/tune_quality.py`` (four
-    problems, 10 seeds) default PBT is within 0.01 of random search with 4x
-    its compute on all four with the probe, on three without it, and its mean
-    and worst-seed results are better with it on three. It costs
-    ``cooldown_steps`` extra steps per member and round (about 20% more
-    compute by default); ``cooldown_steps=0`` ranks members as they are. Then:
+    both methods greedy for low rates (``benchmarks/tune_quality.py``
+    compares search with and without the probe against random search; the
+    results are in ``benchmarks/README.md``). It costs ``cooldown_steps``
+    extra steps per member and round but the last (a quarter of a round by
+    default); ``cooldown_steps=0`` ranks members as they are. Then:
 
     - ``method="pbt"``: each member of the bottom quartile (``population // 4``)
       is replaced by a copy of a top-quartile member, chosen at random: its
@@ -259,8 +269,9 @@ def tune(
     Each member's random streams (Dropout) are redrawn every round from
     ``key``, its slot and the round, so a copy does not share its parent's.
     The search's own random numbers come from ``key`` too, inside the
-    program: the whole search is one compiled program (a ``lax.scan`` over
-    rounds; one program per round for streamed batches), and a second call
+    program: with batches in memory the whole search is one compiled program
+    (a ``lax.scan`` over rounds); with streamed batches it compiles one
+    program per round width (PBT: one; halving: one per width), and a second call
     with other ranges or another key compiles nothing. Models with state and
     randomness (Flax NNX and Linen, ``state=``), ``val_batches`` and
     ``eval_fn``, streamed or callable ``batches`` and ``has_aux`` work as in
@@ -288,7 +299,7 @@ def tune(
       key: the PRNG key of the search and of the members' random streams
         (``PRNGKey(0)``).
       mesh: a ``jax.sharding.Mesh`` or device list to shard the members over.
-      progress: progress bar: ``True``, ``False`` or ``None`` (auto).
+      progress: as in ``range_test`` (``False``: no report on stderr).
       state: plain-JAX model state, as in ``range_test``.
       has_aux: ``loss_fn`` returns ``(loss, aux)`` (``result.aux``).
       diverge_factor: freeze a member when its smoothed loss exceeds this x its

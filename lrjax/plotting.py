@@ -138,7 +138,7 @@ def plot_schedule(
         label = labels[i] if labels is not None else _label(s)
         ax.plot(xs, ys, label=label)
     ax.set_xlabel("step")
-    ax.set_ylabel("learning rate")
+    ax.set_ylabel("learning rate (log scale)" if logy else "learning rate")
     if logy:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)

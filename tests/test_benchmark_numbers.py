@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "benchmarks" / "README.md"
 NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?")
-SOURCE = re.compile(r"^Source: `(benchmarks/results/[\w.-]+\.txt)`(.*)$")
+SOURCE = re.compile(r"^Source: `(benchmarks/results/[\w.-]+\.(?:txt|md))`(.*)$")
 #: The scripts' table describes what each script does; it holds no measurements.
 DESCRIPTIVE_HEADERS = {("script", "what it measures")}
 

@@ -444,3 +444,24 @@ def test_python_m_lrjax_and_the_lrjax_command_print_the_same(argv, start, tmp_pa
         assert proc.stderr == ""
     assert runs[0].stdout == runs[1].stdout
     assert runs[0].stdout.startswith(start)
+
+
+def test_version_prints_lrjax_jax_and_optax_versions(capsys):
+    from importlib import metadata
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--version"])
+    assert exit_.value.code in (0, None)
+    out, err = capsys.readouterr()
+    want = f"lrjax {lrjax.__version__} (jax {metadata.version('jax')}, "
+    want += f"optax {metadata.version('optax')})\n"
+    assert out == want and err == ""
+
+
+def test_version_from_the_command_line(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    proc = subprocess.run([sys.executable, "-m", "lrjax", "--version"], capture_output=True,
+                          text=True, timeout=120, env=env, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert re.fullmatch(r"lrjax \S+ \(jax \S+, optax \S+\)\n", proc.stdout), proc.stdout

@@ -22,6 +22,9 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def run_example(name: str, tmp_path: Path) -> str:
     env = {**os.environ, "LRJAX_EXAMPLE_FAST": "1", "MPLBACKEND": "Agg"}
+    # The checkout's lrjax, not whichever one is installed (the cwd is a scratch dir).
+    root = str(EXAMPLES.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
     proc = subprocess.run(
         [sys.executable, str(EXAMPLES / name)],
         cwd=tmp_path,
@@ -288,6 +291,10 @@ def check_range_table(out: str, rows: list, num_lrs: int) -> float:
     if run_steps is not None:  # suggest_for: best_lr * min(1, test steps / run steps)
         ratio = min(1.0, int(b.group(2)) / int(run_steps))
         assert suggested == pytest.approx(best_rate * ratio, rel=1e-3), out
+    p = re.search(r"^schedule peak: ([\d.e+-]+) \(suggest_for\((\d+), schedule=", out, re.M)
+    if p is not None:  # a decaying schedule peaks above the constant rate it averages to
+        assert p.group(2) == run_steps, out
+        assert 1.5 * suggested < float(p.group(1)) < 3 * suggested, out
     return suggested
 
 

@@ -80,11 +80,10 @@ def run() -> None:
     """The ``lrjax`` console script and ``python -m lrjax``: :func:`main`, then exit.
 
     The garbage collector is frozen before the interpreter exits, so shutdown
-    skips its collections over every object JAX and matplotlib created (on a
-    busy 2-core machine the exit after ``lrjax find`` went from about 0.8 s to
-    0.1 s); the process ends right after, so nothing that matters is left
-    uncollected. ``main`` itself leaves the collector alone, for callers that
-    keep running.
+    skips its collections over every object JAX and matplotlib created (what
+    it saves: ``benchmarks/README.md``, CLI start-up); the process ends right
+    after, so nothing that matters is left uncollected. ``main`` itself leaves
+    the collector alone, for callers that keep running.
     """
     code = main()
     gc.freeze()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from lrjax._cli._errors import HelpFormatter, Parser
 from lrjax._cli._find import run_find
@@ -21,12 +24,41 @@ def _add_cache_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def version_line() -> str:
+    """``lrjax 0.1.0 (jax 0.4.35, optax 0.2.4)``, from the installed metadata (nothing imported)."""
+    from importlib import metadata
+
+    from lrjax import __version__
+
+    def installed(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return f"lrjax {__version__} (jax {installed('jax')}, optax {installed('optax')})"
+
+
+class _Version(argparse.Action):
+    """``--version``: argparse's version action, the line computed only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> NoReturn:
+        sys.stdout.write(version_line() + "\n")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``lrjax`` argument parser (``find``, ``plot``, ``list``)."""
     parser = Parser(
         prog="lrjax",
         description="Learning-rate schedules, adaptive rates and a parallel range test for JAX.",
         formatter_class=HelpFormatter,
+    )
+    parser.add_argument(
+        "--version", action=_Version, help="print the versions of lrjax, jax and optax and exit"
     )
     sub = parser.add_subparsers(dest="command", metavar="{find,plot,list}", parser_class=Parser)
     find = sub.add_parser(
@@ -72,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     find.add_argument(
         "--no-progress",
         action="store_true",
-        help="hide the progress bar (by default it shows on a terminal for runs over 2 s)",
+        help="no progress report (by default, runs over 2 s show a bar on a terminal, "
+        "else a line every few seconds on stderr)",
     )
     find.add_argument(
         "--timings",

@@ -322,7 +322,7 @@ def run(
       eval_every: also evaluate every this many steps (needs evaluation data).
       chunk_size: copies per jitted call (``None``: all; ``"auto"``: what fits).
       mesh: shard the copy axis over this mesh (every axis of it).
-      progress: ``True``/``False``/``None`` (auto: only on a terminal).
+      progress: ``True``/``None``: report after ``DELAY_S`` (a bar or plain lines); ``False``: not.
       return_params: also return every copy's final parameters.
       strategy: one of :data:`STRATEGIES` (see :func:`choose_strategy`).
       description: the progress bar's label.

@@ -225,27 +225,22 @@ class RangeTestResult(_Suggestions, SweepResult):
     def suggest(self, method: str | None = None, **kwargs: Any) -> float:
         """A learning rate suggested from the per-rate scores.
 
-        With no ``method``, the rule that won ``benchmarks/suggestion_quality.py``
-        (a suite of nine problems, none of them the demo, each rate trained for
-        3x and 10x the test's length and scored on a test split; excess
-        ``(L - L*) / (L0 - L*)`` against a dense grid):
+        With no ``method``, the default rule:
 
         - with ``val_batches``: ``"budget"``, the best validation rate scaled to
           a run three times as long as the test, ``suggest_for(3 * num_steps)``
-          (``best_lr / 3``). At 3x: mean excess 0.028, max 0.084, within 0.05 on
-          7 of 9 problems; torch-lr-finder with its ``val_loader``: mean 0.252,
-          max 1.0. On four problems held out from that choice: max 0.044, mean
-          0.023 (torch-lr-finder: 0.259, max 1.0, though closer on two of them).
-          The two misses (0.084, 0.076) have validation splits of 100 and 80
-          examples: scored on the test split instead, the rule is within
-          0.030 on all nine, so hold out as much data as you can. For a known
-          run length call :meth:`suggest_for`.
+          (``best_lr / 3``). It is only as good as the validation split it is
+          scored on, so hold out as much data as you can. For a known run
+          length call :meth:`suggest_for`.
         - without: ``"near_best"``, the smallest rate scoring within 10% of the
-          score range of the best (mean excess 0.146 at 3x, 0.148 at 10x;
-          within 0.05 on 6 of 9 problems; ``"best"``: 0.280 and 0.307,
-          torch-lr-finder: 0.295 and 0.325). No rule reaches 0.05 on every
-          problem without validation data: on small sets that overfit the
-          training loss cannot tell, so hold out a validation split.
+          score range of the best. The training loss cannot tell when a small
+          set overfits, so hold out a validation split where you can.
+
+        The defaults were chosen on the suggestion benchmark
+        (``benchmarks/suggestion_quality.py``: problems other than the demo,
+        each rate trained for 3x and 10x the test's length and scored on a
+        test split), with problems held out from the choice; how each rule
+        scored there is in ``benchmarks/README.md``.
 
         Args:
           method: ``None`` (the default above), ``"best"`` (the rate with the
@@ -334,38 +329,25 @@ class RangeTestResult(_Suggestions, SweepResult):
         """The rate for a real run of ``total_steps`` steps, constant or on a schedule.
 
         ``best_lr * min(1, num_steps / total_steps)``: the best constant rate
-        falls as the run gets longer, about in proportion on the benchmark
-        suite. Within the test's length (``total_steps <= num_steps``) and
-        without validation data the answer is measured instead:
-        :meth:`best_at`, the best training rate at that horizon (with
-        validation data, which is scored only at the end, it is ``best_lr``).
-
-        On ``benchmarks/suggestion_quality.py`` with ``val_batches`` it wins
-        at 3x and 10x the test (mean excess 0.028 and 0.034, max 0.084 and
-        0.096; the validation ``best``: 0.107 and 0.192). Without validation
-        data it improves on ``best`` (0.213 and 0.188 vs 0.280 and 0.307) but
-        ``near_best`` does better there. The factor was read off that suite;
-        on four problems held out from it (``--problems heldout``) the rule
-        with validation data stays within 0.05 at both budgets (max 0.044 and
-        0.039). Slopes fitted to how the best validation rate moves over the
-        test (``eval_every``) did worse (max 0.195 and 0.323 on the suite):
-        with the test split as validation data the fixed ``T/B`` is within
-        0.030 and 0.048 on every suite problem, so what it misses is the
-        validation split's noise, not the trend.
+        falls as the run gets longer, about in proportion. Within the test's
+        length (``total_steps <= num_steps``) and without validation data the
+        answer is measured instead: :meth:`best_at`, the best training rate at
+        that horizon (with validation data, which is scored only at the end,
+        it is ``best_lr``).
 
         With ``schedule`` (the run's schedule at any scale, e.g.
         ``lrjax.cosine(1.0, total_steps)``) the answer is the schedule's peak:
         the constant rate above divided by the schedule's mean over the run
         relative to its peak, so that the run's mean rate matches it (twice
-        the constant rate for a cosine decay to zero). On cosine, one-cycle
-        and warmup + cosine runs of 3x and 10x the test
-        (``benchmarks/suggestion_schedules.py``), with validation data, it has
-        the lowest max excess in 5 of 6 cells on the suite (0.081 to 0.101)
-        and the lowest max and mean in all 6 on the held-out problems (max
-        0.105, 0.041 at 10x). ``best_lr`` as the peak has a lower mean on the
-        suite at 3x but scores 1.0 on a small noisy set at 10x; fastai's
-        convention, the sweep's ``valley`` as the peak, scores 1.0 on both
-        small noisy sets.
+        the constant rate for a cosine decay to zero).
+
+        The factor and the schedule rule were chosen on the suggestion
+        benchmarks (``benchmarks/suggestion_quality.py`` and
+        ``benchmarks/suggestion_schedules.py``: runs of 3x and 10x the test,
+        constant and on cosine, one-cycle and warmup + cosine schedules,
+        with problems held out from the choice); how they and the
+        alternatives (``best_lr`` as the peak, fastai's ``valley``, slopes
+        fitted over the test) scored is in ``benchmarks/README.md``.
 
         Args:
           total_steps: the length of the real run, >= 1.
@@ -481,14 +463,12 @@ class RangeTestResult(_Suggestions, SweepResult):
         )
 
     def __repr__(self) -> str:
-        counts = {
-            s: int(np.sum(self.status == s)) for s in ("good", "slow", "unstable", "diverged")
-        }
+        """A short summary: the rates, the best rate, the statuses (arrays as attributes)."""
         best = self.best_lr
         best_s = "None" if best is None else f"{best:.3g}"
         return (
             f"RangeTestResult({self.lrs.size} rates in [{self.lrs.min():.3g}, "
-            f"{self.lrs.max():.3g}], best_lr={best_s}, status={counts}, "
+            f"{self.lrs.max():.3g}], best_lr={best_s}, status={self.status_counts()}, "
             f"strategy={self.strategy!r})"
         )
 
@@ -516,19 +496,30 @@ class RangeTestResult(_Suggestions, SweepResult):
         fig, ax = figure_and_axes(ax, (6.5, 4))
         lrs = self.lrs
         ok = np.isfinite(self.scores)
-        label = "validation loss" if self.val_losses is not None else "score (last 10%)"
+        w = score_window(self.num_steps)
+        if self.val_losses is not None:
+            label = f"validation loss after {self.num_steps} steps"
+        else:
+            label = f"training loss, mean of the last {w} steps"
         ax.plot(lrs[ok], self.scores[ok], "o-", ms=3, color="C0", label=label)
         values = [self.scores[ok]]
         if self.val_losses is not None:
             train, _, _ = copy_scores(self.losses, self.stop_step)
-            w = score_window(self.num_steps)
             ax.plot(
-                lrs[ok], train[ok], "-", color="C7", alpha=0.6, lw=1, label=f"training (last {w})"
+                lrs[ok],
+                train[ok],
+                "-",
+                color="C7",
+                alpha=0.6,
+                lw=1,
+                label=f"training loss, mean of the last {w} steps",
             )
             values.append(train[ok])
         if self.losses.shape[0] > 1 and ok.any():
             mid, std = self.scores[ok], self.score_std[ok]
-            ax.fill_between(lrs[ok], mid - std, mid + std, color="C0", alpha=0.2, label="±1 std")
+            ax.fill_between(
+                lrs[ok], mid - std, mid + std, color="C0", alpha=0.2, label="±1 std over seeds"
+            )
         self._shade_diverged(ax)
         interval = self.interval
         if interval is not None:
@@ -541,7 +532,7 @@ class RangeTestResult(_Suggestions, SweepResult):
         _mark_suggestions(ax, self, methods, strict=suggestions is not None)
         _clip_ylim(ax, np.concatenate(values), float(np.nanmean(self.losses[:, :, 0])))
         ax.set_xscale("log")
-        ax.set_xlabel("learning rate")
+        ax.set_xlabel(f"learning rate (constant for {self.num_steps} steps; log scale)")
         ax.set_ylabel(self.score_label)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
@@ -594,10 +585,10 @@ class RangeTestResult(_Suggestions, SweepResult):
             ls = "--" if self.diverged[k] else "-"
             ax.plot(steps, curves[k], color=cmap(norm(lr)), lw=1.0, ls=ls)
         sm = ScalarMappable(norm=norm, cmap=cmap)
-        fig.colorbar(sm, ax=ax, label="learning rate")
+        fig.colorbar(sm, ax=ax, label="learning rate (log scale)")
         _clip_ylim(ax, curves[np.isfinite(curves)], float(np.nanmean(self.losses[:, :, 0])))
         ax.set_xlabel("step")
-        ax.set_ylabel("training loss")
+        ax.set_ylabel("training loss (mean over seeds; dashed: diverged)")
         ax.grid(alpha=0.3)
         ax.set_title("training curves (parallel)", fontsize=10)
         return fig
@@ -764,7 +755,7 @@ class RampResult(_Suggestions):
         lrs = self.lrs
         stop = self.num_steps if self.stop_step < 0 else self.stop_step + 1
         ax.plot(lrs[:stop], self.losses[:stop], color="C0", alpha=0.25, lw=0.8, label="loss")
-        ax.plot(lrs[:stop], self.smoothed[:stop], color="C0", label="smoothed")
+        ax.plot(lrs[:stop], self.smoothed[:stop], color="C0", label="smoothed (EMA, beta 0.98)")
         if self.stop_step >= 0:
             ax.axvspan(lrs[self.stop_step], lrs.max(), color="red", alpha=0.1, label="diverged")
         methods = self.methods if suggestions is None else tuple(suggestions)
@@ -772,8 +763,8 @@ class RampResult(_Suggestions):
         values = np.concatenate([self.smoothed[:stop], self.losses[:stop]])
         _clip_ylim(ax, values, float(self.smoothed[0]))
         ax.set_xscale("log")
-        ax.set_xlabel("learning rate")
-        ax.set_ylabel("loss")
+        ax.set_xlabel("learning rate at that step of the ramp (log scale)")
+        ax.set_ylabel("training loss at that step")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
         ax.set_title("learning-rate range test (sweep)", fontsize=10)
@@ -790,7 +781,7 @@ class RampResult(_Suggestions):
         fig, ax = figure_and_axes(ax, (6.5, 4))
         steps = np.arange(self.num_steps)
         ax.plot(steps, self.losses, color="C0", alpha=0.3, lw=0.8, label="loss")
-        ax.plot(steps, self.smoothed, color="C0", label="smoothed")
+        ax.plot(steps, self.smoothed, color="C0", label="smoothed (EMA, beta 0.98)")
         ax.legend(fontsize=8)
         finite = self.losses[np.isfinite(self.losses)]
         _clip_ylim(ax, finite, float(self.smoothed[0]))

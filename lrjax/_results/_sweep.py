@@ -160,6 +160,25 @@ class SweepResult:
         # which a rebuilt NNX model cannot update, e.g. its RNG count).
         return jax.tree.map(lambda a: a[0, i, ...], tree)
 
+    def status_counts(self) -> dict[str, int]:
+        """How many settings have each status, ``{"good": n, "slow": n, ...}``."""
+        return {s: int(np.sum(self.status == s)) for s in STATUSES}
+
+    def __repr__(self) -> str:
+        """A short summary: the grid, the best setting and score, the statuses."""
+        grid = " x ".join(f"{n} ({k})" for n, k in zip(self.names, self.shape))
+        if len(self.shape) != len(self.names):  # zip: every name has N values
+            grid = f"{', '.join(self.names)} zipped"
+        best = self.best
+        best_s = "None" if best is None else summarize_values(best)
+        i = self.best_index
+        score = "" if i is None else f", best score={self.scores[i]:.4g} ({self.score_label})"
+        return (
+            f"SweepResult({self.scores.size} settings: {grid}, {self.num_steps} steps, "
+            f"{self.losses.shape[0]} seed(s), best={best_s}{score}, "
+            f"status={self.status_counts()}, strategy={self.strategy!r})"
+        )
+
     def scores_grid(self) -> np.ndarray:
         """``scores`` reshaped to :attr:`shape` (needs a complete run)."""
         return self.scores.reshape(self.shape)
@@ -190,8 +209,9 @@ class SweepResult:
     def plot(self, ax: Any = None):
         """Score vs the first hyperparameter, one line per value of the second.
 
-        Axes are log-scaled where every value is positive and they span more
-        than a decade. Diverged settings are left out.
+        The x axis is log-scaled (its label says so) where every value is
+        positive and they span more than a decade; the score axis is linear.
+        Diverged settings are left out; a star marks the best.
 
         Returns:
           The matplotlib Figure.
@@ -214,20 +234,34 @@ class SweepResult:
                     color=f"C{i % 10}",
                     label=f"{self.names[1]}={v:.3g}",
                 )
-            ax.legend(fontsize=8)
         else:
             order = np.argsort(x[ok])
             ax.plot(x[ok][order], self.scores[ok][order], "o-", ms=3)
         pos = x[x > 0]
-        if pos.size == x.size and pos.size and pos.max() / pos.min() > 10:
+        log_x = bool(pos.size == x.size and pos.size and pos.max() / pos.min() > 10)
+        if log_x:
             ax.set_xscale("log")
         best = self.best_index
         if best is not None:
             ax.plot([x[best]], [self.scores[best]], "*", ms=14, color="red", label="best")
-        ax.set_xlabel(self.names[0])
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+        ax.set_xlabel(f"{self.names[0]} (log scale)" if log_x else self.names[0])
         ax.set_ylabel(self.score_label)
         ax.grid(alpha=0.3, which="both")
         return fig
+
+
+STATUSES = ("good", "slow", "unstable", "diverged")
+
+
+def summarize_values(values: dict[str, Any]) -> str:
+    """``{'lr': 0.0215, 'momentum': 0.9}``: floats to 3 significant digits."""
+    parts = []
+    for k, v in values.items():
+        text = f"{v:.3g}" if isinstance(v, (float, np.floating)) else repr(v)
+        parts.append(f"{k!r}: {text}")
+    return "{" + ", ".join(parts) + "}"
 
 
 def to_json(x: Any) -> Any:

@@ -640,7 +640,7 @@ def run_search(
       diverge_factor: freeze a member when its smoothed loss exceeds this x its best.
       cooldown: steps of the cooldown probe between rounds (0: none; at most a round).
       mesh: shard the members over this mesh (``population`` a multiple of its size).
-      progress: ``True``/``False``/``None`` (auto: only on a terminal).
+      progress: ``True``/``None``: report after a delay (a bar or plain lines); ``False``: not.
       description: the progress bar's label.
     """
     source, model, val = prepared.source, prepared.model, prepared.val

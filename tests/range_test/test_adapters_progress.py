@@ -1,4 +1,4 @@
-"""Flax NNX / Linen adapters equal the plain-JAX model; the progress bar."""
+"""Flax NNX / Linen adapters equal the plain-JAX model; progress reports."""
 
 from __future__ import annotations
 
@@ -75,15 +75,15 @@ def test_linen_module_equals_plain_jax():
         from_linen(linen_loss, object(), variables)
 
 
-def test_progress_auto_is_off_without_terminal(monkeypatch):
-    monkeypatch.setattr(sys, "stderr", io.StringIO())
-    assert _engine.progress_enabled(None) is False
+def test_progress_none_and_true_report_false_does_not():
+    assert _engine.progress_enabled(None) is True  # a bar or plain lines, decided later
     assert _engine.progress_enabled(True) is True
     assert _engine.progress_enabled(False) is False
 
 
 def test_progress_bar_draws_after_delay_and_counts(monkeypatch):
     pytest.importorskip("rich")
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich treats stderr as a terminal
     with _engine.ProgressBar(total=4, enabled=True, description="t", delay=0.0) as bar:
         deadline = time.monotonic() + 5
         while bar._progress is None and time.monotonic() < deadline:
@@ -92,10 +92,80 @@ def test_progress_bar_draws_after_delay_and_counts(monkeypatch):
         bar.advance(3)
         assert bar._progress.tasks[0].completed == 3
     assert bar._progress is None and bar.done == 3
+    assert bar.lines_written == 0  # a bar, not lines
     # a fast run never draws
     with _engine.ProgressBar(total=4, enabled=True, delay=60.0) as bar:
         bar.advance(4)
     assert bar._progress is None
+
+
+def _wait_for_lines(bar, n):
+    deadline = time.monotonic() + 5
+    while bar.lines_written < n and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert bar.lines_written >= n
+
+
+@pytest.mark.parametrize("rich_installed", [True, False])
+def test_progress_without_a_terminal_prints_plain_lines(monkeypatch, rich_installed):
+    """No terminal (or no rich): one line every ``interval`` seconds, and the total at the end."""
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "dumb")
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    if not rich_installed:
+        monkeypatch.setitem(sys.modules, "rich", None)  # import rich raises ImportError
+        monkeypatch.setitem(sys.modules, "rich.console", None)
+    with _engine.ProgressBar(8, True, "range test: 8 rates", delay=0.0, interval=0.02) as bar:
+        _wait_for_lines(bar, 1)
+        bar.advance(3)
+        _wait_for_lines(bar, bar.lines_written + 2)  # a later line shows the new count
+    lines = err.getvalue().splitlines()
+    assert len(lines) >= 3 and bar._progress is None
+    assert lines[0].startswith("range test: 8 rates: 0/8 done, ") and lines[0].endswith(" s")
+    assert any(ln.startswith("range test: 8 rates: 3/8 done, ") for ln in lines[1:-1])
+    assert lines[-1].startswith("range test: 8 rates: 3/8 done, ")  # the closing line
+
+
+def test_progress_lines_wait_for_the_delay_and_stop_when_disabled(monkeypatch):
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    with _engine.ProgressBar(4, True, "quick", delay=60.0, interval=0.01) as bar:
+        time.sleep(0.05)
+        bar.advance(4)
+    with _engine.ProgressBar(4, False, "off", delay=0.0, interval=0.01) as bar:
+        time.sleep(0.05)
+        bar.advance(4)
+    assert err.getvalue() == ""  # a run shorter than the delay, and progress=False
+
+
+def _slow_batches(n, seconds):
+    """A generator whose batches take ``seconds`` each to arrive (a slow loader)."""
+    x, y = _data()
+    for t in range(n):
+        time.sleep(seconds)
+        yield x[t % 8], y[t % 8]
+
+
+@pytest.mark.parametrize("progress", [None, False])
+def test_range_test_reports_on_stderr_without_a_terminal(capsys, monkeypatch, progress):
+    """The default (auto) prints plain lines on a pipe once a run outlasts the delay."""
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "dumb")
+    loss_fn, params = _plain_dense(np.zeros((3, 1)), np.zeros(1))
+    steps = 40  # 40 x 0.08 s: longer than the delay (2 s)
+    r = lrjax.range_test(loss_fn, params, _slow_batches(steps, 0.08), optax.sgd,
+                         min_lr=1e-3, max_lr=1.0, num_lrs=3, num_steps=steps,
+                         progress=progress)  # fmt: skip
+    assert r.losses.shape == (1, 3, steps)
+    err = capsys.readouterr().err
+    if progress is False:
+        assert err == ""
+    else:
+        lines = err.strip().splitlines()
+        assert lines, "no progress line on stderr"
+        assert all(ln.startswith(f"range test: 3 rates x {steps} steps: ") for ln in lines), err
+        assert lines[-1].startswith(f"range test: 3 rates x {steps} steps: 3/3 done, "), err
 
 
 def test_range_test_with_progress_true_runs(tiny):

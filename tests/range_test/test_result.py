@@ -109,7 +109,7 @@ def test_plots(results):
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert any(lab.startswith("suggested (minimum)") for lab in labels)
     assert not any(lab.startswith("valley") for lab in labels)
-    assert "±1 std" in labels  # two seeds: a spread band
+    assert "±1 std over seeds" in labels  # two seeds: a spread band
     import matplotlib.pyplot as plt
 
     plt.close("all")

@@ -48,5 +48,5 @@ for e in range(EPOCHS):
 # The validation loss stalled, the rate came down, and then it reached a new best.
 first_cut = next(i for i, r in enumerate(rates) if r < rates[0])
 assert min(losses[first_cut:]) < min(losses[:first_cut])
-# ... the first cut after three epochs without a new best (patience=3 checks)
+# ... the first cut after three epochs without a new best (patience=2: the third cuts)
 assert first_cut - 1 - int(np.argmin(losses[:first_cut])) == 3

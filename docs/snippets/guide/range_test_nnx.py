@@ -23,7 +23,7 @@ def loss_fn(model, batch):
 
 
 def loader(X, y, batch_size=64, seed=0):
-    """Shuffled minibatches forever, like any data loader yielding NumPy."""
+    """Shuffled minibatches forever: an iterable of batches of arrays, as a loader gives."""
     rng = np.random.default_rng(seed)
     while True:
         order = rng.permutation(len(X))

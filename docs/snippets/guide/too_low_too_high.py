@@ -4,7 +4,7 @@ import optax
 import lrjax
 from lrjax import data
 
-# The digits MLP (64-64-10), 200 minibatches of 128, plain SGD at five constant rates.
+# The digits MLP (64-64-10), 200 minibatches of 128, plain SGD at seven constant rates.
 loss_fn, params, batches = data.make_demo(num_steps=200)
 result = lrjax.range_test(
     loss_fn,
