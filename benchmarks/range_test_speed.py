@@ -15,7 +15,7 @@ initial weights and the same minibatches everywhere:
   ``torch.optim.Adam``, one rate after another, ``loss.item()`` each step;
 * **(c) torch-lr-finder**: one 100-step ``LRFinder.range_test`` sweep (one
   curve, not 32), on the same batches;
-* **lrjax sweep**: ``lrjax.range_test(mode="sweep")``, the same single sweep
+* **lrjax sweep**: ``lrjax.lr_find``, the same single sweep
   (one curve) as one jitted scan, for a like-for-like comparison with (c).
 
 "incl. compile" is the first call with fresh functions (JAX traces and compiles
@@ -104,7 +104,7 @@ def main() -> None:
         return lambda: lrjax.range_test(fn, params, batches, num_lrs=K, chunk_size=1, **common)
 
     def lrjax_sweep(fn):
-        return lambda: lrjax.range_test(fn, params, batches, mode="sweep", **common).losses
+        return lambda: lrjax.lr_find(fn, params, batches, **common).losses
 
     def torch_loop():
         return [train_loop(params, tb, float(lr), T) for lr in lrs]

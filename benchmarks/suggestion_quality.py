@@ -14,7 +14,7 @@ order):
 1. **Suggestions.** Range tests over the problem's rate range, ``T`` steps
    each, on the first ``T`` training batches: lrjax parallel (``K`` rates;
    once scored on the training loss, once with ``val_batches`` and
-   ``eval_every``), lrjax ``mode="sweep"``, and torch-lr-finder on the same
+   ``eval_every``), ``lrjax.lr_find``, and torch-lr-finder on the same
    model in PyTorch (a twin built from the same initial weights, computing
    the same forward pass, on the same batches; ``_torch_ref.py``) without and
    with its ``val_loader``. Every rule reads one of these results; the candidate
@@ -793,7 +793,7 @@ def suggestions(prob: Problem, seed: int, T: int, budgets: tuple[int, int], extr
     part = lrjax.range_test(
         prob.loss, model, batches, num_lrs=K, key=key, val_batches=test_val, **common
     )
-    swp = lrjax.range_test(prob.loss, model, batches, mode="sweep", **common)
+    swp = lrjax.lr_find(prob.loss, model, batches, **common)
     out: dict[str, float] = {}
     out["suggest() = near_best (default)"] = safe(lambda: par.suggest())
     out["best"] = safe(lambda: par.suggest("best"))

@@ -94,7 +94,7 @@ def peaks(prob: Problem, seed: int, budgets: tuple[int, ...]) -> dict[tuple[str,
     parv = lrjax.range_test(
         prob.loss, model, batches, num_lrs=K, key=key, val_batches=val, **common
     )
-    swp = lrjax.range_test(prob.loss, model, batches, mode="sweep", **common)
+    swp = lrjax.lr_find(prob.loss, model, batches, **common)
     out = {}
     for name, make in SCHEDULES.items():
         for b in budgets:

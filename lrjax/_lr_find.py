@@ -12,7 +12,6 @@ from lrjax._checks import (
     check_choice,
     check_count,
     check_lr_range,
-    check_optional_bool,
     float_dtype,
 )
 from lrjax._results import STEP_MODES, RampResult, ramp
@@ -89,9 +88,9 @@ def lr_find(
     lo, hi = check_lr_range(min_lr, max_lr)
     num_steps = check_count("num_steps", num_steps, minimum=1)
     check_choice("step_mode", step_mode, STEP_MODES)
-    factor = _engine.check_diverge_factor(diverge_factor)
-    check_optional_bool("progress", progress)
-    strategy = check_choice("strategy", strategy, _engine.STRATEGIES)
+    options = _engine.check_run_options(
+        diverge_factor=diverge_factor, progress=progress, strategy=strategy
+    )
     _engine.check_optimizer(optimizer)
     prepared = _engine.prepare(loss_fn, params, batches, state=state, key=key)
     prepared.source.check_steps(num_steps)
@@ -101,11 +100,14 @@ def lr_find(
         _engine.RampRate(optimizer),
         lrs.astype(float_dtype())[None],
         num_steps=num_steps,
-        diverge_factor=factor,
-        progress=progress,
-        strategy=strategy,
+        options=options,
         description=f"lr_find: {num_steps} steps",
     )
     return RampResult.from_sweep(
-        lrs, out.losses[0, 0], out.smoothed[0, 0], int(out.stop_step[0, 0]), factor, step_mode
+        lrs,
+        out.losses[0, 0],
+        out.smoothed[0, 0],
+        int(out.stop_step[0, 0]),
+        options.diverge_factor,
+        step_mode,
     )

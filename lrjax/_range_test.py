@@ -12,11 +12,9 @@ import optax
 
 from lrjax import _engine
 from lrjax._checks import (
-    check_bool,
     check_choice,
     check_count,
     check_lr_range,
-    check_optional_bool,
     float_dtype,
 )
 from lrjax._lr_find import lr_find
@@ -267,12 +265,10 @@ def range_test(
     lo, hi = check_lr_range(min_lr, max_lr)
     num_lrs = check_count("num_lrs", num_lrs, minimum=1)
     num_steps = check_count("num_steps", num_steps, minimum=1)
-    factor = _engine.check_diverge_factor(diverge_factor)
-    chunk = _engine.check_chunk_size(chunk_size)
-    the_mesh = _engine.as_mesh(mesh)
-    check_optional_bool("progress", progress)
-    check_bool("return_params", return_params)
-    strategy = check_choice("strategy", strategy, _engine.STRATEGIES)
+    options = _engine.check_run_options(
+        diverge_factor=diverge_factor, chunk_size=chunk_size, mesh=mesh, progress=progress,
+        return_params=return_params, strategy=strategy,
+    )  # fmt: skip
     _engine.check_optimizer(optimizer)
     prepared = _engine.prepare(
         loss_fn,
@@ -294,13 +290,8 @@ def range_test(
         _engine.ConstantRate(optimizer),
         lrs.astype(float_dtype()),
         num_steps=num_steps,
-        diverge_factor=factor,
+        options=options,
         eval_every=every,
-        chunk_size=chunk,
-        mesh=the_mesh,
-        progress=progress,
-        return_params=return_params,
-        strategy=strategy,
         description=f"range test: {num_lrs} rates x {num_steps} steps",
     )
-    return RangeTestResult.from_engine(lrs, out, factor, every)
+    return RangeTestResult.from_engine(lrs, out, options.diverge_factor, every)

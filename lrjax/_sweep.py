@@ -20,10 +20,8 @@ import optax
 
 from lrjax import _engine
 from lrjax._checks import (
-    check_bool,
     check_choice,
     check_count,
-    check_optional_bool,
     check_transformation,
     float_dtype,
     int_dtype,
@@ -167,12 +165,10 @@ def sweep(
             raise type(e)(f"grid setting {shown}: {e}") from None
         check_transformation(tx, "make_optimizer(**setting)")
     check_choice("combine", combine, COMBINE)
-    factor = _engine.check_diverge_factor(diverge_factor)
-    chunk = _engine.check_chunk_size(chunk_size)
-    the_mesh = _engine.as_mesh(mesh)
-    check_optional_bool("progress", progress)
-    check_bool("return_params", return_params)
-    strategy = check_choice("strategy", strategy, _engine.STRATEGIES)
+    options = _engine.check_run_options(
+        diverge_factor=diverge_factor, chunk_size=chunk_size, mesh=mesh, progress=progress,
+        return_params=return_params, strategy=strategy,
+    )  # fmt: skip
     prepared = _engine.prepare(
         loss_fn,
         params,
@@ -197,13 +193,8 @@ def sweep(
         _engine.KwargsOptimizer(make_optimizer),
         {k: v.astype(_traced_dtype(v)) for k, v in flat.items()},
         num_steps=num_steps,
-        diverge_factor=factor,
+        options=options,
         eval_every=every,
-        chunk_size=chunk,
-        mesh=the_mesh,
-        progress=progress,
-        return_params=return_params,
-        strategy=strategy,
         description=f"sweep: {n_settings} settings x {num_steps} steps",
     )
     return SweepResult(
@@ -211,7 +202,7 @@ def sweep(
         grid={k: v[: out.completed] for k, v in flat.items()},
         shape=shape,
         combine=combine,
-        **SweepResult._fields_from(out, factor, every),
+        **SweepResult._fields_from(out, options.diverge_factor, every),
     )
 
 

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from lrjax._checks import check_count, float_dtype
+from lrjax._checks import check_bool, check_choice, check_count, check_optional_bool, float_dtype
 from lrjax._engine import _kernel
 from lrjax._engine._data import STREAM_BLOCK
 from lrjax._engine._prepare import Prepared, StepFacts
@@ -69,6 +69,51 @@ def check_eval_every(eval_every: Any, num_steps: int, has_val: bool) -> int | No
     if n > num_steps:
         raise ValueError(f"eval_every must be <= num_steps ({num_steps}), got {eval_every!r}")
     return n
+
+
+class RunOptions(NamedTuple):
+    """How the fronts' runs are carried out (checked by :func:`check_run_options`).
+
+    Attributes:
+      diverge_factor: stop a copy when its smoothed loss exceeds this x its best
+        (``inf``: only on a non-finite loss).
+      chunk_size: copies per jitted call (``None``: all; ``"auto"``: what fits).
+      mesh: shard the copy axis over this mesh, or ``None``.
+      progress: ``True``/``False``/``None`` (auto).
+      return_params: also return every copy's final parameters and state.
+      strategy: one of :data:`STRATEGIES`.
+    """
+
+    diverge_factor: float = 4.0
+    chunk_size: int | str | None = None
+    mesh: Mesh | None = None
+    progress: bool | None = None
+    return_params: bool = False
+    strategy: str = "auto"
+
+
+def check_run_options(
+    *,
+    diverge_factor: Any = 4.0,
+    chunk_size: Any = None,
+    mesh: Any = None,
+    progress: Any = None,
+    return_params: Any = False,
+    strategy: Any = "auto",
+) -> RunOptions:
+    """The fronts' shared run arguments, checked, as :class:`RunOptions`."""
+    from lrjax._engine._prepare import check_diverge_factor
+
+    check_optional_bool("progress", progress)
+    check_bool("return_params", return_params)
+    return RunOptions(
+        diverge_factor=check_diverge_factor(diverge_factor),
+        chunk_size=check_chunk_size(chunk_size),
+        mesh=as_mesh(mesh),
+        progress=progress,
+        return_params=return_params,
+        strategy=check_choice("strategy", strategy, STRATEGIES),
+    )
 
 
 # --------------------------------------------------------------------- plan
@@ -302,13 +347,8 @@ def run(
     hparams: Any,
     *,
     num_steps: int,
-    diverge_factor: float,
+    options: RunOptions,
     eval_every: int | None = None,
-    chunk_size: int | str | None = None,
-    mesh: Mesh | None = None,
-    progress: bool | None = None,
-    return_params: bool = False,
-    strategy: str = "auto",
     description: str = "training",
 ) -> EngineResult:
     """Trains ``K`` copies (``K`` = leading size of every ``hparams`` leaf).
@@ -318,19 +358,16 @@ def run(
       make_tx: a :class:`Static` ``(h, step) -> GradientTransformation``.
       hparams: a pytree of host arrays with a leading copy axis ``K``.
       num_steps: the number of steps.
-      diverge_factor: stop a copy when its smoothed loss exceeds this x its best.
+      options: the checked :class:`RunOptions` (divergence, chunks, mesh,
+        progress, returned parameters, strategy: see :func:`choose_strategy`).
       eval_every: also evaluate every this many steps (needs evaluation data).
-      chunk_size: copies per jitted call (``None``: all; ``"auto"``: what fits).
-      mesh: shard the copy axis over this mesh (every axis of it).
-      progress: ``True``/``None``: report after ``DELAY_S`` (a bar or plain lines); ``False``: not.
-      return_params: also return every copy's final parameters.
-      strategy: one of :data:`STRATEGIES` (see :func:`choose_strategy`).
       description: the progress bar's label.
 
     Returns:
       An :class:`EngineResult`. On ``KeyboardInterrupt`` after at least one
       chunk finished, the finished chunks are returned (with a warning).
     """
+    diverge_factor, chunk_size, mesh, progress, return_params, strategy = options
     hparams = jax.tree.map(np.asarray, hparams)
     K = jax.tree.leaves(hparams)[0].shape[0]
     source, model, val = prepared.source, prepared.model, prepared.val

@@ -1,4 +1,4 @@
-"""The classic single run (``mode="sweep"``): the rate ramped along the steps.
+"""The classic single run (:func:`lrjax.lr_find`): the rate ramped along the steps.
 
 fastai ``lr_find`` / torch-lr-finder semantics: at step ``t`` the loss is
 computed on batch ``t`` and the update uses rate ``lrs[t]``; the loss is

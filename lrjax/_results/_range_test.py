@@ -2,7 +2,7 @@
 
 :class:`RangeTestResult` (the default, parallel test) is a
 :class:`lrjax.SweepResult` over one axis, ``lr``, with suggestions and plots.
-:class:`RampResult` (``mode="sweep"``) is the single run along a ramp of rates.
+:class:`RampResult` (:func:`lrjax.lr_find`) is the single run along a ramp of rates.
 Each field means one thing in each class.
 """
 
@@ -431,7 +431,7 @@ class RangeTestResult(_Suggestions, SweepResult):
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RangeTestResult | RampResult:
         """Rebuilds a result from :meth:`to_dict` output (a :class:`RampResult`
-        for ``mode="sweep"``).
+        for a ramp, ``"mode": "sweep"``).
 
         ``None`` becomes NaN in curves and ``inf`` in scores (the only
         non-finite score is a diverged one).
@@ -596,7 +596,7 @@ class RangeTestResult(_Suggestions, SweepResult):
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class RampResult(_Suggestions):
-    """The outcome of ``lrjax.range_test(..., mode="sweep")``: one run along a ramp.
+    """The outcome of :func:`lrjax.lr_find`: one run along a ramp of rates.
 
     Attributes:
       lrs: the rate used at each step.
