@@ -55,9 +55,9 @@ from lrjax import data
 from lrjax._adapters import from_linen, from_nnx
 from lrjax._lr_find import lr_find
 from lrjax._range_test import range_test
-from lrjax._results import RampResult, RangeTestResult, SweepResult, Thresholds
+from lrjax._results import RampResult, RangeTestResult, SweepResult, Thresholds, TuneResult
 from lrjax._sweep import sweep
-from lrjax._tune import TuneResult, tune
+from lrjax._tune import tune
 
 # --- start-up: the persistent compilation cache (lrjax/_compile_cache.py) ---
 # isort: split

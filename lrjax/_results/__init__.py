@@ -12,3 +12,4 @@ from lrjax._results._range_test import RampResult, RangeTestResult
 from lrjax._results._suggest import METHODS as FASTAI_METHODS
 from lrjax._results._suggest import minimum, near_best, slide, steep, suggest, valley
 from lrjax._results._sweep import SweepResult, from_json, json_scalar, summarize_values, to_json
+from lrjax._results._tune import TuneHistory, TuneResult

@@ -17,8 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lrjax._engine import EngineResult
-from lrjax._engine._score import copy_scores, score_window
-from lrjax._results import _suggest
+from lrjax._results import _plots, _suggest
 from lrjax._results._diagnose import DEFAULT, Thresholds, diagnose_curves, diagnose_sweep
 from lrjax._results._sweep import SweepResult, from_json, json_scalar, to_json
 
@@ -89,35 +88,6 @@ def _mean_fraction(schedule: Any, total_steps: int) -> float:
             f"[0, {total_steps}), got values in [{values.min():.3g}, {peak:.3g}]"
         )
     return float(values.mean() / peak)
-
-
-def _mark_suggestions(ax: Any, result: Any, methods: Sequence[str], strict: bool) -> None:
-    """The first method is the suggestion (a large star); the others small circles."""
-    for i, m in enumerate(methods):
-        try:
-            lr, (px, py) = result._suggestion(m)
-        except ValueError:
-            if strict:
-                raise
-            continue
-        if i == 0:
-            label = f"suggested ({m}): {lr:.2g}"
-            ax.plot([px], [py], "*", ms=16, color="red", label=label, zorder=6)
-            continue
-        # fastai marks `minimum` at the lowest point, though it suggests a tenth of it.
-        note = f" (marker at {px:.2g})" if not np.isclose(px, lr) else ""
-        ax.plot([px], [py], "o", ms=8, color=f"C{i + 1}", label=f"{m}: {lr:.2g}{note}", zorder=5)
-
-
-def _clip_ylim(ax: Any, values: np.ndarray, ref: float) -> None:
-    """Keeps blow-ups from squashing the plot: the top is at most 3x the initial loss."""
-    values = np.asarray(values, np.float64)
-    values = values[np.isfinite(values)]
-    if not values.size or not (math.isfinite(ref) and ref > 0) or values.max() <= 3 * ref:
-        return
-    lo, hi = values.min(), 3 * ref
-    pad = 0.05 * (hi - lo)
-    ax.set_ylim(lo - pad, hi + pad)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -491,73 +461,7 @@ class RangeTestResult(_Suggestions, SweepResult):
         Returns:
           The matplotlib Figure.
         """
-        from lrjax.plotting import figure_and_axes
-
-        fig, ax = figure_and_axes(ax, (6.5, 4))
-        lrs = self.lrs
-        ok = np.isfinite(self.scores)
-        w = score_window(self.num_steps)
-        if self.val_losses is not None:
-            label = f"validation loss after {self.num_steps} steps"
-        else:
-            label = f"training loss, mean of the last {w} steps"
-        ax.plot(lrs[ok], self.scores[ok], "o-", ms=3, color="C0", label=label)
-        values = [self.scores[ok]]
-        if self.val_losses is not None:
-            train, _, _ = copy_scores(self.losses, self.stop_step)
-            ax.plot(
-                lrs[ok],
-                train[ok],
-                "-",
-                color="C7",
-                alpha=0.6,
-                lw=1,
-                label=f"training loss, mean of the last {w} steps",
-            )
-            values.append(train[ok])
-        if self.losses.shape[0] > 1 and ok.any():
-            mid, std = self.scores[ok], self.score_std[ok]
-            ax.fill_between(
-                lrs[ok], mid - std, mid + std, color="C0", alpha=0.2, label="±1 std over seeds"
-            )
-        self._shade_diverged(ax)
-        interval = self.interval
-        if interval is not None:
-            lo, hi = interval
-            ax.axvspan(
-                lo / 1.05, hi * 1.05, color="C2", alpha=0.15, label="as good as best (seeds)"
-            )
-        default = (self.default_method, "best")
-        methods = default if suggestions is None else tuple(suggestions)
-        _mark_suggestions(ax, self, methods, strict=suggestions is not None)
-        _clip_ylim(ax, np.concatenate(values), float(np.nanmean(self.losses[:, :, 0])))
-        ax.set_xscale("log")
-        ax.set_xlabel(f"learning rate (constant for {self.num_steps} steps; log scale)")
-        ax.set_ylabel(self.score_label)
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
-        ax.set_title("learning-rate range test (parallel)", fontsize=10)
-        return fig
-
-    def _shade_diverged(self, ax: Any) -> None:
-        lrs = self.lrs
-        edges = np.sqrt(lrs[1:] * lrs[:-1]) if lrs.size > 1 else np.array([])
-        left = np.concatenate([[lrs[0] / 1.2], edges])
-        right = np.concatenate([edges, [lrs[-1] * 1.2]])
-        first = True
-        k = 0
-        while k < lrs.size:
-            if not self.diverged[k]:
-                k += 1
-                continue
-            j = k
-            while j + 1 < lrs.size and self.diverged[j + 1]:
-                j += 1
-            ax.axvspan(
-                left[k], right[j], color="red", alpha=0.1, label="diverged" if first else None
-            )
-            first = False
-            k = j + 1
+        return _plots.range_test_plot(self, ax, suggestions)
 
     def plot_curves(self, ax: Any = None):
         """Training curves: loss vs step for each rate (mean over seeds), coloured by
@@ -566,32 +470,7 @@ class RangeTestResult(_Suggestions, SweepResult):
         Returns:
           The matplotlib Figure.
         """
-        from lrjax.plotting import figure_and_axes
-
-        fig, ax = figure_and_axes(ax, (6.5, 4))
-        # colormaps and ScalarMappable without pyplot: drawing on a given
-        # (e.g. Agg) figure needs no GUI backend
-        from matplotlib import colormaps
-        from matplotlib.cm import ScalarMappable
-        from matplotlib.colors import LogNorm
-
-        steps = np.arange(self.num_steps)
-        norm = LogNorm(vmin=self.lrs.min(), vmax=max(self.lrs.max(), self.lrs.min() * 1.0001))
-        cmap = colormaps["viridis"]
-        with warnings.catch_warnings():  # all-NaN steps after a divergence
-            warnings.simplefilter("ignore", RuntimeWarning)
-            curves = np.nanmean(self.losses, axis=0)
-        for k, lr in enumerate(self.lrs):
-            ls = "--" if self.diverged[k] else "-"
-            ax.plot(steps, curves[k], color=cmap(norm(lr)), lw=1.0, ls=ls)
-        sm = ScalarMappable(norm=norm, cmap=cmap)
-        fig.colorbar(sm, ax=ax, label="learning rate (log scale)")
-        _clip_ylim(ax, curves[np.isfinite(curves)], float(np.nanmean(self.losses[:, :, 0])))
-        ax.set_xlabel("step")
-        ax.set_ylabel("training loss (mean over seeds; dashed: diverged)")
-        ax.grid(alpha=0.3)
-        ax.set_title("training curves (parallel)", fontsize=10)
-        return fig
+        return _plots.range_test_plot_curves(self, ax)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -749,26 +628,7 @@ class RampResult(_Suggestions):
         Returns:
           The matplotlib Figure.
         """
-        from lrjax.plotting import figure_and_axes
-
-        fig, ax = figure_and_axes(ax, (6.5, 4))
-        lrs = self.lrs
-        stop = self.num_steps if self.stop_step < 0 else self.stop_step + 1
-        ax.plot(lrs[:stop], self.losses[:stop], color="C0", alpha=0.25, lw=0.8, label="loss")
-        ax.plot(lrs[:stop], self.smoothed[:stop], color="C0", label="smoothed (EMA, beta 0.98)")
-        if self.stop_step >= 0:
-            ax.axvspan(lrs[self.stop_step], lrs.max(), color="red", alpha=0.1, label="diverged")
-        methods = self.methods if suggestions is None else tuple(suggestions)
-        _mark_suggestions(ax, self, methods, strict=suggestions is not None)
-        values = np.concatenate([self.smoothed[:stop], self.losses[:stop]])
-        _clip_ylim(ax, values, float(self.smoothed[0]))
-        ax.set_xscale("log")
-        ax.set_xlabel("learning rate at that step of the ramp (log scale)")
-        ax.set_ylabel("training loss at that step")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
-        ax.set_title("learning-rate range test (sweep)", fontsize=10)
-        return fig
+        return _plots.ramp_plot(self, ax, suggestions)
 
     def plot_curves(self, ax: Any = None):
         """The raw and smoothed loss vs step.
@@ -776,17 +636,4 @@ class RampResult(_Suggestions):
         Returns:
           The matplotlib Figure.
         """
-        from lrjax.plotting import figure_and_axes
-
-        fig, ax = figure_and_axes(ax, (6.5, 4))
-        steps = np.arange(self.num_steps)
-        ax.plot(steps, self.losses, color="C0", alpha=0.3, lw=0.8, label="loss")
-        ax.plot(steps, self.smoothed, color="C0", label="smoothed (EMA, beta 0.98)")
-        ax.legend(fontsize=8)
-        finite = self.losses[np.isfinite(self.losses)]
-        _clip_ylim(ax, finite, float(self.smoothed[0]))
-        ax.set_xlabel("step")
-        ax.set_ylabel("training loss")
-        ax.grid(alpha=0.3)
-        ax.set_title("training curves (sweep)", fontsize=10)
-        return fig
+        return _plots.ramp_plot_curves(self, ax)

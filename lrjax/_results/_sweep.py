@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from lrjax._engine import EngineResult
-from lrjax._engine._score import copy_scores, score_window
+from lrjax._engine import EngineResult, copy_scores, score_window
+from lrjax._results import _plots
 from lrjax._results._diagnose import DEFAULT, Thresholds, diagnose_curves
 
 
@@ -216,40 +216,7 @@ class SweepResult:
         Returns:
           The matplotlib Figure.
         """
-        from lrjax.plotting import figure_and_axes
-
-        fig, ax = figure_and_axes(ax, (6.5, 4))
-        x = self.grid[self.names[0]].astype(np.float64)
-        ok = np.isfinite(self.scores)
-        if len(self.names) >= 2:
-            other = self.grid[self.names[1]]
-            for i, v in enumerate(np.unique(other)):
-                sel = (other == v) & ok
-                order = np.argsort(x[sel])
-                ax.plot(
-                    x[sel][order],
-                    self.scores[sel][order],
-                    "o-",
-                    ms=3,
-                    color=f"C{i % 10}",
-                    label=f"{self.names[1]}={v:.3g}",
-                )
-        else:
-            order = np.argsort(x[ok])
-            ax.plot(x[ok][order], self.scores[ok][order], "o-", ms=3)
-        pos = x[x > 0]
-        log_x = bool(pos.size == x.size and pos.size and pos.max() / pos.min() > 10)
-        if log_x:
-            ax.set_xscale("log")
-        best = self.best_index
-        if best is not None:
-            ax.plot([x[best]], [self.scores[best]], "*", ms=14, color="red", label="best")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
-        ax.set_xlabel(f"{self.names[0]} (log scale)" if log_x else self.names[0])
-        ax.set_ylabel(self.score_label)
-        ax.grid(alpha=0.3, which="both")
-        return fig
+        return _plots.sweep_plot(self, ax)
 
 
 STATUSES = ("good", "slow", "unstable", "diverged")

@@ -1,0 +1,268 @@
+"""Every picture of a result, in one module (matplotlib imported when drawing).
+
+The result classes' ``plot`` methods call these functions; nothing here
+computes a result, it reads the fields and the rules of the result it is given.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from lrjax._engine import copy_scores, score_window
+
+
+def mark_suggestions(ax: Any, result: Any, methods: Sequence[str], strict: bool) -> None:
+    """The first method is the suggestion (a large star); the others small circles."""
+    for i, m in enumerate(methods):
+        try:
+            lr, (px, py) = result._suggestion(m)
+        except ValueError:
+            if strict:
+                raise
+            continue
+        if i == 0:
+            label = f"suggested ({m}): {lr:.2g}"
+            ax.plot([px], [py], "*", ms=16, color="red", label=label, zorder=6)
+            continue
+        # fastai marks `minimum` at the lowest point, though it suggests a tenth of it.
+        note = f" (marker at {px:.2g})" if not np.isclose(px, lr) else ""
+        ax.plot([px], [py], "o", ms=8, color=f"C{i + 1}", label=f"{m}: {lr:.2g}{note}", zorder=5)
+
+
+def clip_ylim(ax: Any, values: np.ndarray, ref: float) -> None:
+    """Keeps blow-ups from squashing the plot: the top is at most 3x the initial loss."""
+    values = np.asarray(values, np.float64)
+    values = values[np.isfinite(values)]
+    if not values.size or not (math.isfinite(ref) and ref > 0) or values.max() <= 3 * ref:
+        return
+    lo, hi = values.min(), 3 * ref
+    pad = 0.05 * (hi - lo)
+    ax.set_ylim(lo - pad, hi + pad)
+
+
+def range_test_plot(result: Any, ax: Any = None, suggestions: Sequence[str] | None = None):
+    """:meth:`RangeTestResult.plot`: score vs rate, the suggestion marked."""
+    from lrjax.plotting import figure_and_axes
+
+    fig, ax = figure_and_axes(ax, (6.5, 4))
+    lrs = result.lrs
+    ok = np.isfinite(result.scores)
+    w = score_window(result.num_steps)
+    if result.val_losses is not None:
+        label = f"validation loss after {result.num_steps} steps"
+    else:
+        label = f"training loss, mean of the last {w} steps"
+    ax.plot(lrs[ok], result.scores[ok], "o-", ms=3, color="C0", label=label)
+    values = [result.scores[ok]]
+    if result.val_losses is not None:
+        train, _, _ = copy_scores(result.losses, result.stop_step)
+        ax.plot(
+            lrs[ok],
+            train[ok],
+            "-",
+            color="C7",
+            alpha=0.6,
+            lw=1,
+            label=f"training loss, mean of the last {w} steps",
+        )
+        values.append(train[ok])
+    if result.losses.shape[0] > 1 and ok.any():
+        mid, std = result.scores[ok], result.score_std[ok]
+        ax.fill_between(
+            lrs[ok], mid - std, mid + std, color="C0", alpha=0.2, label="±1 std over seeds"
+        )
+    range_test_shade_diverged(result, ax)
+    interval = result.interval
+    if interval is not None:
+        lo, hi = interval
+        ax.axvspan(lo / 1.05, hi * 1.05, color="C2", alpha=0.15, label="as good as best (seeds)")
+    default = (result.default_method, "best")
+    methods = default if suggestions is None else tuple(suggestions)
+    mark_suggestions(ax, result, methods, strict=suggestions is not None)
+    clip_ylim(ax, np.concatenate(values), float(np.nanmean(result.losses[:, :, 0])))
+    ax.set_xscale("log")
+    ax.set_xlabel(f"learning rate (constant for {result.num_steps} steps; log scale)")
+    ax.set_ylabel(result.score_label)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    ax.set_title("learning-rate range test (parallel)", fontsize=10)
+    return fig
+
+
+def range_test_shade_diverged(result: Any, ax: Any):
+    """Red bands over the rates that diverged."""
+    lrs = result.lrs
+    edges = np.sqrt(lrs[1:] * lrs[:-1]) if lrs.size > 1 else np.array([])
+    left = np.concatenate([[lrs[0] / 1.2], edges])
+    right = np.concatenate([edges, [lrs[-1] * 1.2]])
+    first = True
+    k = 0
+    while k < lrs.size:
+        if not result.diverged[k]:
+            k += 1
+            continue
+        j = k
+        while j + 1 < lrs.size and result.diverged[j + 1]:
+            j += 1
+        ax.axvspan(left[k], right[j], color="red", alpha=0.1, label="diverged" if first else None)
+        first = False
+        k = j + 1
+
+
+def range_test_plot_curves(result: Any, ax: Any = None):
+    """:meth:`RangeTestResult.plot_curves`: loss vs step for each rate."""
+    from lrjax.plotting import figure_and_axes
+
+    fig, ax = figure_and_axes(ax, (6.5, 4))
+    # colormaps and ScalarMappable without pyplot: drawing on a given
+    # (e.g. Agg) figure needs no GUI backend
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import LogNorm
+
+    steps = np.arange(result.num_steps)
+    norm = LogNorm(vmin=result.lrs.min(), vmax=max(result.lrs.max(), result.lrs.min() * 1.0001))
+    cmap = colormaps["viridis"]
+    with warnings.catch_warnings():  # all-NaN steps after a divergence
+        warnings.simplefilter("ignore", RuntimeWarning)
+        curves = np.nanmean(result.losses, axis=0)
+    for k, lr in enumerate(result.lrs):
+        ls = "--" if result.diverged[k] else "-"
+        ax.plot(steps, curves[k], color=cmap(norm(lr)), lw=1.0, ls=ls)
+    sm = ScalarMappable(norm=norm, cmap=cmap)
+    fig.colorbar(sm, ax=ax, label="learning rate (log scale)")
+    clip_ylim(ax, curves[np.isfinite(curves)], float(np.nanmean(result.losses[:, :, 0])))
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss (mean over seeds; dashed: diverged)")
+    ax.grid(alpha=0.3)
+    ax.set_title("training curves (parallel)", fontsize=10)
+    return fig
+
+
+def ramp_plot(result: Any, ax: Any = None, suggestions: Sequence[str] | None = None):
+    """:meth:`RampResult.plot`: the smoothed loss along the ramp."""
+    from lrjax.plotting import figure_and_axes
+
+    fig, ax = figure_and_axes(ax, (6.5, 4))
+    lrs = result.lrs
+    stop = result.num_steps if result.stop_step < 0 else result.stop_step + 1
+    ax.plot(lrs[:stop], result.losses[:stop], color="C0", alpha=0.25, lw=0.8, label="loss")
+    ax.plot(lrs[:stop], result.smoothed[:stop], color="C0", label="smoothed (EMA, beta 0.98)")
+    if result.stop_step >= 0:
+        ax.axvspan(lrs[result.stop_step], lrs.max(), color="red", alpha=0.1, label="diverged")
+    methods = result.methods if suggestions is None else tuple(suggestions)
+    mark_suggestions(ax, result, methods, strict=suggestions is not None)
+    values = np.concatenate([result.smoothed[:stop], result.losses[:stop]])
+    clip_ylim(ax, values, float(result.smoothed[0]))
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate at that step of the ramp (log scale)")
+    ax.set_ylabel("training loss at that step")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    ax.set_title("learning-rate range test (sweep)", fontsize=10)
+    return fig
+
+
+def ramp_plot_curves(result: Any, ax: Any = None):
+    """The raw and smoothed loss vs step (:meth:`RampResult.plot_curves`)."""
+    from lrjax.plotting import figure_and_axes
+
+    fig, ax = figure_and_axes(ax, (6.5, 4))
+    steps = np.arange(result.num_steps)
+    ax.plot(steps, result.losses, color="C0", alpha=0.3, lw=0.8, label="loss")
+    ax.plot(steps, result.smoothed, color="C0", label="smoothed (EMA, beta 0.98)")
+    ax.legend(fontsize=8)
+    finite = result.losses[np.isfinite(result.losses)]
+    clip_ylim(ax, finite, float(result.smoothed[0]))
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    ax.grid(alpha=0.3)
+    ax.set_title("training curves (sweep)", fontsize=10)
+    return fig
+
+
+def sweep_plot(result: Any, ax: Any = None):
+    """:meth:`SweepResult.plot`: score vs the first hyperparameter."""
+    from lrjax.plotting import figure_and_axes
+
+    fig, ax = figure_and_axes(ax, (6.5, 4))
+    x = result.grid[result.names[0]].astype(np.float64)
+    ok = np.isfinite(result.scores)
+    if len(result.names) >= 2:
+        other = result.grid[result.names[1]]
+        for i, v in enumerate(np.unique(other)):
+            sel = (other == v) & ok
+            order = np.argsort(x[sel])
+            ax.plot(
+                x[sel][order],
+                result.scores[sel][order],
+                "o-",
+                ms=3,
+                color=f"C{i % 10}",
+                label=f"{result.names[1]}={v:.3g}",
+            )
+    else:
+        order = np.argsort(x[ok])
+        ax.plot(x[ok][order], result.scores[ok][order], "o-", ms=3)
+    pos = x[x > 0]
+    log_x = bool(pos.size == x.size and pos.size and pos.max() / pos.min() > 10)
+    if log_x:
+        ax.set_xscale("log")
+    best = result.best_index
+    if best is not None:
+        ax.plot([x[best]], [result.scores[best]], "*", ms=14, color="red", label="best")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    ax.set_xlabel(f"{result.names[0]} (log scale)" if log_x else result.names[0])
+    ax.set_ylabel(result.score_label)
+    ax.grid(alpha=0.3, which="both")
+    return fig
+
+
+def tune_plot(result: Any):
+    """:meth:`TuneResult.plot`: scores per round and each hyperparameter's path."""
+    from lrjax.plotting import require_matplotlib
+
+    plt = require_matplotlib()
+    h = result.history
+    panels = [("score", h.scores), *((n, h.values[n]) for n in result.names)]
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(3.6 * len(panels), 3.4), layout="constrained", squeeze=False
+    )
+    lineage = result._lineage()
+    R, P = h.scores.shape
+    for ax, (name, y) in zip(axes[0], panels):
+        y = np.asarray(y, np.float64)
+        ok = np.isfinite(h.scores) & h.active
+        for r in range(R):
+            for i in range(P):
+                if not ok[r, i]:
+                    continue
+                color = "k" if lineage[r] == i else f"C{i % 10}"
+                p = h.parents[r, i]
+                if r > 0 and ok[r - 1, p]:
+                    ax.plot(
+                        [r, r + 1],
+                        [y[r - 1, p], y[r, i]],
+                        "-" if p == i else "--",
+                        color=color,
+                        lw=1.6 if color == "k" else 0.8,
+                        alpha=1.0 if color == "k" else 0.6,
+                    )
+                ax.plot([r + 1], [y[r, i]], "o", ms=2.5, color=color)
+        finite = y[ok]
+        log = result.kinds.get(name) == "log" or (
+            name == "score" and finite.size and finite.min() > 0
+            and finite.max() / finite.min() > 10
+        )  # fmt: skip
+        if log:
+            ax.set_yscale("log")
+        ax.set_xlabel("round")
+        ax.set_title(result.score_label if name == "score" else name, fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+    return fig
