@@ -88,7 +88,7 @@ HALVING_POP = 40
 
 def tune_steps(method: str, population: int, steps: int, rounds: int, probe: bool = True) -> int:
     """Training steps a search costs, cooldown probes included (as lrjax.tune runs them)."""
-    from lrjax._search._population import default_cooldown, round_widths
+    from lrjax._search import default_cooldown, round_widths
 
     L = steps // rounds
     widths = round_widths(method, population, rounds)
