@@ -119,6 +119,7 @@ def test_a_second_lrjax_find_reads_the_cache(tmp_path, tiny_npz):
             r"\((\d+) programs compiled or loaded, (\d+) from the persistent", proc.stderr
         )
         assert m, proc.stderr
+        assert "; strategy scan" in proc.stderr  # the MLP's step: the vectorized scan
         counts.append((int(m.group(1)), int(m.group(2))))
     (programs1, hits1), (programs2, hits2) = counts
     assert hits1 == 0 and programs1 >= 1

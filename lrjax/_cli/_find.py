@@ -210,7 +210,7 @@ def run_find(args: argparse.Namespace) -> int:
         phases.seconds["compile"] = compiles.seconds
         phases.seconds["run"] = max(0.0, seconds - compiles.seconds)
         phases.seconds["plot"] = phases.seconds.pop("plot")  # listed in the order they ran
-        print(phases.line(compiles), file=sys.stderr)
+        print(phases.line(compiles, getattr(result, "strategy", None)), file=sys.stderr)
     return 0
 
 

@@ -119,8 +119,9 @@ class Phases:
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
 
-    def line(self, compiles: CompileStats) -> str:
-        """``lrjax find timings: startup 0.71 s, ... ; total 2.10 s (5 programs, 4 cached)``."""
+    def line(self, compiles: CompileStats, strategy: str | None = None) -> str:
+        """``lrjax find timings: startup 0.71 s, ... ; total 2.10 s (5 programs, 4 cached)``,
+        and the range test's execution strategy when given."""
         parts = []
         if self.startup is not None:
             parts.append(f"startup {self.startup:.2f} s")
@@ -130,4 +131,5 @@ class Phases:
             f"lrjax find timings: {', '.join(parts)}; total {total:.2f} s "
             f"({compiles.programs} programs compiled or loaded, "
             f"{compiles.cache_hits} from the persistent cache)"
+            + (f"; strategy {strategy}" if strategy else "")
         )
