@@ -64,7 +64,7 @@ def lr_find(
       state: plain JAX with state (``loss_fn(params, state, batch) -> (loss,
         new_state)``).
       key: the PRNG key of the run's random streams (``PRNGKey(0)``).
-      strategy: ``"auto"``, ``"scan"`` or ``"blocks"`` (see
+      strategy: ``"auto"``, ``"scan"``, ``"blocks"`` or ``"sequential"`` (see
         :func:`lrjax.range_test`).
 
     Returns:

@@ -55,8 +55,9 @@ def range_test(
 
     ``num_lrs`` log-spaced rates from ``min_lr`` to ``max_lr``; each copy
     trains with its constant rate for ``num_steps`` from the same initial
-    parameters on the same batches, the copies vectorized with ``jax.vmap``
-    in compiled programs (see **Strategy**). Rates are data, not constants: a
+    parameters on the same batches, in compiled programs that run the copies
+    side by side (``jax.vmap``) or one by one (see **Strategy**). Rates are
+    data, not constants: a
     second call with other ``min_lr``/``max_lr`` (same ``num_lrs``, functions
     and shapes) reuses the compilation, also for a freshly built model of the
     same structure. Each rate gets a score: its validation loss after the last
@@ -70,15 +71,18 @@ def range_test(
     torch-lr-finder) is :func:`lrjax.lr_find`; ``mode="sweep"`` still runs it
     for one release, with a ``DeprecationWarning``.
 
-    **Strategy.** ``"scan"`` runs every step of a copy inside one compiled
-    ``lax.scan``; ``"blocks"`` compiles a short block of steps as straight-line
-    code (no loop) and dispatches it from Python block after block, as a
-    hand-written training loop does. XLA on CPU runs convolutions inside a
-    loop several times slower than outside one, so ``"auto"`` (the default)
-    picks ``"blocks"`` on a CPU when the training step holds a convolution
-    and ``"scan"`` otherwise (see ``benchmarks/README.md``, strategies).
-    Every strategy computes the same numbers (up to float rounding of
-    differently fused kernels); ``result.strategy`` says which one ran.
+    **Strategy.** ``"scan"`` vectorizes the copies and runs every step inside
+    one compiled ``lax.scan``; ``"blocks"`` vectorizes the copies and
+    dispatches one jitted step per call from Python; ``"sequential"`` runs one
+    copy (per device) at a time, one jitted step per call, as a hand-written
+    training loop does. ``"auto"`` (the default) picks ``"scan"`` on an
+    accelerator; on a CPU ``"sequential"`` when the training step holds a
+    convolution (XLA on CPU runs convolutions inside a loop several times
+    slower than outside one) or its forward pass costs at least 1e8 FLOPs
+    (compute-bound: vectorizing gains nothing), else ``"scan"`` (see
+    ``benchmarks/README.md``, range-test strategies). Every strategy computes
+    the same numbers up to float rounding (differently fused kernels);
+    ``result.strategy`` says which one ran.
 
     **Models.** ``params`` may be a pytree of arrays with ``loss_fn(params,
     batch)``; a Flax NNX module with ``loss_fn(model, batch)``; a Linen
@@ -199,7 +203,8 @@ def range_test(
       return_params: parallel: ``result.params`` and ``result.state`` hold every
         copy's final parameters and model state (BatchNorm statistics) stacked
         ``[seeds, K, ...]`` (``result.best_params()``, ``result.best_state()``).
-      strategy: ``"auto"``, ``"scan"`` or ``"blocks"`` (see **Strategy**).
+      strategy: ``"auto"``, ``"scan"``, ``"blocks"`` or ``"sequential"`` (see
+        **Strategy**).
 
     Returns:
       A :class:`RangeTestResult` (parallel: ``.best_lr``, ``.suggest()``,

@@ -129,7 +129,7 @@ def sweep(
       has_aux: ``loss_fn`` returns ``(loss, aux)`` (``result.aux``).
       return_params: keep every setting's final parameters and model state
         (``result.params``, ``result.state``; ``best_params()``, ``best_state()``).
-      strategy: ``"auto"``, ``"scan"`` or ``"blocks"``: how the steps run (see
+      strategy: ``"auto"``, ``"scan"``, ``"blocks"`` or ``"sequential"``: how the steps run (see
         :func:`lrjax.range_test`).
 
     Returns:
