@@ -129,8 +129,8 @@ def sweep(
       has_aux: ``loss_fn`` returns ``(loss, aux)`` (``result.aux``).
       return_params: keep every setting's final parameters and model state
         (``result.params``, ``result.state``; ``best_params()``, ``best_state()``).
-      strategy: ``"auto"``, ``"scan"``, ``"blocks"`` or ``"sequential"``: how the steps run (see
-        :func:`lrjax.range_test`).
+      strategy: ``"auto"``, ``"scan"``, ``"blocks"`` or ``"sequential"``: how the
+        steps run (see :func:`lrjax.range_test`).
 
     Returns:
       A :class:`SweepResult` (``.best``, ``.scores_grid()``, ``.losses``, ...).
