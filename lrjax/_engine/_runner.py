@@ -24,7 +24,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from lrjax._checks import check_bool, check_choice, check_count, check_optional_bool, float_dtype
 from lrjax._engine import _kernel
 from lrjax._engine._data import STREAM_BLOCK
-from lrjax._engine._prepare import Prepared, StepFacts
+from lrjax._engine._prepare import Prepared, StepFacts, check_diverge_factor
 from lrjax._engine._progress import ProgressBar, progress_enabled
 from lrjax._engine._static import Static
 
@@ -102,8 +102,6 @@ def check_run_options(
     strategy: Any = "auto",
 ) -> RunOptions:
     """The fronts' shared run arguments, checked, as :class:`RunOptions`."""
-    from lrjax._engine._prepare import check_diverge_factor
-
     check_optional_bool("progress", progress)
     check_bool("return_params", return_params)
     return RunOptions(
