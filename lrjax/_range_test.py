@@ -89,7 +89,8 @@ def range_test(
     static; with ``state=`` an ``eqx.nn.State``, ``loss_fn(model, state, batch)
     -> (loss, new_state)``; evaluated under ``eqx.nn.inference_mode``;
     ``best_params()`` a module of your class); or, with ``state=``, plain JAX
-    with state: ``loss_fn(params, state, batch) -> (loss, new_state)``. An NNX module trains in the mode it is in (``model.train()``):
+    with state: ``loss_fn(params, state, batch) -> (loss, new_state)``. An NNX
+    module trains in the mode it is in (``model.train()``, or an ``nnx.view``):
     every variable that is not an ``nnx.Param`` (BatchNorm statistics, RNG
     counters, your own ``nnx.Variable``) is carried per copy through the scan.
     A Linen model's non-``params`` collections (``batch_stats``) are mutable and
@@ -123,9 +124,10 @@ def range_test(
     ``tuple``, a dict), a callable ``step -> batch`` traced inside the scan, or
     any other iterable of batches (a ``list``, a generator, a data loader;
     torch / TensorFlow tensors and anything with ``__array__`` or
-    ``__dlpack__`` are converted to NumPy on the host): the first ``num_steps`` are sent to the devices in blocks
-    of 32 steps (or ``eval_every``), the copies' state carried from block to
-    block, with the numbers of the stacked call. Streamed batches must all
+    ``__dlpack__`` are converted to NumPy on the host): the first
+    ``num_steps`` are sent to the devices in blocks of 32 steps (or
+    ``eval_every``), the copies' state carried from block to block, with the
+    numbers of the stacked call. Streamed batches must all
     have the first one's shapes (drop a last partial batch).
 
     **Divergence.** Every copy keeps a debiased EMA of its loss (beta 0.98). A

@@ -355,3 +355,20 @@ def test_tune_takes_the_nnx_tutorial_model_with_call_time_rngs():
     np.testing.assert_array_equal(a.losses, b.losses)  # same key, same numbers
     assert not np.array_equal(a.losses, c.losses)  # other draws of rates and Dropout
     assert isinstance(a.params, nnx.State)
+
+
+def test_a_freshly_built_equinox_model_compiles_nothing():
+    """The static part (MLP activations, Dropout's p) is compared by structure."""
+    from oracles import count_compiles
+
+    ns = snippet("eqx_dropout")
+    call = lambda seed: lrjax.range_test(
+        ns["loss_fn"],
+        ns["Net"](jax.random.key(seed)),
+        ns["train"],
+        num_steps=STEPS,
+        progress=False,
+        **LRS,
+    )
+    call(0)
+    assert count_compiles(lambda: call(1), "") == 0

@@ -94,7 +94,11 @@ def _to_numpy(x: Any) -> Any:
         return np.asarray(x)
     if hasattr(x, "__dlpack__"):
         return np.asarray(jax.dlpack.from_dlpack(x))
-    raise TypeError(f"a {type(x).__module__}.{type(x).__name__} is not an array")
+    raise _NotAnArrayError
+
+
+class _NotAnArrayError(TypeError):
+    """A leaf of a type :func:`host_array` does not know how to convert."""
 
 
 def host_array(x: Any, where: str) -> Any:
@@ -108,9 +112,10 @@ def host_array(x: Any, where: str) -> Any:
         arr = _to_numpy(x)
         jnp.result_type(arr)
     except Exception as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
+        detail = (str(e).strip().splitlines() or [""])[0][:120]
+        why = "" if isinstance(e, _NotAnArrayError) or not detail else f" ({detail})"
         raise TypeError(
-            f"{where} is not an array JAX can take ({type(x).__name__}: {first}); yield NumPy "
+            f"{where} is a {type(x).__name__}, not an array JAX can take{why}; yield NumPy "
             "arrays, torch/TensorFlow tensors or numbers"
         ) from None
     return arr
