@@ -216,7 +216,8 @@ def _map(fn: Callable[..., Any], in_axes: tuple) -> Callable:
     grouped convolution, which XLA on CPU runs slower even for one group)."""
 
     def mapped(*args):
-        sizes = {jax.tree.leaves(a)[0].shape[ax] for a, ax in zip(args, in_axes) if ax is not None}
+        leaves = [(jax.tree.leaves(a), ax) for a, ax in zip(args, in_axes) if ax is not None]
+        sizes = {xs[0].shape[ax] for xs, ax in leaves if xs}  # () state: no leaves, no axis
         if sizes != {1}:
             return jax.vmap(fn, in_axes=in_axes)(*args)
         one = [a if ax is None else jax.tree.map(lambda x: x[0], a) for a, ax in zip(args, in_axes)]

@@ -185,6 +185,8 @@ def _check_scalar(out: Any, who: str, has_aux: bool) -> None:
 def _eqn_flops(eqn: Any) -> float:
     """FLOPs of a ``dot_general`` or ``conv_general_dilated`` equation (0 for others)."""
     name = eqn.primitive.name
+    if name not in ("dot_general", "conv_general_dilated"):
+        return 0.0  # (a callback has no outputs at all)
     out = eqn.outvars[0].aval.shape
     if name == "dot_general":
         (contract, _), _ = eqn.params["dimension_numbers"]
