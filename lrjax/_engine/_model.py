@@ -1,4 +1,4 @@
-"""What the engine trains: one functional form for plain JAX, stateful JAX, NNX and Linen.
+"""What the engine trains: one functional form for plain JAX, stateful JAX, NNX, Linen, Equinox.
 
 The engine sees a :class:`Model`: trained ``params``, carried ``state`` (BatchNorm
 statistics, RNG counters, any non-parameter variable; ``()`` when there is none)
