@@ -86,9 +86,13 @@ def range_test(
 
     **Models.** ``params`` may be a pytree of arrays with ``loss_fn(params,
     batch)``; a Flax NNX module with ``loss_fn(model, batch)``; a Linen
-    ``(module, variables)`` pair with ``loss_fn(apply, batch)``; or, with
-    ``state=``, plain JAX with state: ``loss_fn(params, state, batch) -> (loss,
-    new_state)``. An NNX module trains in the mode it is in (``model.train()``):
+    ``(module, variables)`` pair with ``loss_fn(apply, batch)``; an Equinox
+    module with ``loss_fn(model, batch)`` (its inexact arrays trained, the rest
+    static; with ``state=`` an ``eqx.nn.State``, ``loss_fn(model, state, batch)
+    -> (loss, new_state)``; evaluated under ``eqx.nn.inference_mode``;
+    ``best_params()`` a module of your class); or, with ``state=``, plain JAX
+    with state: ``loss_fn(params, state, batch) -> (loss, new_state)``. An NNX
+    module trains in the mode it is in (``model.train()``, or an ``nnx.view``):
     every variable that is not an ``nnx.Param`` (BatchNorm statistics, RNG
     counters, your own ``nnx.Variable``) is carried per copy through the scan.
     A Linen model's non-``params`` collections (``batch_stats``) are mutable and
@@ -98,9 +102,16 @@ def range_test(
 
     **Randomness.** Each copy (rate, seed) draws its own random streams from
     ``key`` (default ``jax.random.PRNGKey(0)``): copy ``i`` folds ``i`` into
-    ``key``, NNX RNG streams are re-seeded from it, and step ``t`` of a Linen
-    copy uses ``fold_in(copy_key, t)``. Dropout therefore differs between
-    copies, and two calls with the same ``key`` give identical numbers.
+    ``key``, NNX RNG streams are re-seeded from it, and step ``t`` of a copy
+    uses ``fold_in(copy_key, t)`` (a Linen model's ``"dropout"`` stream).
+    Randomness by parameter name: a ``loss_fn`` (or ``eval_fn``) that declares a
+    parameter ``key`` receives that step key (Equinox, plain JAX); one that
+    declares ``rngs`` receives ``nnx.Rngs(step_key)`` (Flax NNX only, e.g. the
+    Flax tutorial's ``loss_fn(model, batch, rngs)`` calling ``model(x, rngs)``);
+    both are ``None`` at evaluation. Dropout therefore differs between copies,
+    and two calls with the same ``key`` give identical numbers. The same rule
+    holds in :func:`lrjax.lr_find`, :func:`lrjax.sweep` and :func:`lrjax.tune`
+    (see the docs page "Models from any framework").
 
     **Evaluation.** With ``val_batches`` (a pytree with a leading axis of
     evaluation batches, or a list/iterable of batches), every copy is scored
@@ -113,10 +124,12 @@ def range_test(
 
     **Data.** ``batches`` is a pytree of arrays with a leading step axis (a
     ``tuple``, a dict), a callable ``step -> batch`` traced inside the scan, or
-    any other iterable of batches of arrays (a ``list``, a generator, a data
-    loader): the first ``num_steps`` are sent to the devices in blocks
-    of 32 steps (or ``eval_every``), the copies' state carried from block to
-    block, with the numbers of the stacked call. Streamed batches must all
+    any other iterable of batches (a ``list``, a generator, a data loader;
+    torch / TensorFlow tensors and anything with ``__array__`` or
+    ``__dlpack__`` are converted to NumPy on the host): the first
+    ``num_steps`` are sent to the devices in blocks of 32 steps (or
+    ``eval_every``), the copies' state carried from block to block, with the
+    numbers of the stacked call. Streamed batches must all
     have the first one's shapes (drop a last partial batch).
 
     **Divergence.** Every copy keeps a debiased EMA of its loss (beta 0.98). A

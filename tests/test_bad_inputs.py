@@ -382,7 +382,52 @@ def transform_cases():
     return cases
 
 
-CASES = SCHEDULE_CASES + RANGE_TEST_CASES + RESULT_CASES + transform_cases()
+def framework_cases():
+    """Models and data as other libraries write them (docs/frameworks.md)."""
+    cases = []
+
+    def rngs_with_plain_params():
+        return rt(loss_fn=lambda w, b, rngs: mse(w, b))
+
+    def string_leaf():
+        return rt(batches=[(X[i], "label") for i in range(10)])
+
+    def object_leaf_later():
+        return rt(batches=[(X[i], Y[i] if i != 3 else object()) for i in range(10)])
+
+    def val_string_leaf():
+        return rt(val_batches=[(X[0], "label")])
+
+    cases += [
+        ("rngs asked for with plain params", rngs_with_plain_params, TypeError, "rngs"),
+        ("a batch leaf that is a string", string_leaf, TypeError, "batches at step 0"),
+        ("a batch leaf that is an object", object_leaf_later, TypeError, "batches at step 3"),
+        ("a val_batches leaf that is a string", val_string_leaf, TypeError, "val_batches"),
+    ]
+    try:
+        import equinox as eqx
+        import jax
+    except ImportError:  # an optional extra
+        return cases
+    model = eqx.nn.Linear(3, "scalar", key=jax.random.key(0))
+    outside = eqx.nn.Linear(3, "scalar", key=jax.random.key(1))
+
+    def loss_uses_outside_model():
+        loss = lambda m, b: jnp.mean((jax.vmap(outside)(b[0]) - b[1]) ** 2)
+        return rt(loss_fn=loss, params=model)
+
+    def eqx_state_not_a_state():
+        return rt(loss_fn=lambda m, s, b: (mse(m.weight, b), s), params=model, state={"n": W0})
+
+    cases += [
+        ("equinox loss_fn uses a model from outside", loss_uses_outside_model, ValueError,
+         "loss_fn"),
+        ("equinox state= not an eqx.nn.State", eqx_state_not_a_state, TypeError, "state"),
+    ]  # fmt: skip
+    return cases
+
+
+CASES = SCHEDULE_CASES + RANGE_TEST_CASES + RESULT_CASES + transform_cases() + framework_cases()
 
 
 def test_the_battery_is_large_enough():

@@ -12,6 +12,10 @@
 A ``list`` is always a list of batches; pass a ``tuple`` for stacked arrays.
 Batches of a stream must all have the structure, shapes and dtypes of the
 first; the error for one that does not names the step and the leaf.
+
+Leaves that are not NumPy or JAX arrays (torch or TensorFlow tensors, anything
+with ``__array__`` or ``__dlpack__``, Python numbers) are converted to NumPy on
+the host by :func:`host_array`; torch and TensorFlow are never imported for it.
 """
 
 from __future__ import annotations
@@ -74,6 +78,62 @@ def _spec(x: Any) -> jax.ShapeDtypeStruct:
     return jax.ShapeDtypeStruct(np.shape(x), jnp.result_type(x))
 
 
+def _to_numpy(x: Any) -> Any:
+    if isinstance(x, (np.ndarray, np.generic, jax.Array)):
+        return x
+    package = type(x).__module__.partition(".")[0]
+    if package == "torch" and hasattr(x, "detach"):
+        x = x.detach().cpu()
+        try:
+            return x.numpy()
+        except TypeError:  # bfloat16 and other dtypes NumPy lacks: through DLPack
+            return np.asarray(jax.dlpack.from_dlpack(x.contiguous()))
+    if package == "tensorflow" and hasattr(x, "numpy"):
+        return x.numpy()
+    if isinstance(x, (bool, int, float, complex)) or hasattr(x, "__array__"):
+        return np.asarray(x)
+    if hasattr(x, "__dlpack__"):
+        return np.asarray(jax.dlpack.from_dlpack(x))
+    raise _NotAnArrayError
+
+
+class _NotAnArrayError(TypeError):
+    """A leaf of a type :func:`host_array` does not know how to convert."""
+
+
+def host_array(x: Any, where: str) -> Any:
+    """``x`` as a NumPy array (JAX arrays kept as they are), converted on the host.
+
+    Raises:
+      TypeError: one line naming ``where`` (the batch and the leaf) when ``x`` is
+        not an array JAX can take (a string, an object, an unknown type).
+    """
+    try:
+        arr = _to_numpy(x)
+        jnp.result_type(arr)
+    except Exception as e:
+        detail = (str(e).strip().splitlines() or [""])[0][:120]
+        why = "" if isinstance(e, _NotAnArrayError) or not detail else f" ({detail})"
+        raise TypeError(
+            f"{where} is a {type(x).__name__}, not an array JAX can take{why}; yield NumPy "
+            "arrays, torch/TensorFlow tensors or numbers"
+        ) from None
+    return arr
+
+
+def _host_leaves(batch: Any, where: str) -> tuple[Any, list[Any]]:
+    """The batch's tree structure and its leaves as host arrays (see :func:`host_array`)."""
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(batch)
+    out = [host_array(x, f"{where}: leaf {jax.tree_util.keystr(p) or '<root>'}") for p, x in leaves]
+    return treedef, out
+
+
+def host_tree(tree: Any, where: str) -> Any:
+    """``tree`` with every leaf a host array (see :func:`host_array`)."""
+    treedef, leaves = _host_leaves(tree, where)
+    return jax.tree.unflatten(treedef, leaves)
+
+
 class _Stream:
     """Reads a stream batch by batch, checking each against the first."""
 
@@ -85,9 +145,8 @@ class _Stream:
             first = next(self.it)
         except StopIteration:
             raise ValueError(f"{name} is empty: it yielded no batch") from None
-        self.first = first
-        self.treedef = jax.tree.structure(first)
-        self.specs = [_spec(x) for x in jax.tree.leaves(first)]
+        self.treedef, leaves = _host_leaves(first, f"{name} at step 0")
+        self.specs = [_spec(x) for x in leaves]
         if not self.specs:
             raise ValueError(f"{name}: the first batch has no arrays ({type(first).__name__})")
         self.it = itertools.chain([first], self.it)
@@ -110,7 +169,9 @@ class _Stream:
         leaves = jax.tree_util.tree_leaves_with_path(batch)
         out = []
         for (path, leaf), spec in zip(leaves, self.specs):
-            arr = np.asarray(leaf)
+            arr = np.asarray(
+                host_array(leaf, f"{where}: leaf {jax.tree_util.keystr(path) or '<root>'}")
+            )
             if arr.shape != spec.shape or arr.dtype != spec.dtype:
                 raise ValueError(
                     f"{where}: leaf {jax.tree_util.keystr(path) or '<root>'} has "
@@ -148,6 +209,7 @@ class BatchSource:
             self.example = jax.tree.unflatten(self._stream.treedef, self._stream.specs)
         else:
             self.kind = "stacked"
+            batches = host_tree(batches, name)
             self.length = stacked_length(batches, name)
             self.data = batches
             self.example = jax.tree.map(
@@ -251,5 +313,6 @@ def prepare_val(val_batches: Any) -> Any:
         rows = stream.take(2**31 - 1)
         leaves = [np.stack(col) for col in zip(*rows)]
         return jax.tree.unflatten(stream.treedef, leaves)
+    val_batches = host_tree(val_batches, "val_batches")
     stacked_length(val_batches, "val_batches")
     return jax.tree.map(np.asarray, val_batches)

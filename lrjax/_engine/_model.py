@@ -1,4 +1,4 @@
-"""What the engine trains: one functional form for plain JAX, stateful JAX, NNX and Linen.
+"""What the engine trains: one functional form for plain JAX, stateful JAX, NNX, Linen, Equinox.
 
 The engine sees a :class:`Model`: trained ``params``, carried ``state`` (BatchNorm
 statistics, RNG counters, any non-parameter variable; ``()`` when there is none)
@@ -8,6 +8,12 @@ and a hashable behaviour object whose methods are pure functions of arrays:
   the copy's typed PRNG key for this step;
 - ``evaluate(params, state, batch) -> scalar``, the evaluation score (eval mode);
 - ``seed(state, key) -> state``, the copy's own random streams.
+
+Randomness by parameter name: a ``loss_fn`` or ``eval_fn`` that declares a
+parameter ``key`` receives the copy's PRNG key for the step, one that declares
+``rngs`` an ``nnx.Rngs`` made from it (NNX models only); both are ``None`` at
+evaluation. :func:`random_args` reads the signature once; the behaviours keep
+the names (``loss_random``, ``eval_random``) and :func:`random_kwargs` fills them.
 
 The behaviour objects compare by value (the user's functions by identity, Flax
 graph definitions by structure), so a second call with the same functions and
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import sys
 import types
 import weakref
@@ -27,6 +34,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 class Model(NamedTuple):
@@ -44,6 +52,41 @@ def _split_aux(out: Any, has_aux: bool, who: str) -> tuple[Any, Any]:
         raise ValueError(
             f"{who} with has_aux=True must return (loss, aux), got {type(out).__name__}"
         )
+    return out
+
+
+#: The parameter names through which ``loss_fn`` / ``eval_fn`` ask for randomness.
+RANDOM_ARGS = ("key", "rngs")
+
+
+def random_args(fn: Callable[..., Any] | None) -> tuple[str, ...]:
+    """The names of :data:`RANDOM_ARGS` that ``fn`` declares (read once, by signature)."""
+    if fn is None:
+        return ()
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # a builtin or C callable: no named parameters to fill
+        return ()
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return tuple(n for n in RANDOM_ARGS if n in params and params[n].kind in named)
+
+
+def random_kwargs(names: tuple[str, ...], key: Any) -> dict[str, Any]:
+    """The keyword arguments for :func:`random_args`' ``names``: ``key`` the step's
+    PRNG key, ``rngs`` an ``nnx.Rngs(key)`` (every stream name reads from it);
+    ``None`` for both when ``key`` is ``None`` (evaluation)."""
+    out: dict[str, Any] = {}
+    for name in names:
+        if key is None:
+            out[name] = None
+        elif name == "key":
+            out[name] = key
+        else:
+            from flax import nnx
+
+            out[name] = nnx.Rngs(key)
     return out
 
 
@@ -65,20 +108,24 @@ class Plain(_AsGiven):
     eval_fn: Callable[..., Any] | None
     has_aux: bool
     stateful: bool
+    loss_random: tuple[str, ...] = ()
+    eval_random: tuple[str, ...] = ()
 
     def loss(self, params, state, batch, key):
+        kw = random_kwargs(self.loss_random, key)
         if self.stateful:
-            out, new_state = self.loss_fn(params, state, batch)
+            out, new_state = self.loss_fn(params, state, batch, **kw)
         else:
-            out, new_state = self.loss_fn(params, batch), state
+            out, new_state = self.loss_fn(params, batch, **kw), state
         loss, aux = _split_aux(out, self.has_aux, "loss_fn")
         return loss, new_state, aux
 
     def evaluate(self, params, state, batch):
         if self.eval_fn is not None:
-            return (
-                self.eval_fn(params, state, batch) if self.stateful else self.eval_fn(params, batch)
-            )
+            kw = random_kwargs(self.eval_random, None)
+            if self.stateful:
+                return self.eval_fn(params, state, batch, **kw)
+            return self.eval_fn(params, batch, **kw)
         return self.loss(params, state, batch, None)[0]
 
     def seed(self, state, key):
@@ -173,6 +220,8 @@ class Nnx:
     state_def: Any = dataclasses.field(compare=False, default=None)
     key_leaves: tuple[bool, ...] = ()
     structure: Any = None  # StructureKey((graphdef, eval_graphdef, params_def, state_def))
+    loss_random: tuple[str, ...] = ()
+    eval_random: tuple[str, ...] = ()
 
     def user_params(self, params: Any) -> Any:
         """The ``nnx.State`` of the parameters (any leading axes)."""
@@ -192,15 +241,17 @@ class Nnx:
         from flax import nnx
 
         model = self._merge(self.graphdef, params, state)
-        loss, aux = _split_aux(self.loss_fn(model, batch), self.has_aux, "loss_fn")
+        out = self.loss_fn(model, batch, **random_kwargs(self.loss_random, key))
+        loss, aux = _split_aux(out, self.has_aux, "loss_fn")
         _, _, new_state = nnx.split(model, nnx.Param, ...)
         return loss, jax.tree.leaves(new_state), aux
 
     def evaluate(self, params, state, batch):
         model = self._merge(self.eval_graphdef, params, state)
         if self.eval_fn is not None:
-            return self.eval_fn(model, batch)
-        return _split_aux(self.loss_fn(model, batch), self.has_aux, "loss_fn")[0]
+            return self.eval_fn(model, batch, **random_kwargs(self.eval_random, None))
+        out = self.loss_fn(model, batch, **random_kwargs(self.loss_random, None))
+        return _split_aux(out, self.has_aux, "loss_fn")[0]
 
     def seed(self, state, key):
         leaves, treedef = jax.tree.flatten(state)
@@ -259,20 +310,101 @@ class Linen(_AsGiven):
     has_aux: bool
     module: Any = dataclasses.field(compare=False)
     structure: Any = None  # StructureKey(module)
+    loss_random: tuple[str, ...] = ()
+    eval_random: tuple[str, ...] = ()
 
     def loss(self, params, state, batch, key):
         apply = LinenApply(self.module, params, state, key, training=True)
-        loss, aux = _split_aux(self.loss_fn(apply, batch), self.has_aux, "loss_fn")
+        out = self.loss_fn(apply, batch, **random_kwargs(self.loss_random, key))
+        loss, aux = _split_aux(out, self.has_aux, "loss_fn")
         return loss, apply.state, aux
 
     def evaluate(self, params, state, batch):
         apply = LinenApply(self.module, params, state, None, training=False)
         if self.eval_fn is not None:
-            return self.eval_fn(apply, batch)
-        return _split_aux(self.loss_fn(apply, batch), self.has_aux, "loss_fn")[0]
+            return self.eval_fn(apply, batch, **random_kwargs(self.eval_random, None))
+        out = self.loss_fn(apply, batch, **random_kwargs(self.loss_random, None))
+        return _split_aux(out, self.has_aux, "loss_fn")[0]
 
     def seed(self, state, key):
         return state
+
+
+@dataclasses.dataclass(frozen=True)
+class Eqx:
+    """An ``eqx.Module`` with ``loss_fn(model, batch)`` (or, with ``state=`` an
+    ``eqx.nn.State``, ``loss_fn(model, state, batch) -> (loss, new_state)``).
+
+    The trained parameters are the module's inexact (float) arrays, carried as a
+    flat list (``params_def`` rebuilds the filtered module); everything else
+    (activation functions, Dropout's rate and ``inference`` flag, integer
+    arrays) is ``static`` and rebuilt into the module with ``eqx.combine`` inside
+    every trace. Evaluation runs the model under ``eqx.nn.inference_mode``.
+    Behaviours compare by ``structure`` (tree structures and a
+    :func:`structure_key` of the static leaves), so a freshly built model of the
+    same structure reuses the compiled program.
+    """
+
+    loss_fn: Callable[..., Any]
+    eval_fn: Callable[..., Any] | None
+    has_aux: bool
+    stateful: bool
+    static: Any = dataclasses.field(compare=False)
+    params_def: Any = dataclasses.field(compare=False, default=None)
+    structure: Any = None  # StructureKey of (params_def, static's structure and leaves)
+    loss_random: tuple[str, ...] = ()
+    eval_random: tuple[str, ...] = ()
+
+    def trainable(self, params: Any) -> Any:
+        """The filtered module holding only the trained arrays (``None`` elsewhere)."""
+        return jax.tree.unflatten(self.params_def, params)
+
+    def user_params(self, params: Any) -> Any:
+        """The user's module class with the given arrays (any leading axes)."""
+        import equinox as eqx
+
+        return eqx.combine(self.trainable(params), self.static)
+
+    def user_state(self, state: Any) -> Any:
+        """The ``eqx.nn.State`` as carried (``()`` without ``state=``)."""
+        return state
+
+    def _call(self, fn, model, state, batch, kw):
+        if self.stateful:
+            return fn(model, state, batch, **kw)
+        return fn(model, batch, **kw)
+
+    def loss(self, params, state, batch, key):
+        kw = random_kwargs(self.loss_random, key)
+        out = self._call(self.loss_fn, self.user_params(params), state, batch, kw)
+        if self.stateful:
+            out, state = out
+        loss, aux = _split_aux(out, self.has_aux, "loss_fn")
+        return loss, state, aux
+
+    def evaluate(self, params, state, batch):
+        import equinox as eqx
+
+        model = eqx.nn.inference_mode(self.user_params(params))
+        if self.eval_fn is not None:
+            return self._call(
+                self.eval_fn, model, state, batch, random_kwargs(self.eval_random, None)
+            )
+        out = self._call(self.loss_fn, model, state, batch, random_kwargs(self.loss_random, None))
+        if self.stateful:
+            out = out[0]
+        return _split_aux(out, self.has_aux, "loss_fn")[0]
+
+    def seed(self, state, key):
+        return state
+
+
+def _static_leaf_key(x: Any) -> Any:
+    """A static leaf of an Equinox model for :class:`StructureKey`: arrays by content."""
+    if isinstance(x, (np.ndarray, jax.Array)):
+        a = np.asarray(x)
+        return ("array", a.shape, str(a.dtype), hashlib.sha1(a.tobytes()).hexdigest())
+    return structure_key(x)
 
 
 def _is_nnx(x: Any) -> bool:
@@ -290,9 +422,37 @@ def _is_linen_pair(x: Any) -> bool:
     )
 
 
+def _is_eqx(x: Any) -> bool:
+    eqx = sys.modules.get("equinox")
+    return eqx is not None and isinstance(x, eqx.Module)
+
+
 def is_flax(x: Any) -> bool:
     """Whether ``params`` is an NNX module or a Linen ``(module, variables)`` pair."""
     return _is_nnx(x) or _is_linen_pair(x)
+
+
+def is_model_object(x: Any) -> bool:
+    """Whether ``params`` is a model object (Flax NNX, Linen pair, Equinox module)
+    rather than a pytree of arrays."""
+    return is_flax(x) or _is_eqx(x)
+
+
+def _make_eqx(loss_fn, params, state, eval_fn, has_aux, randomness) -> Model:
+    import equinox as eqx
+
+    stateful = state is not None
+    if stateful and not isinstance(state, eqx.nn.State):
+        raise TypeError(
+            "state= with an Equinox model must be the eqx.nn.State from "
+            f"eqx.nn.make_with_state, got {type(state).__name__}"
+        )
+    trained, static = eqx.partition(params, eqx.is_inexact_array)
+    p_leaves, p_def = jax.tree.flatten(trained)
+    s_leaves, s_def = jax.tree.flatten(static)
+    structure = StructureKey((p_def, s_def, tuple(map(_static_leaf_key, s_leaves))))
+    behaviour = Eqx(loss_fn, eval_fn, has_aux, stateful, static, p_def, structure, *randomness)
+    return Model(p_leaves, state if stateful else (), behaviour)
 
 
 def make_model(
@@ -306,9 +466,21 @@ def make_model(
     """Builds the engine's :class:`Model` from what the user passed.
 
     Raises:
-      TypeError: ``state`` given with a Flax model (Flax models carry their own).
+      TypeError: ``state`` given with a Flax model (Flax models carry their own),
+        or ``rngs`` asked for by a ``loss_fn``/``eval_fn`` of a model that is not
+        an NNX module.
       ValueError: a Linen pair without a ``params`` collection.
     """
+    randomness = (random_args(loss_fn), random_args(eval_fn))
+    if not _is_nnx(params):
+        for who, names in zip(("loss_fn", "eval_fn"), randomness):
+            if "rngs" in names:
+                raise TypeError(
+                    f"{who} takes rngs, an nnx.Rngs that lrjax passes to Flax NNX models only; "
+                    "name the parameter key to receive a PRNG key per copy and step"
+                )
+    if _is_eqx(params):
+        return _make_eqx(loss_fn, params, state, eval_fn, has_aux, randomness)
     if _is_nnx(params):
         if state is not None:
             raise TypeError("state is for plain-JAX models; an nnx.Module carries its own state")
@@ -325,7 +497,7 @@ def make_model(
         s_leaves, s_def = jax.tree.flatten(rest)
         structure = StructureKey((graphdef, eval_graphdef, p_def, s_def))
         behaviour = Nnx(loss_fn, eval_fn, has_aux, graphdef, eval_graphdef, p_def, s_def,
-                        tuple(key_leaves), structure)  # fmt: skip
+                        tuple(key_leaves), structure, *randomness)  # fmt: skip
         return Model(p_leaves, s_leaves, behaviour)
     if _is_linen_pair(params):
         if state is not None:
@@ -339,7 +511,8 @@ def make_model(
                 "collection (module.init(...))"
             )
         rest = {k: v for k, v in variables.items() if k != "params"}
-        behaviour = Linen(loss_fn, eval_fn, has_aux, module, StructureKey(module))
+        behaviour = Linen(loss_fn, eval_fn, has_aux, module, StructureKey(module), *randomness)
         return Model(variables["params"], rest, behaviour)
     stateful = state is not None
-    return Model(params, state if stateful else (), Plain(loss_fn, eval_fn, has_aux, stateful))
+    behaviour = Plain(loss_fn, eval_fn, has_aux, stateful, *randomness)
+    return Model(params, state if stateful else (), behaviour)

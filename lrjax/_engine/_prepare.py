@@ -22,7 +22,7 @@ import optax
 
 from lrjax._checks import check_bool, check_count, check_transformation
 from lrjax._engine._data import BatchSource, prepare_val
-from lrjax._engine._model import Model, is_flax, make_model
+from lrjax._engine._model import Eqx, Model, is_model_object, make_model
 
 
 class StepFacts(NamedTuple):
@@ -133,14 +133,17 @@ def _seed_model(loss_fn, params, init_fn, seeds, *, state, eval_fn, has_aux) -> 
         if params is None:
             raise ValueError("params is None: pass initial params or init_fn")
         model = make_model(loss_fn, params, state=state, eval_fn=eval_fn, has_aux=has_aux)
-        check_params(model.behaviour.user_params(model.params))
+        b = model.behaviour
+        check_params(
+            b.trainable(model.params) if isinstance(b, Eqx) else b.user_params(model.params)
+        )
         return model, False
     if not callable(init_fn):
         raise TypeError(f"init_fn must be a callable key -> params, got {init_fn!r}")
-    if is_flax(params):
+    if is_model_object(params):
         raise TypeError(
-            "init_fn draws plain parameter pytrees; for a Flax model pass the model as params "
-            "(use seeds=1)"
+            "init_fn draws plain parameter pytrees; for a Flax or Equinox model pass the model "
+            "as params (use seeds=1)"
         )
     keys = jax.random.split(jax.random.PRNGKey(0), seeds)
     stacked = jax.vmap(init_fn)(keys)
@@ -208,12 +211,26 @@ def step_facts(jaxpr: Any) -> StepFacts:
     return StepFacts(frozenset(names), flops)
 
 
-def _trace(fn: Callable[..., Any], args: tuple, what: str) -> tuple[Any, StepFacts]:
+def _uses_inputs(jaxpr: Any, first: int, count: int) -> bool:
+    """Whether output 0 of a closed jaxpr may depend on inputs ``first .. first+count-1``
+    (an equation's outputs count as depending on all of its inputs: never a false no)."""
+    inner = jaxpr.jaxpr
+    reached = set(inner.invars[first : first + count])
+    for eqn in inner.eqns:
+        if any(not isinstance(v, jax.extend.core.Literal) and v in reached for v in eqn.invars):
+            reached.update(eqn.outvars)
+    out = inner.outvars[0]
+    return not isinstance(out, jax.extend.core.Literal) and out in reached
+
+
+def _trace(
+    fn: Callable[..., Any], args: tuple, what: str, params_used: bool = False
+) -> tuple[Any, StepFacts]:
     """``fn``'s output shapes on ``args`` and its :class:`StepFacts`, with a one-line
-    error saying what to check."""
+    error saying what to check. With ``params_used``, also raises ValueError when
+    the first output does not depend on ``args[0]`` (the trained parameters)."""
     try:
         jaxpr, shapes = jax.make_jaxpr(fn, return_shape=True)(*args)
-        return shapes, step_facts(jaxpr)
     except (TypeError, ValueError) as e:
         kind = TypeError if isinstance(e, TypeError) else ValueError
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -228,6 +245,12 @@ def _trace(fn: Callable[..., Any], args: tuple, what: str) -> tuple[Any, StepFac
             "(a module captured by loss_fn?); pass the model as params and use the "
             "model given to loss_fn"
         ) from e
+    if params_used and not _uses_inputs(jaxpr, 0, len(jax.tree.leaves(args[0]))):
+        raise ValueError(
+            f"{what}: the loss does not depend on the model passed as params (does loss_fn "
+            "use a model from outside, a closure or a global?); use the model loss_fn receives"
+        )
+    return shapes, step_facts(jaxpr)
 
 
 def check_model(model: Model, seeded: bool, example: Any, val: Any) -> StepFacts:
@@ -245,7 +268,8 @@ def check_model(model: Model, seeded: bool, example: Any, val: Any) -> StepFacts
     form = "loss_fn(params, state, batch)" if stateful else "loss_fn(params, batch)"
     try:
         with_key = lambda p, s, x: b.loss(p, s, x, jax.random.key(0))
-        (loss, new_state, _), facts = _trace(with_key, (params, state, example), form)
+        args = (params, state, example)
+        (loss, new_state, _), facts = _trace(with_key, args, form, isinstance(b, Eqx))
     except TypeError as e:
         if stateful and any(w in str(e) for w in ("unpack", "iterat")):
             raise TypeError(

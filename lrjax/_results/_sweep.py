@@ -140,6 +140,9 @@ class SweepResult:
 
             graphdef = nnx.graphdef(model)
             best = nnx.merge(graphdef, result.best_params(), result.best_state())
+
+        For an Equinox model it is the trained module itself (your class), and
+        ``best_state()`` its ``eqx.nn.State``.
         """
         return self._best_copy(self.params, "best_params()")
 
@@ -157,8 +160,10 @@ class SweepResult:
         import jax
 
         # ``...``: a 0-d leaf stays an array (NumPy would give a read-only scalar,
-        # which a rebuilt NNX model cannot update, e.g. its RNG count).
-        return jax.tree.map(lambda a: a[0, i, ...], tree)
+        # which a rebuilt NNX model cannot update, e.g. its RNG count). Leaves that
+        # are not arrays (an Equinox model's functions and flags) are kept.
+        pick = lambda a: a[0, i, ...] if isinstance(a, (np.ndarray, jax.Array)) else a
+        return jax.tree.map(pick, tree)
 
     def status_counts(self) -> dict[str, int]:
         """How many settings have each status, ``{"good": n, "slow": n, ...}``."""
