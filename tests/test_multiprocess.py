@@ -27,7 +27,13 @@ pytestmark = pytest.mark.slow
 
 
 def _one_process(devices: int) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    # The script sets the device count; any other XLA flag (e.g. the vector ISA,
+    # --xla_cpu_max_isa) stays, as the two-process launch inherits it: both sides
+    # must compile for the same instructions to round alike.
+    env = dict(os.environ)
+    flags = [f for f in env.pop("XLA_FLAGS", "").split() if "device_count" not in f]
+    if flags:
+        env["XLA_FLAGS"] = " ".join(flags)
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--num-processes=1", f"--devices-per-process={devices}"],
         capture_output=True,
