@@ -6,9 +6,12 @@ rates: a copy's optimizer is built from its hyperparameters ``h`` by a
 
 - :func:`prepare` checks and normalises the user's model, data and randomness
   (``_prepare``, ``_model``, ``_data``);
-- :func:`run` is the one runner: it plans the chunks and blocks, places inputs
-  on the devices, picks an execution strategy and runs the compiled kernel
-  (``_runner``, ``_kernel``);
+- the runner (``_runner``) owns every host loop: :func:`run` trains chunks of
+  independent copies (range test, ramp, sweep: it plans chunks and blocks,
+  places inputs on the devices, picks an execution strategy and runs the
+  compiled kernel, ``_kernel``), :func:`run_rounds` trains a program in rounds
+  with a step between them (tune's searches); both stream data, report
+  progress and copy results back;
 - :func:`copy_scores` turns per-step losses into one score per copy (``_score``).
 
 ``lrjax._search`` builds tune's programs from the kernel's per-copy functions
@@ -40,6 +43,7 @@ from lrjax._engine._runner import (
     STRATEGIES,
     EngineResult,
     Placement,
+    RoundsProgram,
     RunOptions,
     as_mesh,
     check_chunk_size,
@@ -48,6 +52,7 @@ from lrjax._engine._runner import (
     choose_strategy,
     compile_program,
     run,
+    run_rounds,
     to_host,
 )
 from lrjax._engine._score import copy_scores, score_window

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 import warnings
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -550,6 +550,65 @@ def _run_blocks(plan: Plan, spec, place: Placement, shared: _Shared, source, hs,
     final = _kernel.finish(carry, shared.val, spec=spec, out_sharding=out)
     curves = jnp.stack(curves, axis=2) if curves else jnp.zeros((*final.stop_step.shape, 0))
     return _chunk_output(steps, curves, final)
+
+
+class RoundsProgram(Protocol):
+    """A program trained in rounds with a step between them (``lrjax._search``'s
+    searches): what :func:`run_rounds` calls. The program holds its own inputs
+    (placed by the caller with a :class:`Placement`); the runner hands it the
+    training data, on the devices."""
+
+    def whole(self, blocks: Any) -> tuple[Any, Any]:
+        """Every round in one call: ``(records stacked over rounds, final)``."""
+
+    def start(self) -> Any:
+        """The carry before the first round (streamed data)."""
+
+    def round(self, carry: Any, r: int, data: Any) -> tuple[Any, Any]:
+        """Round ``r`` on its batches ``data`` ``[L, ...]``: ``(carry, record)``."""
+
+    def final(self, carry: Any) -> Any:
+        """What the run returns after the last round."""
+
+
+def run_rounds(
+    prepared: Prepared,
+    program: RoundsProgram,
+    *,
+    rounds: int,
+    num_steps: int,
+    place: Placement,
+    progress: bool | None = None,
+    description: str = "training",
+) -> tuple[Any, Any]:
+    """Runs ``program`` over ``rounds`` rounds of ``num_steps // rounds`` steps.
+
+    With the batches in memory the whole program is one call; streamed, the
+    runner reads one round's batches at a time and calls the program round by
+    round. Progress is reported per round.
+
+    Returns:
+      ``(history, final)`` as host arrays: the records stacked over rounds and
+      what ``program.final`` returned.
+    """
+    source = prepared.source
+    L = num_steps // rounds
+    with ProgressBar(rounds, progress_enabled(progress), description) as bar:
+        if not source.streamed:
+            records, final = program.whole(place.shared(source.in_memory(num_steps, L)))
+            history, final = to_host(records), to_host(final)
+            bar.advance(rounds)
+            return history, final
+        carry = program.start()
+        parts = []
+        for r, data in enumerate(source.stream_blocks(num_steps, L, 1)):
+            carry, record = program.round(
+                carry, r, place.shared(jax.tree.map(lambda x: x[0], data))
+            )
+            parts.append(to_host(record))
+            bar.advance(1)
+        history = jax.tree.map(lambda *xs: np.stack(xs), *parts)
+        return history, to_host(program.final(carry))
 
 
 def kernel_spec(prepared: Prepared, make_tx: Static, plan: Plan, return_params: bool):

@@ -608,6 +608,48 @@ class SearchResult(NamedTuple):
     final: Final
 
 
+@dataclasses.dataclass(frozen=True)
+class _Search:
+    """A search as the runner's :class:`~lrjax._engine.RoundsProgram`: its compiled
+    programs (:func:`tune_search`, or :func:`tune_start`, :func:`tune_round`,
+    :func:`tune_final` when streamed) with their inputs on the devices."""
+
+    spec: SearchSpec
+    place: Any
+    params: Any
+    state: Any
+    keys: Any
+    keep: np.ndarray
+    factor: np.ndarray
+    val: Any
+    bounds: Any
+    search_key: Any
+
+    def _args(self) -> dict:
+        return dict(factor=self.factor, val=self.val, bounds=self.bounds,
+                    search_key=self.search_key)  # fmt: skip
+
+    def whole(self, blocks):
+        return tune_search(
+            self.params, self.state, self.keys, blocks, self.place.shared(self.keep),
+            spec=self.spec, out_sharding=self.place.out_sharding, **self._args(),
+        )  # fmt: skip
+
+    def start(self):
+        return tune_start(self.params, self.state, self.keys, self.bounds, self.search_key,
+                          spec=self.spec)  # fmt: skip
+
+    def round(self, carry, r, data):
+        return tune_round(
+            carry, jnp.int32(r), data, self.place.shared(self.keep[r]), self.keys,
+            spec=self.spec, out_sharding=self.place.out_sharding, width=self.spec.widths[r],
+            **self._args(),
+        )  # fmt: skip
+
+    def final(self, carry):
+        return tune_final(carry, spec=self.spec, out_sharding=self.place.out_sharding)
+
+
 def run_search(
     prepared: _engine.Prepared,
     make_tx: _engine.Static,
@@ -671,50 +713,22 @@ def run_search(
     )
     member_key, search_key = split_key(prepared.key)
     index = np.arange(population, dtype=np.uint32)[None]  # member i folds i into the key
-    keys = place.copies(np.asarray(_engine.copy_keys(member_key, index)), axis=1)
-    args = dict(
+    program = _Search(
+        spec=spec,
+        place=place,
+        params=place.shared(model.params),
+        state=place.shared(model.state),
+        keys=place.copies(np.asarray(_engine.copy_keys(member_key, index)), axis=1),
+        keep=keep_counts(population, rounds),
         factor=np.asarray(diverge_factor, float_dtype()),
         val=place.shared(val) if val is not None else None,
         bounds=place.shared(bounds),
         search_key=place.shared(search_key),
     )
-    params, state = place.shared(model.params), place.shared(model.state)
-    keep = keep_counts(population, rounds)
-    out = place.out_sharding
-    with _engine.ProgressBar(rounds, _engine.progress_enabled(progress), description) as bar:
-        if not source.streamed:
-            blocks = source.in_memory(num_steps, L)
-            records, final = tune_search(
-                params,
-                state,
-                keys,
-                place.shared(blocks),
-                place.shared(keep),
-                spec=spec,
-                out_sharding=out,
-                **args,
-            )
-            history, final = _engine.to_host(records), _engine.to_host(final)
-            bar.advance(rounds)
-        else:
-            pop = tune_start(params, state, keys, args["bounds"], args["search_key"], spec=spec)
-            parts = []
-            for r, data in enumerate(source.stream_blocks(num_steps, L, 1)):
-                pop, record = tune_round(
-                    pop,
-                    jnp.int32(r),
-                    place.shared(jax.tree.map(lambda x: x[0], data)),
-                    place.shared(keep[r]),
-                    keys,
-                    spec=spec,
-                    out_sharding=out,
-                    width=spec.widths[r],
-                    **args,
-                )
-                parts.append(_engine.to_host(record))
-                bar.advance(1)
-            history = jax.tree.map(lambda *xs: np.stack(xs), *parts)
-            final = _engine.to_host(tune_final(pop, spec=spec, out_sharding=out))
+    history, final = _engine.run_rounds(
+        prepared, program, rounds=rounds, num_steps=num_steps, place=place,
+        progress=progress, description=description,
+    )  # fmt: skip
     behaviour = model.behaviour  # the best member's parameters in the user's form
     final = final._replace(
         params=behaviour.user_params(final.params), state=behaviour.user_state(final.state)
