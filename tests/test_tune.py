@@ -444,6 +444,73 @@ def test_nnx_dropout_batchnorm_validation_and_a_schedule():
     assert score == pytest.approx(a.best_score, rel=1e-5)
 
 
+class DropNet(nnx.Module):
+    def __init__(self, rngs: nnx.Rngs):
+        self.l1 = nnx.Linear(4, 8, rngs=rngs)
+        self.do = nnx.Dropout(0.5, rngs=rngs)
+        self.l2 = nnx.Linear(8, 1, rngs=rngs)
+
+    def __call__(self, x):
+        return self.l2(self.do(nnx.relu(self.l1(x))))[:, 0]
+
+
+@pytest.mark.parametrize("method", ["pbt", "halving"])
+def test_nnx_dropout_streams_are_reseeded_every_round(method):
+    """Member ``i`` draws round ``r``'s Dropout masks from ``fold_in(member_i, r)``
+    (``member_i = fold_in(member_key, i)``; RNG key leaf ``j`` of the state from
+    ``fold_in(round_key, j)``), also after copying a parent's state: a hand-written
+    NNX loop with those keys, replaying the result's parents and values, gives
+    every member's losses in every round."""
+    P, rounds, L = 4, 3, 4
+    x = jax.random.normal(jax.random.PRNGKey(0), (rounds * L, 16, 4))
+    y = jnp.sin(x.sum(-1))
+    model = DropNet(nnx.Rngs(0))
+    key = jax.random.PRNGKey(5)
+    res = lrjax.tune(
+        nnx_loss, model, (x, y), make_sgd_lr, {"learning_rate": ("log", 1e-3, 0.1)},
+        population=P, num_steps=rounds * L, rounds=rounds, method=method, key=key,
+    )  # fmt: skip
+    h = res.history
+    if method == "pbt":
+        assert (h.parents[1:] != np.arange(P)).any()  # a state was copied
+    member_key, _ = _search.split_key(jax.random.key_data(key))
+    member_key = jax.random.wrap_key_data(jnp.asarray(member_key))
+    graphdef, params0, rest0 = nnx.split(model, nnx.Param, ...)
+
+    s_def = jax.tree.structure(rest0)
+
+    def loss_of(p, rest, batch):  # ``rest``: the state's leaves
+        m = nnx.merge(graphdef, p, jax.tree.unflatten(s_def, rest), copy=True)
+        loss = nnx_loss(m, batch)
+        return loss, jax.tree.leaves(nnx.split(m, nnx.Param, ...)[2])
+
+    grad = jax.jit(jax.value_and_grad(loss_of, has_aux=True))
+    slots = [(params0, jax.tree.leaves(rest0))] * P
+    for r in range(rounds):
+        slots = [slots[int(h.parents[r, i])] for i in range(P)]
+        for i in range(P):
+            if not h.active[r, i]:
+                continue
+            params, rest = slots[i]
+            round_key = jax.random.fold_in(jax.random.fold_in(member_key, i), r)
+            rest = [
+                jax.random.fold_in(round_key, j)
+                if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key) else leaf
+                for j, leaf in enumerate(rest)
+            ]  # fmt: skip
+            lr = float(h.values["learning_rate"][r, i])
+            losses = []
+            for t in range(r * L, (r + 1) * L):
+                (loss, rest), g = grad(params, rest, (x[t], y[t]))
+                params = jax.tree.map(lambda p, d: p - lr * d, params, g)
+                losses.append(float(loss))
+            slots[i] = (params, rest)
+            # float32 both ways; XLA CPU fuses the vmapped members differently
+            np.testing.assert_allclose(
+                res.losses[i, r * L : (r + 1) * L], losses, rtol=1e-5, err_msg=f"{r}, {i}"
+            )
+
+
 # --------------------------------------------------------------- bad inputs
 
 
