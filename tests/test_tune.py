@@ -258,6 +258,72 @@ def test_members_computed_per_round(cooldown):
     assert _search.round_widths("halving", P, R) == tuple(expected["halving"])
 
 
+@pytest.mark.parametrize(("population", "seed"), [(8, 0), (16, 1)])
+def test_exploit_equals_the_rules_replayed_from_the_draws(population, seed):
+    """One PBT change (:func:`_exploit`) against the documented rules in plain
+    Python: the bottom quartile (``NaN`` ranked last) takes top-quartile member
+    ``floor(partner * q)``'s whole carry and its genes, perturbed (resampled
+    below 0.25; else x0.8 / x1.25 clipped to the bounds, a choice one option
+    down / up clipped to the ends); the others are unchanged. Parents sit near
+    the bounds so every branch, clipping at both ends included, is taken."""
+    import types
+
+    P, q = population, population // 4
+    space = {"a": (0.5, 1.0), "b": ("log", 1e-3, 2.0), "c": [0.0, 0.5, 0.9, 0.99]}
+    dims, names = list(space.values()), list(space)
+    spec = types.SimpleNamespace(
+        population=P, names=tuple(names), kinds=("uniform", "log", "choice")
+    )
+    bounds = {
+        "a": jnp.asarray([0.5, 1.0], jnp.float32),
+        "b": jnp.asarray([1e-3, 2.0], jnp.float32),
+        "c": jnp.asarray(space["c"], jnp.float32),
+    }
+    rng = np.random.default_rng(seed)
+    taken = {"lo": 0, "hi": 0, "first": 0, "last": 0, "resampled": 0, "moved": 0}
+    for i in range(1, 13):
+        genes = {
+            "a": rng.choice([0.51, 0.55, 0.75, 0.85, 0.99], P).astype(np.float32),
+            "b": rng.choice([1.1e-3, 0.05, 1.9], P).astype(np.float32),
+            "c": rng.integers(0, 4, P).astype(np.int32),
+        }
+        score = rng.permutation(P).astype(np.float32)
+        score[rng.integers(0, P)] = np.nan
+        carry = {"w": np.arange(P * 3, dtype=np.float32).reshape(1, P, 3), "n": np.arange(P)[None]}
+        d = _search.round_draws(np.array([seed, 5], np.uint32), i, P, len(dims))
+        out_carry, out_genes, parent = _search._population._exploit(
+            carry, {n: jnp.asarray(g) for n, g in genes.items()}, jnp.asarray(score), d,
+            bounds, spec,
+        )  # fmt: skip
+        d = jax.tree.map(np.asarray, d)
+        order = sorted(range(P), key=lambda m: (np.inf if np.isnan(score[m]) else score[m], m))
+        top, bottom = order[:q], order[P - q :]
+        ref_parent = list(range(P))
+        for m in bottom:
+            ref_parent[m] = top[min(math.floor(float(d.partner[m]) * q), q - 1)]
+        np.testing.assert_array_equal(parent, ref_parent)
+        np.testing.assert_array_equal(out_carry["w"], carry["w"][:, ref_parent])
+        np.testing.assert_array_equal(out_carry["n"], carry["n"][:, ref_parent])
+        for k, (name, dim) in enumerate(zip(names, dims)):
+            ref = list(genes[name])
+            for m in bottom:
+                g = genes[name][ref_parent[m]]
+                ref[m] = ref_perturb(g, d.resample[m, k], d.coin[m, k], d.sample[m, k], dim)
+                if d.resample[m, k] < _search.RESAMPLE_PROBABILITY:
+                    taken["resampled"] += 1
+                    continue
+                taken["moved"] += 1
+                if isinstance(dim, list):
+                    taken["first"] += g == 0 and d.coin[m, k] < 0.5
+                    taken["last"] += g == len(dim) - 1 and d.coin[m, k] >= 0.5
+                else:
+                    taken["lo"] += g * 0.8 < dim[-2]
+                    taken["hi"] += g * 1.25 > dim[-1]
+            # float32 genes times a float32 factor here, float64 in the reference
+            np.testing.assert_allclose(out_genes[name], ref, rtol=1e-6, err_msg=f"{i} {name}")
+    assert all(n > 0 for n in taken.values()), taken
+
+
 # ---------------------------------------------------------------- compiles
 
 
@@ -376,6 +442,73 @@ def test_nnx_dropout_batchnorm_validation_and_a_schedule():
     best.eval()
     score = np.mean([float(nnx_loss(best, (val[0][i], val[1][i]))) for i in range(2)])
     assert score == pytest.approx(a.best_score, rel=1e-5)
+
+
+class DropNet(nnx.Module):
+    def __init__(self, rngs: nnx.Rngs):
+        self.l1 = nnx.Linear(4, 8, rngs=rngs)
+        self.do = nnx.Dropout(0.5, rngs=rngs)
+        self.l2 = nnx.Linear(8, 1, rngs=rngs)
+
+    def __call__(self, x):
+        return self.l2(self.do(nnx.relu(self.l1(x))))[:, 0]
+
+
+@pytest.mark.parametrize("method", ["pbt", "halving"])
+def test_nnx_dropout_streams_are_reseeded_every_round(method):
+    """Member ``i`` draws round ``r``'s Dropout masks from ``fold_in(member_i, r)``
+    (``member_i = fold_in(member_key, i)``; RNG key leaf ``j`` of the state from
+    ``fold_in(round_key, j)``), also after copying a parent's state: a hand-written
+    NNX loop with those keys, replaying the result's parents and values, gives
+    every member's losses in every round."""
+    P, rounds, L = 4, 3, 4
+    x = jax.random.normal(jax.random.PRNGKey(0), (rounds * L, 16, 4))
+    y = jnp.sin(x.sum(-1))
+    model = DropNet(nnx.Rngs(0))
+    key = jax.random.PRNGKey(5)
+    res = lrjax.tune(
+        nnx_loss, model, (x, y), make_sgd_lr, {"learning_rate": ("log", 1e-3, 0.1)},
+        population=P, num_steps=rounds * L, rounds=rounds, method=method, key=key,
+    )  # fmt: skip
+    h = res.history
+    if method == "pbt":
+        assert (h.parents[1:] != np.arange(P)).any()  # a state was copied
+    member_key, _ = _search.split_key(jax.random.key_data(key))
+    member_key = jax.random.wrap_key_data(jnp.asarray(member_key))
+    graphdef, params0, rest0 = nnx.split(model, nnx.Param, ...)
+
+    s_def = jax.tree.structure(rest0)
+
+    def loss_of(p, rest, batch):  # ``rest``: the state's leaves
+        m = nnx.merge(graphdef, p, jax.tree.unflatten(s_def, rest), copy=True)
+        loss = nnx_loss(m, batch)
+        return loss, jax.tree.leaves(nnx.split(m, nnx.Param, ...)[2])
+
+    grad = jax.jit(jax.value_and_grad(loss_of, has_aux=True))
+    slots = [(params0, jax.tree.leaves(rest0))] * P
+    for r in range(rounds):
+        slots = [slots[int(h.parents[r, i])] for i in range(P)]
+        for i in range(P):
+            if not h.active[r, i]:
+                continue
+            params, rest = slots[i]
+            round_key = jax.random.fold_in(jax.random.fold_in(member_key, i), r)
+            rest = [
+                jax.random.fold_in(round_key, j)
+                if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key) else leaf
+                for j, leaf in enumerate(rest)
+            ]  # fmt: skip
+            lr = float(h.values["learning_rate"][r, i])
+            losses = []
+            for t in range(r * L, (r + 1) * L):
+                (loss, rest), g = grad(params, rest, (x[t], y[t]))
+                params = jax.tree.map(lambda p, d: p - lr * d, params, g)
+                losses.append(float(loss))
+            slots[i] = (params, rest)
+            # float32 both ways; XLA CPU fuses the vmapped members differently
+            np.testing.assert_allclose(
+                res.losses[i, r * L : (r + 1) * L], losses, rtol=1e-5, err_msg=f"{r}, {i}"
+            )
 
 
 # --------------------------------------------------------------- bad inputs

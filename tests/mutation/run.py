@@ -168,6 +168,15 @@ MUTATIONS = [
         ("tests/transforms/test_plateau.py",),
         "torch skips a reduction smaller than eps",
     ),
+    Mutation(
+        "plateau-increase-patience-off-by-one",
+        "transforms",
+        "lrjax/transforms/_plateau.py",
+        "grow = reduced & (num_good >= increase_patience)",
+        "grow = reduced & (num_good > increase_patience)",
+        ("tests/transforms/test_plateau.py", "-k", "increase"),
+        "the rate rises again one improving check late",
+    ),
     # ------------------------------------------------------------------ callbacks
     Mutation(
         "early-stopping-tie-counts-as-improvement",
@@ -348,6 +357,24 @@ MUTATIONS = [
         ("tests/range_test",),
         "every copy draws the same dropout masks",
     ),
+    Mutation(
+        "engine-step-key-not-folded",
+        "engine",
+        "lrjax/_engine/_kernel.py",
+        "spec.behaviour.loss(p, c.state, batch, jax.random.fold_in(key, t))",
+        "spec.behaviour.loss(p, c.state, batch, jax.random.fold_in(key, 0))",
+        ("tests/range_test/test_models.py", "-k", "linen_dropout"),
+        "every step of a copy draws the same dropout mask (not fold_in(copy_key, t))",
+    ),
+    Mutation(
+        "engine-stream-t0-counts-calls",
+        "engine",
+        "lrjax/_engine/_runner.py",
+        "t0 += plan.block * plan.per_call",
+        "t0 += plan.per_call",
+        ("tests/range_test/test_parallel.py", "-k", "several_blocks"),
+        "a streamed run's later calls start at the wrong step (steps 32 and later)",
+    ),
     # ----------------------------------------------------------------------- tune
     Mutation(
         "tune-probe-not-annealed",
@@ -375,6 +402,24 @@ MUTATIONS = [
         "index = jnp.arange(width)",
         ("tests/test_tune.py",),
         "halving trains the first slots, not the members still training",
+    ),
+    Mutation(
+        "tune-perturb-not-clipped",
+        "tune",
+        "lrjax/_search/_population.py",
+        "moved = jnp.clip(gene * jnp.where(up, hi_f, lo_f), bound[0], bound[1])",
+        "moved = gene * jnp.where(up, hi_f, lo_f)",
+        ("tests/test_tune.py", "-k", "exploit or brute_force"),
+        "a perturbed number leaves [low, high] (x1.25 near high, x0.8 near low)",
+    ),
+    Mutation(
+        "tune-reseed-same-every-round",
+        "tune",
+        "lrjax/_search/_population.py",
+        "key = jax.random.fold_in(jax.random.wrap_key_data(key), r)",
+        "key = jax.random.fold_in(jax.random.wrap_key_data(key), 0)",
+        ("tests/test_tune.py", "-k", "nnx"),
+        "every round reuses round 0's Dropout streams (not fold_in(member_key, r))",
     ),
 ]
 

@@ -522,3 +522,51 @@ def test_linen_dropout_streams_are_the_documented_keys():
             losses.append(float(loss))
         np.testing.assert_allclose(r.losses[0, i], losses, rtol=1e-5)
     assert not np.allclose(r.losses[0, 0], r.losses[0, 1])
+
+
+def test_linen_dropout_keys_across_chunks():
+    """Copy ``k`` folds its index among all the copies into the key, whatever the
+    chunking (Flax models take one initialisation: ``s * K + k`` is ``k``), and
+    its step ``t`` uses ``fold_in(copy_key, t)``: a hand-written Linen loop with
+    those keys gives every copy's losses (five rates in chunks of two, the last
+    one padded)."""
+    import flax.linen as nn
+
+    class Drop(nn.Module):
+        @nn.compact
+        def __call__(self, x, train: bool):
+            x = nn.Dropout(0.5, deterministic=not train)(nn.Dense(8)(x))
+            return nn.Dense(1)(x)[:, 0]
+
+    module = Drop()
+    variables = module.init(jax.random.PRNGKey(0), jnp.ones((2, 4)), train=False)
+
+    def loss_fn(apply, batch):
+        return jnp.mean((apply(batch[0], train=apply.training) - batch[1]) ** 2)
+
+    steps, K = 6, 5
+    batches = data(steps=steps)
+    key = jax.random.PRNGKey(11)
+    r = lrjax.range_test(
+        loss_fn, (module, variables), batches, optax.sgd, key=key, min_lr=1e-2, max_lr=3e-2,
+        num_lrs=K, num_steps=steps, chunk_size=2,
+    )  # fmt: skip
+    base = jax.random.wrap_key_data(key)
+    for k in range(K):
+        copy_key = jax.random.fold_in(base, k)
+        params, tx = variables["params"], optax.sgd(r.lrs[k])
+        opt, losses = tx.init(params), []
+        for t in range(steps):
+            x, y = batches[0][t], batches[1][t]
+
+            def f(p, t=t, x=x, y=y):
+                out = module.apply({"params": p}, x, train=True,
+                                   rngs={"dropout": jax.random.fold_in(copy_key, t)})  # fmt: skip
+                return jnp.mean((out - y) ** 2)
+
+            loss, g = jax.value_and_grad(f)(params)
+            u, opt = tx.update(g, opt, params)
+            params = optax.apply_updates(params, u)
+            losses.append(float(loss))
+        # float32 both ways; XLA CPU fuses the vmapped copies differently
+        np.testing.assert_allclose(r.losses[0, k], losses, rtol=1e-5, err_msg=f"copy {k}")

@@ -261,3 +261,45 @@ def test_negative_losses_use_relative_rule(helpers):
         num_steps=helpers.T,
     )
     assert not r.diverged.any()
+
+
+@pytest.mark.parametrize(
+    ("chunk_size", "eval_every"),
+    [(None, None), (2, None), (None, 5)],
+    ids=["one-chunk", "chunks-replay-the-stream", "eval-every-5"],
+)
+def test_a_stream_of_several_blocks_equals_the_reference_at_every_step(
+    helpers, chunk_size, eval_every
+):
+    """A stream of 70 batches (blocks of 32 steps, the last one partial; with
+    ``eval_every=5`` calls of 30 steps) is read once, in order, and gives at
+    every step, 32 and later included, the losses and smoothed losses of a
+    Python loop over the same batches and of the same batches stacked."""
+    steps = 70
+    x, y = helpers.make_batches(steps=steps, seed=3)
+    x, y = np.asarray(x), np.asarray(y)
+    params = helpers.init_mlp(jax.random.PRNGKey(1))
+    read = []
+
+    def stream():
+        for t in range(steps + 5):  # longer than needed: only num_steps are read
+            read.append(t)
+            yield x[t], y[t]
+
+    kw = dict(min_lr=1e-3, max_lr=0.1, num_lrs=3, num_steps=steps, chunk_size=chunk_size)
+    if eval_every is not None:
+        kw.update(eval_every=eval_every, val_batches=(x[:2], y[:2]))
+    r = lrjax.range_test(helpers.mlp_loss, params, stream(), helpers.momentum, **kw)
+    assert read == list(range(steps))
+    stacked = lrjax.range_test(helpers.mlp_loss, params, (x, y), helpers.momentum, **kw)
+    # float32 both ways; the streamed calls are other XLA programs (CPU code differs)
+    np.testing.assert_allclose(r.losses, stacked.losses, rtol=1e-5)
+    np.testing.assert_allclose(r.smoothed, stacked.smoothed, rtol=1e-5)
+    for k, lr in enumerate(r.lrs):
+        losses, smoothed, stop = helpers.reference_run(
+            helpers.mlp_loss, params, (x, y), helpers.momentum, lr, steps
+        )
+        assert stop == -1 and r.stop_step[0, k] == -1
+        # float64 EMA in the reference, float32 in the engine, over 70 steps
+        np.testing.assert_allclose(r.losses[0, k], losses, rtol=2e-5, atol=1e-6)
+        np.testing.assert_allclose(r.smoothed[0, k], smoothed, rtol=2e-5, atol=1e-6)

@@ -833,6 +833,29 @@ def test_increase_again_small_example() -> None:
     assert_scales(host_scales(cfg, values), expected, str(cfg))
 
 
+@pytest.mark.parametrize(
+    ("increase_patience", "closed_form"),
+    [(2, [1, 0.5, 0.5, 0.5, 1.5, 1.5, 4.5, 4.5]), (None, [1, 0.5, 0.5, 1.5, 4.5, 10, 10, 10])],
+    ids=["patience-2", "default-patience-plus-one"],
+)
+def test_increase_again_closed_form_with_cooldown(
+    increase_patience: int | None, closed_form: list[float]
+) -> None:
+    """Written out by hand from the docstring, not from the reference: ``patience=0``
+    cuts to 0.5 at the 2nd check (starting a 1-check cooldown); the improving 3rd
+    check is in that cooldown and does not count; from the 4th on, every
+    ``increase_patience``-th improving check (default ``patience + 1`` = 1)
+    multiplies the scale by 3, capped at ``max_scale=10``."""
+    cfg = {"factor": 0.5, "patience": 0, "cooldown": 1, "threshold": 0.0}
+    cfg.update(increase_factor=3.0, max_scale=10.0)
+    if increase_patience is not None:
+        cfg["increase_patience"] = increase_patience
+    values = [1.0, 1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4]
+    # 0.5 * 3 and 1.5 * 3 are exact in float32
+    np.testing.assert_array_equal(host_scales(cfg, values), closed_form)
+    np.testing.assert_array_equal(host_scales(cfg, values, jit=True), closed_form)
+
+
 def test_state_is_a_namedtuple_of_scalar_arrays() -> None:
     """Host ``init`` gives the documented state."""
     tx = reduce_on_plateau()
