@@ -32,6 +32,7 @@ def lr_find(
     state: Any = None,
     key: Any = None,
     strategy: str = "auto",
+    trainable: Any = None,
 ) -> RampResult:
     """The classic learning-rate range test: one run with the rate ramped up.
 
@@ -66,6 +67,11 @@ def lr_find(
       key: the PRNG key of the run's random streams (``PRNGKey(0)``).
       strategy: ``"auto"``, ``"scan"``, ``"blocks"`` or ``"sequential"`` (see
         :func:`lrjax.range_test`).
+      trainable: which arrays of the model to train, the rest carried unchanged
+        (fine-tuning): an NNX filter for an ``nnx.Module`` (default
+        ``nnx.Param``, e.g. ``nnx.PathContains("head")``), an Equinox filter
+        for an ``eqx.Module`` (default ``eqx.is_inexact_array``: a callable or
+        a pytree of bools shaped like the model). Not for plain pytrees.
 
     Returns:
       A :class:`RampResult`.
@@ -92,7 +98,7 @@ def lr_find(
         diverge_factor=diverge_factor, progress=progress, strategy=strategy
     )
     _engine.check_optimizer(optimizer)
-    prepared = _engine.prepare(loss_fn, params, batches, state=state, key=key)
+    prepared = _engine.prepare(loss_fn, params, batches, state=state, key=key, trainable=trainable)
     prepared.source.check_steps(num_steps)
     lrs = ramp(lo, hi, num_steps, step_mode)
     out = _engine.run(

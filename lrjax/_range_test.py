@@ -50,6 +50,7 @@ def range_test(
     has_aux: bool = False,
     return_params: bool = False,
     strategy: str = "auto",
+    trainable: Any = None,
 ) -> RangeTestResult | RampResult:
     """The learning-rate range test: many rates trained side by side with ``jax.vmap``.
 
@@ -218,6 +219,11 @@ def range_test(
         ``[seeds, K, ...]`` (``result.best_params()``, ``result.best_state()``).
       strategy: ``"auto"``, ``"scan"``, ``"blocks"`` or ``"sequential"`` (see
         **Strategy**).
+      trainable: which arrays of the model to train, the rest carried unchanged
+        (fine-tuning): an NNX filter for an ``nnx.Module`` (default
+        ``nnx.Param``, e.g. ``nnx.PathContains("head")``), an Equinox filter
+        for an ``eqx.Module`` (default ``eqx.is_inexact_array``: a callable or
+        a pytree of bools shaped like the model). Not for plain pytrees.
 
     Returns:
       A :class:`RangeTestResult` (parallel: ``.best_lr``, ``.suggest()``,
@@ -279,6 +285,7 @@ def range_test(
             state=state,
             key=key,
             strategy=strategy,
+            trainable=trainable,
         )
     lo, hi = check_lr_range(min_lr, max_lr)
     num_lrs = check_count("num_lrs", num_lrs, minimum=1)
@@ -299,6 +306,7 @@ def range_test(
         has_aux=has_aux,
         val_batches=val_batches,
         key=key,
+        trainable=trainable,
     )
     prepared.source.check_steps(num_steps)
     every = _engine.check_eval_every(eval_every, num_steps, prepared.val is not None)

@@ -89,6 +89,7 @@ def sweep(
     has_aux: bool = False,
     return_params: bool = False,
     strategy: str = "auto",
+    trainable: Any = None,
 ) -> SweepResult:
     """Trains one copy per grid setting, all side by side, and finds the best.
 
@@ -131,6 +132,11 @@ def sweep(
         (``result.params``, ``result.state``; ``best_params()``, ``best_state()``).
       strategy: ``"auto"``, ``"scan"``, ``"blocks"`` or ``"sequential"``: how the
         steps run (see :func:`lrjax.range_test`).
+      trainable: which arrays of the model to train, the rest carried unchanged
+        (fine-tuning): an NNX filter for an ``nnx.Module`` (default
+        ``nnx.Param``, e.g. ``nnx.PathContains("head")``), an Equinox filter
+        for an ``eqx.Module`` (default ``eqx.is_inexact_array``: a callable or
+        a pytree of bools shaped like the model). Not for plain pytrees.
 
     Returns:
       A :class:`SweepResult` (``.best``, ``.scores_grid()``, ``.losses``, ...).
@@ -180,6 +186,7 @@ def sweep(
         has_aux=has_aux,
         val_batches=val_batches,
         key=key,
+        trainable=trainable,
     )
     if num_steps is None:
         if prepared.source.length is None:

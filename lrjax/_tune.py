@@ -51,6 +51,7 @@ def tune(
     has_aux: bool = False,
     diverge_factor: float | None = 4.0,
     cooldown_steps: int | None = None,
+    trainable: Any = None,
 ) -> TuneResult:
     """Tunes hyperparameters by population-based training or successive halving.
 
@@ -130,6 +131,11 @@ def tune(
       cooldown_steps: steps of the cooldown probe that scores members between
         rounds, at most a round (``num_steps // rounds``); ``None``: a quarter
         of a round; ``0``: no probe.
+      trainable: which arrays of the model to train, the rest carried unchanged
+        (fine-tuning): an NNX filter for an ``nnx.Module`` (default
+        ``nnx.Param``, e.g. ``nnx.PathContains("head")``), an Equinox filter
+        for an ``eqx.Module`` (default ``eqx.is_inexact_array``: a callable or
+        a pytree of bools shaped like the model). Not for plain pytrees.
 
     Returns:
       A :class:`TuneResult` (``.best``, ``.params``, ``.history``, ``.plot()``).
@@ -191,6 +197,7 @@ def tune(
         has_aux=has_aux,
         val_batches=val_batches,
         key=key,
+        trainable=trainable,
     )
     prepared.source.check_steps(num_steps)
     out = _search.run_search(

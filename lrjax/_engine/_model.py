@@ -222,6 +222,7 @@ class Nnx:
     structure: Any = None  # StructureKey((graphdef, eval_graphdef, params_def, state_def))
     loss_random: tuple[str, ...] = ()
     eval_random: tuple[str, ...] = ()
+    trained: Any = dataclasses.field(compare=False, default=None)  # the NNX filter trained
 
     def user_params(self, params: Any) -> Any:
         """The ``nnx.State`` of the parameters (any leading axes)."""
@@ -243,7 +244,7 @@ class Nnx:
         model = self._merge(self.graphdef, params, state)
         out = self.loss_fn(model, batch, **random_kwargs(self.loss_random, key))
         loss, aux = _split_aux(out, self.has_aux, "loss_fn")
-        _, _, new_state = nnx.split(model, nnx.Param, ...)
+        _, _, new_state = nnx.split(model, self.trained, ...)
         return loss, jax.tree.leaves(new_state), aux
 
     def evaluate(self, params, state, batch):
@@ -354,16 +355,26 @@ class Eqx:
     structure: Any = None  # StructureKey of (params_def, static's structure and leaves)
     loss_random: tuple[str, ...] = ()
     eval_random: tuple[str, ...] = ()
+    param_shapes: tuple = dataclasses.field(compare=False, default=())  # one copy's shapes
 
     def trainable(self, params: Any) -> Any:
         """The filtered module holding only the trained arrays (``None`` elsewhere)."""
         return jax.tree.unflatten(self.params_def, params)
 
     def user_params(self, params: Any) -> Any:
-        """The user's module class with the given arrays (any leading axes)."""
+        """The user's module class with the given arrays (any leading axes: the
+        arrays not trained are broadcast to them, so every array of a result has
+        the copy axes and ``best_params()`` can pick one copy)."""
         import equinox as eqx
 
-        return eqx.combine(self.trainable(params), self.static)
+        leaves = jax.tree.leaves(params)
+        lead = leaves[0].shape[: leaves[0].ndim - len(self.param_shapes[0])] if leaves else ()
+        static = self.static
+        if lead:
+            grow = lambda a: np.broadcast_to(a, (*lead, *np.shape(a)))
+            is_array = lambda a: isinstance(a, (np.ndarray, jax.Array))
+            static = jax.tree.map(lambda a: grow(a) if is_array(a) else a, static)
+        return eqx.combine(self.trainable(params), static)
 
     def user_state(self, state: Any) -> Any:
         """The ``eqx.nn.State`` as carried (``()`` without ``state=``)."""
@@ -438,7 +449,7 @@ def is_model_object(x: Any) -> bool:
     return is_flax(x) or _is_eqx(x)
 
 
-def _make_eqx(loss_fn, params, state, eval_fn, has_aux, randomness) -> Model:
+def _make_eqx(loss_fn, params, state, eval_fn, has_aux, randomness, trainable) -> Model:
     import equinox as eqx
 
     stateful = state is not None
@@ -447,11 +458,22 @@ def _make_eqx(loss_fn, params, state, eval_fn, has_aux, randomness) -> Model:
             "state= with an Equinox model must be the eqx.nn.State from "
             f"eqx.nn.make_with_state, got {type(state).__name__}"
         )
-    trained, static = eqx.partition(params, eqx.is_inexact_array)
+    if trainable is None:
+        trainable = eqx.is_inexact_array
+    try:
+        trained, static = eqx.partition(params, trainable)
+    except (TypeError, ValueError) as e:
+        raise TypeError(
+            "trainable must be an Equinox filter: a callable leaf -> bool or a pytree of bools "
+            f"shaped like the model ({str(e).splitlines()[0][:120]})"
+        ) from None
+    if not jax.tree.leaves(trained):
+        raise ValueError("trainable selects no array of the model to train")
     p_leaves, p_def = jax.tree.flatten(trained)
     s_leaves, s_def = jax.tree.flatten(static)
     structure = StructureKey((p_def, s_def, tuple(map(_static_leaf_key, s_leaves))))
-    behaviour = Eqx(loss_fn, eval_fn, has_aux, stateful, static, p_def, structure, *randomness)
+    behaviour = Eqx(loss_fn, eval_fn, has_aux, stateful, static, p_def, structure, *randomness,
+                    param_shapes=tuple(np.shape(x) for x in p_leaves))  # fmt: skip
     return Model(p_leaves, state if stateful else (), behaviour)
 
 
@@ -462,8 +484,13 @@ def make_model(
     state: Any = None,
     eval_fn: Callable[..., Any] | None = None,
     has_aux: bool = False,
+    trainable: Any = None,
 ) -> Model:
     """Builds the engine's :class:`Model` from what the user passed.
+
+    ``trainable`` picks the arrays to train (the others are carried unchanged):
+    an NNX filter (default ``nnx.Param``) for an ``nnx.Module``, an Equinox
+    filter (default ``eqx.is_inexact_array``) for an ``eqx.Module``.
 
     Raises:
       TypeError: ``state`` given with a Flax model (Flax models carry their own),
@@ -480,25 +507,39 @@ def make_model(
                     "name the parameter key to receive a PRNG key per copy and step"
                 )
     if _is_eqx(params):
-        return _make_eqx(loss_fn, params, state, eval_fn, has_aux, randomness)
+        return _make_eqx(loss_fn, params, state, eval_fn, has_aux, randomness, trainable)
     if _is_nnx(params):
         if state is not None:
             raise TypeError("state is for plain-JAX models; an nnx.Module carries its own state")
         from flax import nnx
 
-        graphdef, trained, rest = nnx.split(params, nnx.Param, ...)
+        selected = nnx.Param if trainable is None else trainable
+        try:
+            graphdef, trained, rest = nnx.split(params, selected, ...)
+        except (TypeError, ValueError) as e:
+            raise TypeError(
+                f"trainable must be an NNX filter (a Variable type, nnx.PathContains, ...), "
+                f"got {trainable!r} ({str(e).splitlines()[0][:120]})"
+            ) from None
+        if not jax.tree.leaves(trained):
+            raise ValueError(f"trainable={trainable!r} selects no variable of the model to train")
         shadow = nnx.merge(graphdef, trained, rest, copy=True)  # never touch the user's module
         shadow.eval()
-        eval_graphdef, _, _ = nnx.split(shadow, nnx.Param, ...)
+        eval_graphdef, _, _ = nnx.split(shadow, selected, ...)
         key_leaves = []
         for var in jax.tree.leaves(rest, is_leaf=lambda x: isinstance(x, nnx.Variable)):
             key_leaves += [isinstance(var, nnx.RngKey)] * len(jax.tree.leaves(var))
         p_leaves, p_def = jax.tree.flatten(trained)
         s_leaves, s_def = jax.tree.flatten(rest)
-        structure = StructureKey((graphdef, eval_graphdef, p_def, s_def))
+        structure = StructureKey((graphdef, eval_graphdef, p_def, s_def, selected))
         behaviour = Nnx(loss_fn, eval_fn, has_aux, graphdef, eval_graphdef, p_def, s_def,
-                        tuple(key_leaves), structure, *randomness)  # fmt: skip
+                        tuple(key_leaves), structure, *randomness, selected)  # fmt: skip
         return Model(p_leaves, s_leaves, behaviour)
+    if trainable is not None:
+        raise TypeError(
+            "trainable= picks the arrays of an nnx.Module or an eqx.Module to train; for a plain "
+            "pytree (or a Linen model) pass only the parameters to train and close over the rest"
+        )
     if _is_linen_pair(params):
         if state is not None:
             raise TypeError(

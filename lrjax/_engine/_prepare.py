@@ -123,7 +123,9 @@ def check_params(params: Any, name: str = "params") -> None:
             raise ValueError(f"{where} holds non-finite values (NaN or inf); cannot train from it")
 
 
-def _seed_model(loss_fn, params, init_fn, seeds, *, state, eval_fn, has_aux) -> tuple[Model, bool]:
+def _seed_model(
+    loss_fn, params, init_fn, seeds, *, state, eval_fn, has_aux, trainable=None
+) -> tuple[Model, bool]:
     seeds = check_count("seeds", seeds, minimum=1)
     if init_fn is None:
         if seeds > 1:
@@ -132,7 +134,9 @@ def _seed_model(loss_fn, params, init_fn, seeds, *, state, eval_fn, has_aux) -> 
             )
         if params is None:
             raise ValueError("params is None: pass initial params or init_fn")
-        model = make_model(loss_fn, params, state=state, eval_fn=eval_fn, has_aux=has_aux)
+        model = make_model(
+            loss_fn, params, state=state, eval_fn=eval_fn, has_aux=has_aux, trainable=trainable
+        )
         b = model.behaviour
         check_params(
             b.trainable(model.params) if isinstance(b, Eqx) else b.user_params(model.params)
@@ -155,7 +159,9 @@ def _seed_model(loss_fn, params, init_fn, seeds, *, state, eval_fn, has_aux) -> 
         )
     if state is not None:  # every initialisation starts from the same state
         state = jax.tree.map(lambda x: jnp.broadcast_to(x, (seeds, *jnp.shape(x))), state)
-    model = make_model(loss_fn, stacked, state=state, eval_fn=eval_fn, has_aux=has_aux)
+    model = make_model(
+        loss_fn, stacked, state=state, eval_fn=eval_fn, has_aux=has_aux, trainable=trainable
+    )
     return model, True
 
 
@@ -304,6 +310,7 @@ def prepare(
     has_aux: bool = False,
     val_batches: Any = None,
     key: Any = None,
+    trainable: Any = None,
 ) -> Prepared:
     """Checks the user's model, data and randomness; see :class:`Prepared`."""
     if not callable(loss_fn):
@@ -313,8 +320,9 @@ def prepare(
     check_bool("has_aux", has_aux)
     raw_key = check_key(key)
     model, seeded = _seed_model(
-        loss_fn, params, init_fn, seeds, state=state, eval_fn=eval_fn, has_aux=has_aux
-    )
+        loss_fn, params, init_fn, seeds, state=state, eval_fn=eval_fn, has_aux=has_aux,
+        trainable=trainable,
+    )  # fmt: skip
     source = BatchSource(batches)
     val = prepare_val(val_batches)
     facts = check_model(model, seeded, source.example, val)
