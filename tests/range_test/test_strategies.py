@@ -104,14 +104,15 @@ def test_strategies_agree_on_a_plain_model_with_everything_on():
               eval_every=6, has_aux=True, return_params=True, progress=False)  # fmt: skip
     runs = {
         s: lrjax.range_test(loss_fn, params, batches, optax.sgd, strategy=s, **kw)
-        for s in ("scan", "blocks")
+        for s in ("scan", "blocks", "sequential")
     }
-    assert runs["scan"].strategy == "scan" and runs["blocks"].strategy == "blocks"
-    scan, blocks = runs["scan"], runs["blocks"]
+    assert all(r.strategy == s for s, r in runs.items())
+    scan = runs["scan"]
     assert scan.diverged.any() and not scan.diverged.all()  # both sides of the freeze
     assert scan.val_curves.shape == (1, 6, 4)
-    assert_same_run(scan, blocks)
-    # chunked, and with a number of steps no block size divides evenly but 1
+    assert_same_run(scan, runs["blocks"])
+    assert_same_run(scan, runs["sequential"])
+    # chunked, and an odd number of steps
     chunked = lrjax.range_test(loss_fn, params, batches, optax.sgd, strategy="blocks",
                                chunk_size=4, **kw)  # fmt: skip
     assert_same_run(scan, chunked)
@@ -128,7 +129,7 @@ def test_strategies_agree_on_streamed_and_callable_batches():
     kw = dict(min_lr=1e-2, max_lr=1e2, num_lrs=4, num_steps=24, has_aux=True, progress=False)
     ref = lrjax.range_test(loss_fn, params, (x, y), optax.adam, strategy="scan", **kw)
     for batches in (stream, fn):
-        for s in ("scan", "blocks"):
+        for s in ("scan", "blocks", "sequential"):
             got = lrjax.range_test(loss_fn, params, batches, optax.adam, strategy=s, **kw)
             assert_same_run(ref, got)
 
@@ -140,8 +141,9 @@ def test_strategies_agree_on_an_nnx_cnn_with_batchnorm_and_dropout():
     kw = dict(min_lr=1e-3, max_lr=1e2, num_lrs=4, num_steps=12, val_batches=val,
               eval_every=4, return_params=True, progress=False)  # fmt: skip
     scan = lrjax.range_test(cnn_loss, model, batches, optax.adam, strategy="scan", **kw)
-    blocks = lrjax.range_test(cnn_loss, model, batches, optax.adam, strategy="blocks", **kw)
-    assert_same_run(scan, blocks)  # the Dropout streams and BatchNorm statistics too
+    for s in ("blocks", "sequential"):  # the Dropout streams and BatchNorm statistics too
+        assert_same_run(scan, lrjax.range_test(cnn_loss, model, batches, optax.adam, strategy=s,
+                                               **kw))  # fmt: skip
     assert scan.diverged.any() and not scan.diverged.all()
 
 
@@ -234,7 +236,7 @@ MESH_SCRIPT = textwrap.dedent(
               eval_every=4, progress=False)
     runs = {(s, m): lrjax.range_test(loss_fn, CNN(nnx.Rngs(0)), (x, y), optax.adam, strategy=s,
                                      mesh=jax.devices() if m else None, **kw)
-            for s in ("scan", "blocks") for m in (False, True)}
+            for s in ("scan", "blocks", "sequential") for m in (False, True)}
     ref = runs[("scan", False)]
     for key, r in runs.items():
         np.testing.assert_allclose(r.losses, ref.losses, rtol=1e-4, atol=1e-6, err_msg=str(key))
