@@ -28,28 +28,22 @@ from lrjax._engine._kernel import (
     replicate,
     train_copies,
 )
-from lrjax._engine._memory import FRACTION as MEMORY_FRACTION
-from lrjax._engine._memory import auto_chunk, per_copy_bytes, program_bytes
-from lrjax._engine._model import Model, is_flax
+from lrjax._engine._memory import per_copy_bytes, program_bytes
 from lrjax._engine._prepare import (
     Prepared,
     check_diverge_factor,
-    check_key,
     check_optimizer,
     prepare,
 )
 from lrjax._engine._progress import ProgressBar, progress_enabled
 from lrjax._engine._runner import (
-    STRATEGIES,
     EngineResult,
     Placement,
     RoundsProgram,
     RunOptions,
     as_mesh,
-    check_chunk_size,
     check_eval_every,
     check_run_options,
-    choose_strategy,
     compile_program,
     run,
     run_rounds,
