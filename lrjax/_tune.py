@@ -13,6 +13,7 @@ or another key reuses it without compiling.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +29,7 @@ from lrjax._checks import (
     check_space,
     check_transformation,
 )
-from lrjax._results import TuneHistory, TuneResult
+from lrjax._results import SweepResult, TuneHistory, TuneResult
 
 
 def tune(
@@ -52,6 +53,8 @@ def tune(
     diverge_factor: float | None = 4.0,
     cooldown_steps: int | None = None,
     trainable: Any = None,
+    rate: str | bool | None = None,
+    rate_test_steps: int | None = None,
 ) -> TuneResult:
     """Tunes hyperparameters by population-based training or successive halving.
 
@@ -87,6 +90,25 @@ def tune(
       ``L * (P + ceil(P/2) + ceil(P/4) + ...)`` steps with ``L = num_steps //
       rounds`` (about ``2 * P * L``; PBT costs ``P * num_steps``), and at the
       same compute halving can start from a larger population.
+
+    **The rate test.** A user who does not know the learning rate gives a
+    wide range, partly diverging, and random draws over it waste most
+    members. So, when ``space`` has a rate dimension (``rate=``; by default
+    one named ``lr`` or ``learning_rate``), ``tune`` first trains
+    ``min(population, 16)`` copies side by side for ``rate_test_steps`` steps
+    (an eighth of the run by default): the run's first steps on its first
+    batches, the rate log-spaced over its range, every other dimension at the
+    centre of its range. It keeps the part of the range where they trained
+    well: from the best tested rate scaled for the run's length
+    (``best * rate_test_steps / num_steps / 3``, as
+    :meth:`RangeTestResult.suggest_for` scales a rate to a longer run) up to
+    the first rate above the best that diverged or scored no better than the
+    lowest one. Members are then drawn, resampled and clipped within that
+    range; ``result.rate_range``, ``result.rate_test`` and ``result.steps``
+    (every training step of the call, the test's included) say what it found
+    and cost. The initial population is a Latin hypercube: each dimension's
+    range is cut into ``population`` equal strata (on the log scale for log
+    ranges) and each stratum is drawn once, in random order.
 
     Every member's schedule sees its own step count (the optimizer state's).
     Members are frozen on divergence exactly as in :func:`lrjax.range_test`.
@@ -136,14 +158,20 @@ def tune(
         ``nnx.Param``, e.g. ``nnx.PathContains("head")``), an Equinox filter
         for an ``eqx.Module`` (default ``eqx.is_inexact_array``: a callable or
         a pytree of bools shaped like the model). Not for plain pytrees.
+      rate: the dimension of ``space`` that is the learning rate (a range with
+        ``low > 0``), bounded by the rate test before the search; ``None``:
+        the first named ``lr`` or ``learning_rate``, if any; ``False``: no
+        rate test.
+      rate_test_steps: the rate test's steps (at most ``num_steps``);
+        ``None``: ``max(1, num_steps // 8)``.
 
     Returns:
       A :class:`TuneResult` (``.best``, ``.params``, ``.history``, ``.plot()``).
 
     Raises:
-      ValueError: a bad ``space``, ``method``, ``population``, ``num_steps`` or
-        ``rounds`` (named in the message), or a model or data error as in
-        ``range_test``.
+      ValueError: a bad ``space``, ``method``, ``population``, ``num_steps``,
+        ``rounds``, ``rate`` or ``rate_test_steps`` (named in the message), or
+        a model or data error as in ``range_test``.
 
     Example:
       >>> import jax, jax.numpy as jnp, optax, lrjax
@@ -165,6 +193,7 @@ def tune(
         )
     method = check_choice("method", method, _search.METHODS)
     names, kinds, bounds = check_space(space)
+    rate_name = _search.find_rate(rate, names, kinds, bounds)
     population = check_count("population", population, minimum=4 if method == "pbt" else 2)
     num_steps = check_count("num_steps", num_steps, minimum=1)
     rounds = check_count("rounds", rounds, minimum=1)
@@ -200,6 +229,23 @@ def tune(
         trainable=trainable,
     )
     prepared.source.check_steps(num_steps)
+    test = None
+    if rate_name is not None:
+        test = _rate_test(
+            prepared, make_optimizer, names, kinds, bounds, rate_name, population, num_steps,
+            rate_test_steps, factor, the_mesh, progress,
+        )  # fmt: skip
+        lo, hi = _search.narrow(
+            test.grid[rate_name], test.scores, test.diverged, *bounds[rate_name],
+            test.num_steps, num_steps,
+        )  # fmt: skip
+        bounds = {**bounds, rate_name: np.asarray([lo, hi], bounds[rate_name].dtype)}
+    elif rate_test_steps is not None:
+        raise ValueError(
+            f"rate_test_steps={rate_test_steps!r} needs a rate dimension to test: name it "
+            f"with rate= (space has {list(names)}; by default one named "
+            f"{' or '.join(_search.RATE_NAMES)})"
+        )
     out = _search.run_search(
         prepared,
         _engine.KwargsOptimizer(make_optimizer),
@@ -216,7 +262,50 @@ def tune(
         progress=progress,
         description=f"tune ({method}): {population} members x {num_steps} steps",
     )
-    return _result(out, method, space, kinds, prepared, num_steps, rounds, cooldown)
+    result = _result(out, method, space, kinds, prepared, num_steps, rounds, cooldown)
+    search = _search.search_steps(method, population, rounds, num_steps, cooldown)
+    if test is None:
+        return dataclasses.replace(result, steps=search)
+    return dataclasses.replace(
+        result,
+        rate=rate_name,
+        rate_range=tuple(float(v) for v in bounds[rate_name]),
+        rate_test=test,
+        steps=search + test.grid[rate_name].size * test.num_steps,
+    )
+
+
+def _rate_test(
+    prepared, make_optimizer, names, kinds, bounds, rate, population, num_steps, steps, factor,
+    mesh, progress,
+) -> SweepResult:  # fmt: skip
+    """The short range test over the rate dimension (see :mod:`lrjax._search._rate`)."""
+    if steps is None:
+        steps = _search.default_test_steps(num_steps)
+    steps = check_count("rate_test_steps", steps, minimum=1)
+    if steps > num_steps:
+        raise ValueError(
+            f"rate_test_steps={steps} must be at most num_steps={num_steps} (the test trains "
+            "the run's first steps)"
+        )
+    points = _search.rate_test_points(population)
+    grid = _search.probe_grid(names, kinds, bounds, rate, points)
+    prepared.source.prefetch(steps)  # a stream's first batches, kept for the search
+    out = _engine.run(
+        prepared,
+        _engine.KwargsOptimizer(make_optimizer),
+        grid,
+        num_steps=steps,
+        options=_engine.RunOptions(diverge_factor=factor, mesh=mesh, progress=progress),
+        description=f"tune's rate test: {points} rates x {steps} steps",
+    )
+    return SweepResult(
+        names=names,
+        grid={k: v[: out.completed] for k, v in grid.items()},
+        shape=(out.completed,),
+        combine="zip",
+        **SweepResult._fields_from(out, factor, None),
+    )
 
 
 def _check_factory(make_optimizer, space) -> None:

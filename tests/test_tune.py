@@ -122,19 +122,43 @@ def probe_score(member, r, X, Y, lr, mu, damping, K):
     return np.inf if probe.stopped else float(np.mean(losses[-max(1, K // 10) :]))
 
 
-def reference(method, X, Y, key, cooldown=0):
-    """The search, one member and one step at a time (``cooldown``: probe steps).
+def ref_rate_test(X, Y):
+    """The rate test as documented: ``min(P, 16)`` copies at log-spaced rates over
+    ``learning_rate``'s range, momentum and damping at their centres, ``T // 8``
+    steps; the narrowed ``(low, high)`` and the copies' scores."""
+    K, S = min(P, 16), max(1, T // 8)
+    lo, hi = (np.float32(v) for v in SPACE["learning_rate"][1:])
+    rates = np.geomspace(float(lo), float(hi), K).astype(np.float32)
+    mu, damping = SPACE["momentum"][1], np.float32(0.75)  # the middle option; (0.5 + 1) / 2
+    scores = []
+    for lr in rates:
+        m = Member()
+        losses = [m.step(t, X[t], Y[t], lr, mu, damping) for t in range(S)]
+        scores.append(np.inf if m.stopped else float(np.mean(losses[-max(1, S // 10) :])))
+    best = min((k for k in range(K) if np.isfinite(scores[k])), key=lambda k: scores[k])
+    failed = [k for k in range(best + 1, K) if not scores[k] < scores[0]]
+    high = float(rates[failed[0]]) if failed else float(hi)
+    low = max(float(lo), float(rates[best]) * S / T / 3)
+    return (np.float32(low), np.float32(high)), scores
+
+
+def reference(method, X, Y, key, cooldown=0, rate_test=True):
+    """The search, one member and one step at a time (``cooldown``: probe steps;
+    ``rate_test``: narrow ``learning_rate`` first).
 
     Returns per round ``(values, scores, parents, active)``, and the final members.
     """
     dims = list(SPACE.values())
+    if rate_test:
+        dims[0] = ("log", *ref_rate_test(X, Y)[0])
     names = list(SPACE)
     _, search_key = _search.split_key(jax.random.key_data(key))
     draws = lambda i: jax.tree.map(np.asarray, _search.round_draws(search_key, i, P, len(dims)))
     d0 = draws(0)
-    genes = [
-        [ref_sample(float(d0.sample[i, d]), dim) for d, dim in enumerate(dims)] for i in range(P)
-    ]
+    # a Latin hypercube: member i's draw in stratum rank(coin[i]) of each dimension
+    rank = np.argsort(np.argsort(d0.coin, axis=0, kind="stable"), axis=0, kind="stable")
+    u0 = (rank.astype(np.float32) + d0.sample) / np.float32(P)
+    genes = [[ref_sample(float(u0[i, d]), dim) for d, dim in enumerate(dims)] for i in range(P)]
     members = [Member() for _ in range(P)]
     active = [True] * P
     parents = list(range(P))
@@ -190,16 +214,33 @@ def reference(method, X, Y, key, cooldown=0):
     return history, members
 
 
-@pytest.mark.parametrize("cooldown", [0, 4])
-@pytest.mark.parametrize("method", ["pbt", "halving"])
-def test_equals_brute_force_reference(method, cooldown):
+@pytest.mark.parametrize(
+    ("method", "cooldown", "rate_test"),
+    [("pbt", 0, True), ("pbt", 4, True), ("halving", 0, True), ("halving", 4, True),
+     ("pbt", 0, False), ("halving", 4, False)],
+)  # fmt: skip
+def test_equals_brute_force_reference(method, cooldown, rate_test):
     X, Y = linreg_data()
-    key = jax.random.PRNGKey(3)
+    # a key whose draws take every branch checked below, without a near tie for the best
+    key = jax.random.PRNGKey(4)
     res = lrjax.tune(
         linreg_loss, jnp.zeros(3), (X, Y), make_sgd, SPACE, population=P, num_steps=T,
         rounds=R, method=method, key=key, cooldown_steps=cooldown,
+        rate=None if rate_test else False,
     )  # fmt: skip
-    history, members = reference(method, X, Y, key, cooldown)
+    history, members = reference(method, X, Y, key, cooldown, rate_test)
+    search = _search.search_steps(method, P, R, T, cooldown)
+    if rate_test:
+        (low, high), scores = ref_rate_test(X, Y)
+        assert res.rate == "learning_rate"
+        # the narrowed range: float32 on both sides, from scores within ulps
+        np.testing.assert_allclose(res.rate_range, (low, high), rtol=1e-6)
+        np.testing.assert_allclose(res.rate_test.scores, scores, rtol=2e-5)
+        assert 1e-3 < low < high <= 2.0  # the low end narrowed (2.0 diverged: the top kept)
+        assert res.steps == search + 8 * (T // 8) and res.rate_test_steps == 8 * (T // 8)
+    else:
+        assert (res.rate, res.rate_range, res.rate_test) == (None, None, None)
+        assert res.steps == search
     h = res.history
     for r, (values, scores, parents, active) in enumerate(history):
         where = f"{method}, round {r}"
@@ -254,7 +295,8 @@ def test_members_computed_per_round(cooldown):
             rounds=R, method=method, cooldown_steps=cooldown, progress=False,
         )  # fmt: skip
         assert set(shapes) == {(3,)}  # one call per member, not per batch of members
-        assert len(shapes) == L * sum(widths) + cooldown * sum(widths[:-1]), method
+        rate_test = min(P, 16) * (T // 8)  # the rate test's copies x steps
+        assert len(shapes) == L * sum(widths) + cooldown * sum(widths[:-1]) + rate_test, method
     assert _search.round_widths("halving", P, R) == tuple(expected["halving"])
 
 
@@ -341,8 +383,10 @@ def test_other_ranges_and_key_compile_nothing(method):
     )
     first = _count_compiles(lambda: run(SPACE, jax.random.PRNGKey(0)))
     other = {"learning_rate": ("log", 1e-2, 0.5), "momentum": [0.1, 0.2, 0.3], "damping": (0, 2)}
-    again = _count_compiles(lambda: run(other, jax.random.PRNGKey(7)))
+    # nothing at all compiles again: the rate test's program and the search's
+    again = _count_compiles(lambda: run(other, jax.random.PRNGKey(7)), name="")
     assert first <= 1 and again == 0  # the first may hit an earlier test's cache
+    assert runs[1].rate_test is not None
     assert not np.allclose(
         runs[0].history.values["learning_rate"], runs[1].history.values["learning_rate"]
     )
@@ -533,6 +577,16 @@ def test_nnx_dropout_streams_are_reseeded_every_round(method):
         ({"cooldown_steps": 11}, ValueError, "cooldown_steps=11 must be at most a round's 10"),
         ({"cooldown_steps": -1}, ValueError, "cooldown_steps must be >= 0, got -1"),
         ({"cooldown_steps": 2.5}, TypeError, "cooldown_steps must be an int >= 0, got 2.5"),
+        ({"rate": "lr"}, ValueError, r"rate='lr' is not a dimension of space \(its names"),
+        ({"rate": "m", "space": {"learning_rate": (0.1, 1.0), "m": [0.1]}}, ValueError,
+         "rate='m' must name a range with low > 0.*a choice"),
+        ({"rate": "learning_rate", "space": {"learning_rate": (-1.0, 1.0)}}, ValueError,
+         "rate='learning_rate' must name a range with low > 0.*a range from -1"),
+        ({"rate": 1}, TypeError, "rate must be a dimension name of space, None or False, got 1"),
+        ({"rate_test_steps": 31}, ValueError, "rate_test_steps=31 must be at most num_steps=30"),
+        ({"rate_test_steps": 0}, ValueError, "rate_test_steps must be >= 1, got 0"),
+        ({"rate": False, "rate_test_steps": 5}, ValueError,
+         "rate_test_steps=5 needs a rate dimension to test: name it with rate="),
     ],
 )  # fmt: skip
 def test_bad_inputs_get_one_clear_error(change, error, match):

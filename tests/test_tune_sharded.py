@@ -29,15 +29,23 @@ SCRIPT = textwrap.dedent(
     grid = Mesh(np.array(jax.devices()).reshape(2, 2), ("a", "b"))
     meshes = {"pbt": jax.devices(), "halving": grid}
     for method, mesh in meshes.items():
-        kw = dict(population=8, num_steps=12, rounds=3, method=method)
+        # PBT without the rate test: its range keeps the diverging end, so
+        # divergent members are copied over across devices; halving with it.
+        kw = dict(population=8, num_steps=12, rounds=3, method=method,
+                  rate=False if method == "pbt" else None)
         one = lrjax.tune(loss_fn, params, batches, make, space, **kw)
         r = lrjax.tune(loss_fn, params, batches, make, space, mesh=mesh, **kw)
         np.testing.assert_array_equal(r.history.parents, one.history.parents)
         np.testing.assert_array_equal(r.history.active, one.history.active)
-        np.testing.assert_allclose(r.history.scores, one.history.scores, rtol=1e-6)
-        np.testing.assert_allclose(r.losses, one.losses, rtol=1e-6, atol=1e-8)
+        # Sharded programs fuse the per-copy reductions differently: float32
+        # ulps per step, grown over 12 Adam steps near a divergence (3e-6 seen).
+        np.testing.assert_allclose(r.history.scores, one.history.scores, rtol=2e-5)
+        np.testing.assert_allclose(r.losses, one.losses, rtol=2e-5, atol=1e-8)
         for a, b in zip(jax.tree.leaves(r.params), jax.tree.leaves(one.params)):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        if method == "halving":  # the rate test ran sharded, with the same numbers
+            np.testing.assert_allclose(r.rate_range, one.rate_range, rtol=1e-6)
+            np.testing.assert_allclose(r.rate_test.scores, one.rate_test.scores, rtol=1e-6)
         if method == "pbt":  # members were copied across devices, divergent ones first
             assert (r.history.parents != np.arange(8)).any()
             assert np.isinf(r.history.scores).any()

@@ -270,33 +270,41 @@ class BatchSource:
     ) -> Iterator[Any]:
         """Yields host arrays ``[per_call, block, ...]`` covering ``num_steps`` steps.
 
-        The first pass reads the stream as it goes (host memory: one call's
-        batches); with ``keep`` it also keeps them, and later passes (one per
-        chunk of copies) replay the kept batches.
+        Batches kept by an earlier pass (``keep``, or :meth:`prefetch`) are
+        replayed first; the rest are read from the stream as the pass goes
+        (host memory: one call's batches) and, with ``keep``, kept too, so a
+        later pass (one per chunk of copies) replays them.
         """
         steps_per_call = block * per_call
         n_calls = -(-num_steps // steps_per_call)
-        replay = self._cache is not None
-        kept: list[list[np.ndarray]] = []
+        if self._cache is None:
+            self._cache = []
         for c in range(n_calls):
-            want = min(steps_per_call, num_steps - c * steps_per_call)
-            if replay:
-                part = self._cache[c * steps_per_call : c * steps_per_call + want]
-            else:
-                part = self._stream.take(want)
-                if len(part) < want:
-                    got = c * steps_per_call + len(part)
+            start = c * steps_per_call
+            want = min(steps_per_call, num_steps - start)
+            part = self._cache[start : start + want]
+            if len(part) < want:
+                more = self._stream.take(want - len(part))
+                if len(more) < want - len(part):
+                    got = start + len(part) + len(more)
                     raise ValueError(
                         f"{self.name} ran out after {got} batches; num_steps={num_steps} "
                         f"needs {num_steps} (pass more batches or fewer num_steps)"
                     )
-                if keep:
-                    kept += part
+                if keep and len(self._cache) == start + len(part):
+                    self._cache += more
+                part = part + more
             part = part + [part[-1]] * (steps_per_call - len(part))
             leaves = [np.stack(col).reshape(per_call, block, *col[0].shape) for col in zip(*part)]
             yield jax.tree.unflatten(self._stream.treedef, leaves)
-        if keep and not replay:
-            self._cache = kept
+
+    def prefetch(self, num_steps: int) -> None:
+        """Reads and keeps a stream's first ``num_steps`` batches, so that a short
+        run over them (tune's rate test) leaves them for the passes after it."""
+        if self.kind != "stream":
+            return
+        for _ in self.stream_blocks(num_steps, 1, 1, keep=True):
+            pass
 
 
 def prepare_val(val_batches: Any) -> Any:

@@ -63,6 +63,13 @@ class TuneResult:
       rounds: the number of rounds.
       score_label: what the scores measure.
       aux: with ``has_aux=True``, the aux pytree ``[P, num_steps, ...]``.
+      rate: the dimension the rate test bounded, or ``None`` (no test).
+      rate_range: ``(low, high)``, the rate's range after the test (what the
+        search drew from), or ``None``.
+      rate_test: the rate test as a :class:`SweepResult` (its ``grid``,
+        ``scores``, ``diverged``, ``plot()``), or ``None``.
+      steps: training steps the whole call spent: the rate test's, every
+        member's in every round it trained, and the cooldown probes'.
     """
 
     method: str
@@ -81,18 +88,36 @@ class TuneResult:
     rounds: int
     score_label: str
     aux: Any = None
+    rate: str | None = None
+    rate_range: tuple[float, float] | None = None
+    rate_test: Any = None
+    steps: int = 0
 
     @property
     def population(self) -> int:
         """The number of members ``P``."""
         return int(self.scores.shape[0])
 
+    @property
+    def rate_test_steps(self) -> int:
+        """Training steps the rate test spent (rates x steps; 0 without a test)."""
+        t = self.rate_test
+        return 0 if t is None else int(t.scores.shape[0] * t.num_steps)
+
     def __repr__(self) -> str:
         """A short summary: the search, the best values and score (arrays as attributes)."""
         best = "None" if self.best is None else summarize_values(self.best)
+        tested = ""
+        if self.rate_test is not None:
+            lo, hi = self.rate_range
+            tested = (
+                f"{self.rate} narrowed to [{lo:.3g}, {hi:.3g}] by a rate test of "
+                f"{self.rate_test.scores.shape[0]} x {self.rate_test.num_steps} steps, "
+            )
         return (
             f"TuneResult(method={self.method!r}, {self.population} members x "
-            f"{self.rounds} rounds, {self.num_steps} steps each, best={best}, "
+            f"{self.rounds} rounds, {self.num_steps} steps each, {tested}"
+            f"{self.steps} steps in all, best={best}, "
             f"best_score={self.best_score:.4g} ({self.score_label}), "
             f"diverged={int(np.sum(self.diverged))}/{self.population})"
         )
@@ -119,6 +144,10 @@ class TuneResult:
             "num_steps": self.num_steps,
             "rounds": self.rounds,
             "score_label": self.score_label,
+            "rate": self.rate,
+            "rate_range": None if self.rate_range is None else list(self.rate_range),
+            "rate_test": None if self.rate_test is None else self.rate_test.to_dict(),
+            "steps": self.steps,
         }
 
     def plot(self):

@@ -160,7 +160,8 @@ class Draws(NamedTuple):
         :data:`RESAMPLE_PROBABILITY`.
       coin: ``[P, D]``: below 0.5: x0.8 (or the option before); else x1.25
         (or the option after).
-      sample: ``[P, D]``: the fresh draw (the initial population at round 0).
+      sample: ``[P, D]``: the fresh draw (at round 0, within the member's
+        stratum: see :func:`stratified`).
     """
 
     partner: jax.Array
@@ -211,6 +212,18 @@ def keep_counts(population: int, rounds: int) -> np.ndarray:
       [4, 2, 1, 1]
     """
     return np.asarray([max(1, -(-population // 2 ** (r + 1))) for r in range(rounds)], np.int32)
+
+
+def search_steps(method: str, population: int, rounds: int, num_steps: int, cooldown: int) -> int:
+    """Training steps a search costs: every round's members, and the cooldown probes
+    after every round but the last.
+
+    Example:
+      >>> search_steps("pbt", 16, 8, 240, 0), search_steps("halving", 8, 3, 30, 2)
+      (3840, 164)
+    """
+    widths = round_widths(method, population, rounds)
+    return (num_steps // rounds) * sum(widths) + cooldown * sum(widths[:-1])
 
 
 def round_widths(method: str, population: int, rounds: int, devices: int = 1) -> tuple[int, ...]:
@@ -384,11 +397,30 @@ def _constrain(tree: Any, spec: SearchSpec) -> Any:
     return jax.lax.with_sharding_constraint(tree, spec.copy_sharding)
 
 
+def stratified(draws: Draws) -> jax.Array:
+    """The initial population's uniform numbers ``[P, D]``, one per stratum.
+
+    Dimension ``d`` of member ``i`` lies in stratum ``rank_i / P`` (a Latin
+    hypercube): ``(rank_i + sample[i, d]) / P`` with ``rank_i`` the rank of
+    ``coin[i, d]`` among the members, so every ``1/P`` of each range is drawn
+    once, where plain draws leave gaps and clumps.
+
+    Example:
+      >>> d = round_draws(np.array([0, 1], np.uint32), 0, population=4, n_dims=1)
+      >>> np.sort(np.floor(np.asarray(stratified(d))[:, 0] * 4)).tolist()
+      [0.0, 1.0, 2.0, 3.0]
+    """
+    P = draws.coin.shape[0]
+    rank = jnp.argsort(jnp.argsort(draws.coin, axis=0, stable=True), axis=0, stable=True)
+    return (rank.astype(draws.sample.dtype) + draws.sample) / P
+
+
 def _start(params, state, keys, bounds, search_key, spec: SearchSpec) -> Population:
     P, D = spec.population, len(spec.names)
     draws = round_draws(search_key, 0, P, D)
+    u = stratified(draws)
     genes = {
-        n: _sample(draws.sample[:, d], bounds[n], kind)
+        n: _sample(u[:, d], bounds[n], kind)
         for d, (n, kind) in enumerate(zip(spec.names, spec.kinds))
     }
     hs = decode(genes, bounds, spec)
