@@ -102,8 +102,8 @@ def tune(
     well: from the best tested rate scaled for the run's length
     (``best * rate_test_steps / num_steps / 3``, as
     :meth:`RangeTestResult.suggest_for` scales a rate to a longer run) up to
-    the first rate above the best that diverged or scored no better than the
-    lowest one. Members are then drawn, resampled and clipped within that
+    the first rate above the best that diverged or lost more than half of the
+    best one's progress. Members are then drawn, resampled and clipped within that
     range; ``result.rate_range``, ``result.rate_test`` and ``result.steps``
     (every training step of the call, the test's included) say what it found
     and cost. The initial population is a Latin hypercube: each dimension's

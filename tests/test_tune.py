@@ -136,7 +136,8 @@ def ref_rate_test(X, Y):
         losses = [m.step(t, X[t], Y[t], lr, mu, damping) for t in range(S)]
         scores.append(np.inf if m.stopped else float(np.mean(losses[-max(1, S // 10) :])))
     best = min((k for k in range(K) if np.isfinite(scores[k])), key=lambda k: scores[k])
-    failed = [k for k in range(best + 1, K) if not scores[k] < scores[0]]
+    half = scores[best] + 0.5 * (scores[0] - scores[best])  # half the best's progress lost
+    failed = [k for k in range(best + 1, K) if not scores[k] <= half]
     high = float(rates[failed[0]]) if failed else float(hi)
     low = max(float(lo), float(rates[best]) * S / T / 3)
     return (np.float32(low), np.float32(high)), scores

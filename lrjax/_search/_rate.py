@@ -23,6 +23,9 @@ RATE_NAMES = ("lr", "learning_rate")
 RATE_TEST_POINTS = 16
 #: The rate test trains this fraction of the run's steps (``num_steps // 8``).
 RATE_TEST_FRACTION = 8
+#: A rate above the best fails the test when it loses more than this fraction
+#: of the best rate's progress (see :func:`narrow`).
+FAILED_FRACTION = 0.5
 #: The narrowed range's low end: the best tested rate scaled for the run's
 #: length, divided by this margin (see :func:`narrow`).
 LOW_MARGIN = 3.0
@@ -138,9 +141,10 @@ def narrow(
 
     - High end: the lowest tested rate above the best one that failed within
       the test's steps, so within the real run too (those steps are its first
-      ones): it diverged, or it scored no better than the lowest tested rate
-      (which barely moves the parameters: the score of the starting point
-      on the same batches); ``high`` if none failed.
+      ones): it diverged, or it lost more than half of the best rate's
+      progress (its score is above the midpoint between the best score and
+      the lowest tested rate's, which barely moves the parameters: the
+      starting point's score on the same batches); ``high`` if none failed.
     - Low end: the best tested rate (lowest score) times ``test_steps /
       num_steps`` (the best constant rate falls about in proportion to a
       run's length, as in :meth:`lrjax.RangeTestResult.suggest_for`),
@@ -151,7 +155,7 @@ def narrow(
     Example:
       >>> import numpy as np
       >>> rates = np.geomspace(1e-4, 10, 6)  # 1e-4, 1e-3, ..., 10
-      >>> scores = np.array([2.0, 1.5, 0.6, 0.4, np.inf, np.inf])
+      >>> scores = np.array([2.0, 1.5, 0.6, 0.4, 1.3, np.inf])  # 1.3: lost 2/3 of it
       >>> diverged = np.array([False, False, False, False, True, True])
       >>> lo, hi = narrow(rates, scores, diverged, 1e-4, 10.0, test_steps=30, num_steps=240)
       >>> round(lo, 6), round(hi, 6)
@@ -165,7 +169,8 @@ def narrow(
     best = int(np.argmin(np.where(bad, np.inf, scores)))
     baseline = scores[np.argmin(rates)]
     with np.errstate(invalid="ignore"):
-        failed = bad | (np.isfinite(baseline) & ~(scores < baseline))
+        limit = scores[best] + FAILED_FRACTION * (baseline - scores[best])
+        failed = bad | (np.isfinite(baseline) & ~(scores <= limit))
     above = np.flatnonzero(failed & (rates > rates[best]))
     hi = float(rates[above].min()) if above.size else float(high)
     lo = float(rates[best]) * min(1.0, test_steps / num_steps) / LOW_MARGIN
