@@ -2,7 +2,10 @@
 
 ``lrjax.tune`` trains a population of the CNN from ``nnx_cnn_digits.py``
 (BatchNorm, Dropout) side by side in one compiled program, each member with its
-own ``one_cycle(max_value, pct_start)`` schedule and weight decay. With
+own ``one_cycle(lr, pct_start)`` schedule and weight decay. The rate range is
+wide, as when the rate is not known: before the search a short rate test (the
+run's first steps at 8 rates side by side) narrows it to where the CNN trains.
+With
 ``method="pbt"`` the worst quarter copies the weights and optimizer state of a
 member of the best quarter after every round and moves its hyperparameters a
 little; members are ranked on held-out digits. PBT's answer is a trained
@@ -39,13 +42,13 @@ def main() -> None:
     order = np.random.default_rng(0).permutation(len(X))
     test, val, fit = order[:400], order[400:656], order[656:]  # 400 / 256 / 1141
 
-    def make_optimizer(max_value, pct_start, weight_decay):
+    def make_optimizer(lr, pct_start, weight_decay):
         # Traced scalars: the whole population shares one compiled program.
-        schedule = lrjax.one_cycle(max_value, steps, pct_start=pct_start)
+        schedule = lrjax.one_cycle(lr, steps, pct_start=pct_start)
         return optax.adamw(schedule, weight_decay=weight_decay)
 
     space = {
-        "max_value": ("log", 1e-4, 1.0),
+        "lr": ("log", 1e-5, 10.0),  # the dimension named lr is the rate tested
         "pct_start": (0.1, 0.5),
         "weight_decay": ("log", 1e-5, 1e-1),
     }
@@ -63,6 +66,8 @@ def main() -> None:
     )
     first = result.history.scores[0]
     print(f"tune (pbt): {population} members x {steps} steps in {rounds} rounds")
+    low, high = result.rate_range
+    print(f"rate test: lr narrowed from [1e-05, 10] to [{low:.3g}, {high:.3g}]")
     best1, median1 = np.nanmin(first), np.nanmedian(first)
     print(f"validation loss, round 1: best {best1:.4f}, median {median1:.4f}")
     print(f"validation loss, final best member: {result.best_score:.4f}")

@@ -452,5 +452,9 @@ def test_tune_cnn(tmp_path):
     assert loss < math.log(10) / 4 and acc > 0.9, out  # a uniform guess: ln 10 and 0.1
     assert abs(loss - final) < 0.1, out  # test and validation digits agree
     best = dict(re.findall(r"(\w+)=([\d.e+-]+)", re.search(r"^best: (.*)$", out, re.M).group(1)))
-    assert set(best) == {"max_value", "pct_start", "weight_decay"}, out
-    assert 1e-4 <= float(best["max_value"]) <= 1.0 and 0.1 <= float(best["pct_start"]) <= 0.5
+    assert set(best) == {"lr", "pct_start", "weight_decay"}, out
+    low, high = numbers(
+        r"^rate test: lr narrowed from \[1e-05, 10\] to \[([\d.e+-]+), ([\d.e+-]+)\]$"
+    )
+    assert 1e-5 <= low < high <= 10 and (low, high) != (1e-5, 10), out  # narrowed
+    assert low <= float(best["lr"]) <= high and 0.1 <= float(best["pct_start"]) <= 0.5
