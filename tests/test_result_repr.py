@@ -73,6 +73,15 @@ def test_tune_repr_is_a_summary_on_a_plain_stateless_model(method):
     assert text.startswith(f"TuneResult(method={method!r}, 4 members x 2 rounds, 20 steps each")
     assert f"best={{'lr': {t.best['lr']:.3g}}}" in text
     assert f"best_score={t.best_score:.4g} ({t.score_label})" in text
+    # the rate test: what it narrowed lr to, what it and the whole call cost
+    low, high = t.rate_range
+    assert f"lr narrowed to [{low:.3g}, {high:.3g}] by a rate test of 4 x 2 steps" in text
+    assert f", {t.steps} steps in all," in text and t.rate_test_steps == 8
+    assert 1e-3 <= low < high <= 1.0
+    off = lrjax.tune(mse, jnp.zeros(3), BATCHES, lambda lr: optax.sgd(lr),
+                     {"lr": ("log", 1e-3, 1.0)}, population=4, num_steps=20, rounds=2,
+                     method=method, progress=False, rate=False)  # fmt: skip
+    assert "narrowed" not in repr(off) and off.steps == t.steps - 8
 
 
 def test_range_test_plot_labels_explain_themselves():

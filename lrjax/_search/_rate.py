@@ -139,9 +139,10 @@ def narrow(
 ) -> tuple[float, float]:
     """The part of ``[low, high]`` where the rate test's copies trained well.
 
-    - High end: the lowest tested rate above the best one that failed within
-      the test's steps, so within the real run too (those steps are its first
-      ones): it diverged, or it lost more than half of the best rate's
+    - High end: halfway (on the log scale) from the last good rate to the
+      first failed one: the lowest tested rate above the best that failed
+      within the test's steps, so within the real run too (those steps are its
+      first ones): it diverged, or it lost more than half of the best rate's
       progress (its score is above the midpoint between the best score and
       the lowest tested rate's, which barely moves the parameters: the
       starting point's score on the same batches); ``high`` if none failed.
@@ -158,8 +159,8 @@ def narrow(
       >>> scores = np.array([2.0, 1.5, 0.6, 0.4, 1.3, np.inf])  # 1.3: lost 2/3 of it
       >>> diverged = np.array([False, False, False, False, True, True])
       >>> lo, hi = narrow(rates, scores, diverged, 1e-4, 10.0, test_steps=30, num_steps=240)
-      >>> round(lo, 6), round(hi, 6)
-      (0.004167, 1.0)
+      >>> round(lo, 6), round(hi, 6)  # from the best / 8 / 3 to between 0.1 and 1
+      (0.004167, 0.316228)
     """
     rates = np.asarray(rates, np.float64)
     scores = np.asarray(scores, np.float64)
@@ -172,6 +173,10 @@ def narrow(
         limit = scores[best] + FAILED_FRACTION * (baseline - scores[best])
         failed = bad | (np.isfinite(baseline) & ~(scores <= limit))
     above = np.flatnonzero(failed & (rates > rates[best]))
-    hi = float(rates[above].min()) if above.size else float(high)
+    hi = float(high)
+    if above.size:
+        first = float(rates[above].min())
+        last_good = float(rates[~failed & (rates < first)].max())  # the best at least
+        hi = math.sqrt(first * last_good)
     lo = float(rates[best]) * min(1.0, test_steps / num_steps) / LOW_MARGIN
     return max(float(low), lo), min(float(high), hi)
