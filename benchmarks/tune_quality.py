@@ -86,16 +86,6 @@ POP, ROUNDS = 16, 8
 HALVING_POP = 40
 
 
-def tune_steps(method: str, population: int, steps: int, rounds: int, probe: bool = True) -> int:
-    """Training steps a search costs, cooldown probes included (as lrjax.tune runs them)."""
-    from lrjax._search import default_cooldown, round_widths
-
-    L = steps // rounds
-    widths = round_widths(method, population, rounds)
-    K = default_cooldown(L) if probe else 0
-    return L * sum(widths) + K * sum(widths[:-1])
-
-
 class Setup(NamedTuple):
     """One problem as every method sees it (``loss`` and ``nnx`` as in ``Problem``,
     which is what ``suggestion_quality.functional`` reads)."""
@@ -111,10 +101,10 @@ class Setup(NamedTuple):
 
 
 def adamw_one_cycle(steps: int):
-    """``make_optimizer(max_value, pct_start, weight_decay)``: AdamW on a one-cycle schedule."""
+    """``make_optimizer(lr, pct_start, weight_decay)``: AdamW on a one-cycle schedule."""
 
-    def make(max_value, pct_start, weight_decay):
-        sched = lrjax.one_cycle(max_value, steps, pct_start=pct_start)
+    def make(lr, pct_start, weight_decay):
+        sched = lrjax.one_cycle(lr, steps, pct_start=pct_start)
         return optax.adamw(sched, weight_decay=weight_decay)
 
     return make
@@ -130,7 +120,7 @@ def digits_problem(steps: int) -> Setup:
 
     make = adamw_one_cycle(steps)
     space = {
-        "max_value": ("log", 1e-4, 1.0),
+        "lr": ("log", 1e-4, 1.0),
         "pct_start": (0.1, 0.5),
         "weight_decay": ("log", 1e-5, 1e-1),
     }
@@ -152,11 +142,11 @@ def regression_problem(steps: int) -> Setup:
     def loss_fn(p, b):
         return jnp.mean((jnp.tanh(b[0] @ p["w1"]) @ p["w2"] - b[1]) ** 2)
 
-    def make(max_value, momentum, pct_start):
-        return optax.sgd(lrjax.one_cycle(max_value, steps, pct_start=pct_start), momentum=momentum)
+    def make(lr, momentum, pct_start):
+        return optax.sgd(lrjax.one_cycle(lr, steps, pct_start=pct_start), momentum=momentum)
 
     space = {
-        "max_value": ("log", 1e-4, 3.0),
+        "lr": ("log", 1e-4, 3.0),
         "momentum": (0.5, 0.99),
         "pct_start": (0.1, 0.5),
     }
@@ -171,15 +161,15 @@ def from_suite(prob: Problem, steps: int, make, space) -> Setup:
 
 
 def cnn_problem(steps: int) -> Setup:
-    def make(max_value, pct_start, weight_decay):
-        sched = lrjax.one_cycle(max_value, steps, pct_start=pct_start)
+    def make(lr, pct_start, weight_decay):
+        sched = lrjax.one_cycle(lr, steps, pct_start=pct_start)
         return optax.chain(
             optax.add_decayed_weights(weight_decay),
             optax.sgd(sched, momentum=0.9, nesterov=True),
         )
 
     space = {
-        "max_value": ("log", 1e-3, 3.0),
+        "lr": ("log", 1e-3, 3.0),
         "pct_start": (0.1, 0.5),
         "weight_decay": ("log", 1e-5, 1e-2),
     }
@@ -189,14 +179,14 @@ def cnn_problem(steps: int) -> Setup:
 def transformer_problem(steps: int) -> Setup:
     make = adamw_one_cycle(steps)
     space = {
-        "max_value": ("log", 1e-4, 0.3),
+        "lr": ("log", 1e-4, 0.3),
         "pct_start": (0.1, 0.5),
         "weight_decay": ("log", 1e-4, 0.3),
     }
     return from_suite(transformer(), steps, make, space)
 
 
-PROBLEMS = {
+ORIGINAL_PROBLEMS = {
     "digits": digits_problem,
     "regression": regression_problem,
     "cnn": cnn_problem,
@@ -208,17 +198,24 @@ def random_grid(space, n, seed):
     r = np.random.default_rng(seed)
     out = {}
     for name, dim in space.items():
-        if dim[0] == "log":
+        if isinstance(dim, list):
+            out[name] = np.asarray(dim)[r.integers(0, len(dim), n)]
+        elif dim[0] == "log":
             out[name] = np.exp(r.uniform(np.log(dim[1]), np.log(dim[2]), n))
         else:
             out[name] = r.uniform(dim[0], dim[1], n)
     return out
 
 
-def dense_grid(space, per_dim=4):
+def dense_grid(space, size=64):
+    """About ``size`` settings: ``round(size ** (1 / D))`` values per dimension (every
+    option of a choice), log-spaced on log dimensions."""
+    per_dim = max(2, round(size ** (1 / len(space))))
     axes = []
     for dim in space.values():
-        if dim[0] == "log":
+        if isinstance(dim, list):
+            axes.append(np.asarray(dim))
+        elif dim[0] == "log":
             axes.append(np.geomspace(dim[1], dim[2], per_dim))
         else:
             axes.append(np.linspace(dim[0], dim[1], per_dim))
@@ -226,8 +223,9 @@ def dense_grid(space, per_dim=4):
     return {name: np.array([r[i] for r in rows]) for i, name in enumerate(space)}
 
 
-def optuna_search(prob: Setup, steps, seed):
-    """TPE + median pruner at tune's compute: ``(best params, their model state, trials run)``.
+def optuna_search(prob: Setup, steps, seed, budget):
+    """TPE + median pruner at ``budget`` training steps: ``(best params, their model state,
+    trials run)``.
 
     Trains functionally (``suggestion_quality.functional``): a plain pytree as
     it is, an NNX model split into its parameters and the rest of its state
@@ -237,7 +235,6 @@ def optuna_search(prob: Setup, steps, seed):
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     L = steps // ROUNDS
-    budget = POP * steps
     params, rest, step_loss, eval_loss = functional(prob, prob.params)
     batches, val, make, space = prob.batches, prob.val, prob.make, prob.space
 
@@ -271,6 +268,9 @@ def optuna_search(prob: Setup, steps, seed):
         trials += 1
         hs = {}
         for name, dim in space.items():
+            if isinstance(dim, list):
+                hs[name] = jnp.asarray(trial.suggest_categorical(name, dim))
+                continue
             log = dim[0] == "log"
             lo, hi = dim[1:] if log else dim
             hs[name] = jnp.float32(trial.suggest_float(name, lo, hi, log=log))
@@ -297,127 +297,190 @@ def optuna_search(prob: Setup, steps, seed):
     return *best_model, trials
 
 
+def all_problems() -> dict[str, dict[str, Callable[[int], Setup]]]:
+    """The problem groups: the four original ones, the six search ones and the two
+    held out (``tune_problems.py``; declared before any default was chosen)."""
+    import tune_problems
+
+    return {
+        "original": ORIGINAL_PROBLEMS,
+        "search": tune_problems.SEARCH_PROBLEMS,
+        "heldout": tune_problems.HELDOUT_PROBLEMS,
+    }
+
+
+def tune_cost(method: str, population: int, rounds: int, steps: int, rate_test: bool) -> int:
+    """Training steps ``lrjax.tune`` spends with its default probe lengths (checked
+    against ``result.steps`` on every run)."""
+    from lrjax import _search
+
+    cooldown = _search.default_cooldown(steps // rounds) if rounds > 1 else 0
+    cost = _search.search_steps(method, population, rounds, steps, cooldown)
+    if rate_test:
+        cost += _search.rate_test_points(population) * _search.default_test_steps(steps)
+    return cost
+
+
+DEFAULT = "tune defaults (pbt, rate test)"
+RANDOM = "random, same steps"
+RANDOM4 = "random x4"
+
+
+def run_problem(pname: str, prob: Setup, steps: int, seeds: int, log) -> dict[str, Any]:
+    """Every method on one problem over ``seeds`` search seeds; the per-seed table."""
+    loss_fn, params, batches, val, test, make, space = prob[:7]
+    # (params, model state, batch) -> loss in eval mode; model state () for a pytree
+    test_loss = jax.jit(functional(prob, params)[3])
+    has_rate = "lr" in space
+
+    def run_tune(seed, method="pbt", population=POP, rounds=ROUNDS, rate=None):
+        res = lrjax.tune(
+            loss_fn, params, batches, make, space, population=population, num_steps=steps,
+            rounds=rounds, method=method, val_batches=val, key=jax.random.PRNGKey(seed),
+            progress=False, rate=rate,
+        )  # fmt: skip
+        expected = tune_cost(method, population, rounds, steps, has_rate and rate is None)
+        assert res.steps == expected, (res.steps, expected)
+        return float(test_loss(res.params, res.state, test))
+
+    def run_sweep(grid):
+        res = lrjax.sweep(
+            loss_fn, params, batches, make, grid, combine="zip", val_batches=val,
+            return_params=True, progress=False,
+        )  # fmt: skip
+        return float(test_loss(res.best_params(), res.best_state(), test))
+
+    unit = tune_cost("pbt", POP, ROUNDS, steps, has_rate)  # the default's steps
+    n_random = max(1, round(unit / steps))
+    grid = dense_grid(space, 4 * n_random)
+    grid_size = len(next(iter(grid.values())))
+    grid_loss: list[float] = []  # the grid is the same for every seed: trained once
+
+    def run_grid(seed):
+        if not grid_loss:
+            grid_loss.append(run_sweep(grid))
+        return grid_loss[0]
+
+    methods = {
+        DEFAULT: (run_tune, unit),
+        "tune pbt, no rate test": (
+            lambda s: run_tune(s, rate=False),
+            tune_cost("pbt", POP, ROUNDS, steps, False),
+        ),
+        f"tune halving {HALVING_POP}, rate test": (
+            lambda s: run_tune(s, "halving", HALVING_POP, 5),
+            tune_cost("halving", HALVING_POP, 5, steps, has_rate),
+        ),
+        f"tune halving {HALVING_POP}, no rate test": (
+            lambda s: run_tune(s, "halving", HALVING_POP, 5, rate=False),
+            tune_cost("halving", HALVING_POP, 5, steps, False),
+        ),
+        RANDOM: (lambda s: run_sweep(random_grid(space, n_random, s)), n_random * steps),
+        RANDOM4: (
+            lambda s: run_sweep(random_grid(space, 4 * n_random, 1000 + s)),
+            4 * n_random * steps,
+        ),
+        f"grid ({grid_size})": (run_grid, grid_size * steps),
+    }
+    trials: list[int] = []
+    try:
+        import optuna  # noqa: F401
+
+        def run_optuna(seed):
+            p, ms, n = optuna_search(prob, steps, seed, budget=unit)
+            trials.append(n)
+            return float(test_loss(p, ms, test))
+
+        methods["optuna TPE+median, same steps"] = (run_optuna, unit)
+    except ImportError:
+        log("(optuna not installed: no optuna row)")
+    losses: dict[str, list[float]] = {m: [] for m in methods}
+    walls: dict[str, list[float]] = {m: [] for m in methods}
+    for seed in range(seeds):
+        for m, (fn, _) in methods.items():  # interleaved: load changes hit every method
+            t0 = time.perf_counter()
+            losses[m].append(fn(seed))
+            walls[m].append(time.perf_counter() - t0)
+    ref = losses[RANDOM4]
+    excess = {m: [a - b for a, b in zip(losses[m], ref)] for m in methods}
+    rows = [
+        [
+            m,
+            f"{statistics.median(losses[m]):.4f}",
+            " ".join(f"{v:.4f}" for v in losses[m]),
+            f"{statistics.median(excess[m]):+.4f}",
+            f"{statistics.mean(excess[m]):+.4f}",
+            f"{max(excess[m]):+.4f}",
+            f"{cost / unit:.2f}",
+            f"{statistics.median(walls[m]):.2f}",
+        ]
+        for m, (_, cost) in methods.items()
+    ]
+    log()
+    log(f"### {pname} (space {space})")
+    header = ["method", "test loss (median)", "per seed", "vs random x4: median", "mean",
+              "worst seed", "steps / tune default", "wall s (median)"]  # fmt: skip
+    log(table(rows, header))
+    log(f"tune default: {unit} steps; random: {n_random} settings, x4: {4 * n_random}")
+    if trials:
+        log(f"optuna trials per search (pruned ones included): {trials}")
+    return {"excess": excess, "cost": {m: c / unit for m, (_, c) in methods.items()}}
+
+
+def summary(group: str, results: dict[str, dict[str, Any]], log) -> None:
+    """Method x problem: the median excess over random x4 and the worst seed's."""
+    probs = list(results)
+    methods = [m for m in next(iter(results.values()))["excess"] if m != RANDOM4]
+    rows = []
+    for m in methods:
+        cells = []
+        for p in probs:
+            e = results[p]["excess"][m]
+            cells.append(f"{statistics.median(e):+.3f} ({max(e):+.3f})")
+        cost = statistics.median(results[p]["cost"][m] for p in probs)
+        rows.append([m, *cells, f"{cost:.2f}"])
+    log()
+    log(f"## Summary: {group} problems")
+    log("median test-loss excess over random x4 (worst seed); steps relative to tune's default")
+    log(table(rows, ["method", *probs, "steps"]))
+    wins = sum(
+        statistics.median(r["excess"][DEFAULT]) < statistics.median(r["excess"][RANDOM])
+        for r in results.values()
+    )
+    close = sum(statistics.median(r["excess"][DEFAULT]) <= 0.01 for r in results.values())
+    gaps = sum(statistics.median(r["excess"][RANDOM]) >= 0.02 for r in results.values())
+    log(
+        f"tune's default beats random at the same steps on {wins}/{len(results)}; within 0.01 "
+        f"of random x4 on {close}/{len(results)}; random is >= 0.02 behind x4 on "
+        f"{gaps}/{len(results)}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--steps", type=int, default=240)
-    ap.add_argument("--problems", default=",".join(PROBLEMS), help="comma-separated subset")
+    ap.add_argument(
+        "--problems", default="search,heldout,original",
+        help="comma-separated groups (original, search, heldout) or problem names",
+    )  # fmt: skip
     args = ap.parse_args()
-    print(machine_info())
-    print(
-        f"population {POP}, {args.steps} steps per member, "
-        f"{args.seeds} search seeds; test loss of the member each method picks by validation loss"
+    log = lambda *a: print(*a, flush=True)
+    log(machine_info())
+    log(
+        f"{args.steps} steps per member, {args.seeds} search seeds; test loss of the member "
+        "each method picks by validation loss"
     )
-    problems = {p: PROBLEMS[p] for p in args.problems.split(",")}
-    trials: dict[str, list[int]] = {p: [] for p in problems}
-    for pname, build in problems.items():
-        prob = build(args.steps)
-        loss_fn, params, batches, val, test, make, space = prob[:7]
-        # (params, model state, batch) -> loss in eval mode; model state () for a pytree
-        test_loss = jax.jit(functional(prob, params)[3])
-
-        def run_tune(method, seed, rounds=ROUNDS, cooldown=None, population=POP):
-            res = lrjax.tune(
-                loss_fn, params, batches, make, space, population=population,
-                num_steps=args.steps, rounds=rounds, method=method, val_batches=val,
-                key=jax.random.PRNGKey(seed), cooldown_steps=cooldown, progress=False,
-            )  # fmt: skip
-            return float(test_loss(res.params, res.state, test))
-
-        def run_sweep(grid):
-            res = lrjax.sweep(
-                loss_fn, params, batches, make, grid, combine="zip", val_batches=val,
-                return_params=True, progress=False,
-            )  # fmt: skip
-            return float(test_loss(res.best_params(), res.best_state(), test))
-
-        methods = {
-            "pbt, 8 rounds": lambda s: run_tune("pbt", s),
-            "pbt, 4 rounds": lambda s: run_tune("pbt", s, rounds=4),
-            f"halving, {HALVING_POP} members, 5 rounds": lambda s: run_tune(
-                "halving", s, rounds=5, population=HALVING_POP
-            ),
-            "pbt, 8 rounds, no probe": lambda s: run_tune("pbt", s, cooldown=0),
-            "pbt, 4 rounds, no probe": lambda s: run_tune("pbt", s, rounds=4, cooldown=0),
-            f"halving, {HALVING_POP}, 5 rounds, no probe": lambda s: run_tune(
-                "halving", s, rounds=5, cooldown=0, population=HALVING_POP
-            ),
-            "halving, 16, 5 rounds": lambda s: run_tune("halving", s, rounds=5),
-            "random x1": lambda s: run_sweep(random_grid(space, POP, s)),
-            "random x4": lambda s: run_sweep(random_grid(space, 4 * POP, 1000 + s)),
-            "grid (4^3) x4": lambda s: run_sweep(dense_grid(space)),
-        }
-        unit = POP * args.steps  # random x1's training steps
-        compute = {
-            "pbt, 8 rounds": tune_steps("pbt", POP, args.steps, ROUNDS),
-            "pbt, 4 rounds": tune_steps("pbt", POP, args.steps, 4),
-            f"halving, {HALVING_POP} members, 5 rounds": tune_steps(
-                "halving", HALVING_POP, args.steps, 5
-            ),
-            "pbt, 8 rounds, no probe": tune_steps("pbt", POP, args.steps, ROUNDS, probe=False),
-            "pbt, 4 rounds, no probe": tune_steps("pbt", POP, args.steps, 4, probe=False),
-            f"halving, {HALVING_POP}, 5 rounds, no probe": tune_steps(
-                "halving", HALVING_POP, args.steps, 5, probe=False
-            ),
-            "halving, 16, 5 rounds": tune_steps("halving", POP, args.steps, 5),
-            "random x1": unit,
-            "random x4": 4 * unit,
-            "grid (4^3) x4": 4 * unit,
-            "optuna TPE+median x1": unit,
-        }
-        try:
-            import optuna  # noqa: F401
-
-            def run_optuna(seed):
-                p, ms, n = optuna_search(prob, args.steps, seed)
-                trials[pname].append(n)
-                return float(test_loss(p, ms, test))
-
-            methods["optuna TPE+median x1"] = run_optuna
-        except ImportError:
-            print("(optuna not installed: no optuna row)")
-        losses: dict[str, list[float]] = {m: [] for m in methods}
-        walls: dict[str, list[float]] = {m: [] for m in methods}
-        for seed in range(args.seeds):
-            for m, fn in methods.items():  # interleaved: load changes hit every method
-                t0 = time.perf_counter()
-                losses[m].append(fn(seed))
-                walls[m].append(time.perf_counter() - t0)
-        ref = losses["random x4"]
-        rows = []
-        for m in methods:
-            diff = [a - b for a, b in zip(losses[m], ref)]
-            rows.append(
-                [
-                    m,
-                    f"{statistics.median(losses[m]):.4f}",
-                    " ".join(f"{v:.4f}" for v in losses[m]),
-                    f"{statistics.median(diff):+.4f}",
-                    f"{statistics.mean(diff):+.4f}",
-                    f"{max(diff):+.4f}",
-                    f"{compute[m] / unit:.2f}",
-                    f"{statistics.median(walls[m]):.2f}",
-                ]
-            )
-        print()
-        print(f"### {pname}")
-        print(
-            table(
-                rows,
-                [
-                    "method",
-                    "test loss (median)",
-                    "per seed",
-                    "vs random x4: median",
-                    "mean",
-                    "worst seed",
-                    "steps / random x1",
-                    "wall s (median)",
-                ],
-            )
-        )
-        if trials[pname]:
-            print(f"optuna trials per search (pruned ones included): {trials[pname]}")
+    groups = all_problems()
+    wanted = args.problems.split(",")
+    for group, problems in groups.items():
+        chosen = {p: b for p, b in problems.items() if group in wanted or p in wanted}
+        if not chosen:
+            continue
+        log(f"\n# {group} problems")
+        results = {p: run_problem(p, b(args.steps), args.steps, args.seeds, log)
+                   for p, b in chosen.items()}  # fmt: skip
+        summary(group, results, log)
 
 
 if __name__ == "__main__":
