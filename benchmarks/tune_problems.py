@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from _common import machine_info, table
 from suggestion_quality import cnn, functional, splits, standardize, transformer
 from tune_quality import Setup, from_suite, random_grid
 
@@ -66,79 +67,95 @@ def warmup_cosine(lr, steps: int, warm: int):
 # ----------------------------------------------------------------------- problems
 
 
-def digits_nesterov(steps: int) -> Setup:
-    X, y = data.load_digits()
-    tr, va, te = splits(len(X), 600, 400, seed=11)
-    X = standardize(X, tr)
-    space = {
-        "lr": ("log", 1e-5, 10.0),
-        "momentum": (0.5, 0.99),
-        "weight_decay": ("log", 1e-6, 1e-1),
-    }
-    make = one_cycle_sgd(steps, nesterov=True)
-    return mlp_setup(X, y, tr, va, te, (64, 32, 10), 32, steps, make, space)
-
-
-def small_adamw(steps: int) -> Setup:
+def classes_adamw(steps: int) -> Setup:
     from sklearn.datasets import make_classification
 
-    X, y = make_classification(1400, 30, n_informative=5, flip_y=0.3, random_state=12)
-    tr, va, te = splits(len(X), 120, 280, seed=12)
+    X, y = make_classification(
+        5000, 40, n_informative=20, n_classes=10, n_clusters_per_class=1, flip_y=0.05,
+        random_state=12,
+    )  # fmt: skip
+    tr, va, te = splits(len(X), 1000, 1000, seed=12)
     X = standardize(X, tr)
 
     def make(lr, weight_decay, pct_start):
-        return optax.adamw(lrjax.one_cycle(lr, steps, pct_start=pct_start), weight_decay=weight_decay)
+        sched = lrjax.one_cycle(lr, steps, pct_start=pct_start)
+        return optax.adamw(sched, weight_decay=weight_decay)
 
     space = {
         "lr": ("log", 1e-5, 10.0),
         "weight_decay": ("log", 1e-4, 10.0),
         "pct_start": (0.1, 0.5),
     }
-    return mlp_setup(X, y, tr, va, te, (30, 64, 2), 32, steps, make, space)
+    return mlp_setup(X, y, tr, va, te, (40, 64, 10), 32, steps, make, space)
 
 
-def friedman_momentum(steps: int) -> Setup:
-    from sklearn.datasets import make_friedman1
+def illcond_momentum(steps: int) -> Setup:
+    from sklearn.datasets import make_classification
 
-    X, y = make_friedman1(3000, n_features=10, noise=1.0, random_state=13)
-    tr, va, te = splits(len(X), 1500, 400, seed=13)
-    X = standardize(X, tr)
-    y = (y - y[tr].mean()) / y[tr].std()
+    X, y = make_classification(
+        5000, 20, n_informative=10, n_classes=8, class_sep=1.5, random_state=17
+    )
+    tr, va, te = splits(len(X), 2000, 1000, seed=17)
+    # feature scales 0.03 .. 3 (geometric): an ill-conditioned problem
+    X = standardize(X, tr) * np.geomspace(0.03, 3.0, 20).astype(np.float32)
 
-    def make(lr, momentum):
-        return optax.sgd(warmup_cosine(lr, steps, steps // 10), momentum=momentum)
+    def make(lr, momentum, weight_decay):
+        return optax.chain(
+            optax.add_decayed_weights(weight_decay),
+            optax.sgd(warmup_cosine(lr, steps, steps // 10), momentum=momentum),
+        )
 
-    space = {"lr": ("log", 1e-6, 10.0), "momentum": (0.0, 0.99)}
-    return mlp_setup(X, y, tr, va, te, (10, 32, 1), 32, steps, make, space, task="mse")
+    space = {
+        "lr": ("log", 1e-6, 10.0),
+        "momentum": (0.0, 0.99),
+        "weight_decay": ("log", 1e-6, 1.0),
+    }
+    return mlp_setup(X, y, tr, va, te, (20, 32, 8), 64, steps, make, space)
 
 
 def noisy_momentum(steps: int) -> Setup:
     from sklearn.datasets import make_classification
 
-    X, y = make_classification(3000, 20, n_informative=8, flip_y=0.2, random_state=14)
-    tr, va, te = splits(len(X), 1600, 400, seed=14)
-    X = standardize(X, tr, 100.0)  # features x 100: the good rate is far from 1e-3
+    X, y = make_classification(4000, 20, n_informative=8, n_classes=4, flip_y=0.2, random_state=14)
+    tr, va, te = splits(len(X), 1600, 1000, seed=14)
+    X = standardize(X, tr, 100.0)  # features x 100: the good rate is far below 1e-3
     space = {
         "lr": ("log", 1e-9, 1.0),
         "momentum": (0.5, 0.99),
-        "weight_decay": ("log", 1e-6, 1e-1),
+        "weight_decay": ("log", 1e-6, 1.0),
     }
     make = one_cycle_sgd(steps)
-    return mlp_setup(X, y, tr, va, te, (20, 32, 2), 64, steps, make, space)
+    return mlp_setup(X, y, tr, va, te, (20, 32, 4), 64, steps, make, space)
+
+
+def friedman_nesterov(steps: int) -> Setup:
+    from sklearn.datasets import make_friedman1
+
+    X, y = make_friedman1(5000, n_features=10, noise=0.5, random_state=22)
+    tr, va, te = splits(len(X), 2000, 1000, seed=22)
+    # feature scales 0.03 .. 3 (geometric): an ill-conditioned problem
+    X = standardize(X, tr) * np.geomspace(0.03, 3.0, 10).astype(np.float32)
+    y = (y - y[tr].mean()) / y[tr].std()
+    space = {
+        "lr": ("log", 1e-6, 10.0),
+        "momentum": (0.0, 0.99),
+        "weight_decay": ("log", 1e-6, 1.0),
+    }
+    make = one_cycle_sgd(steps, nesterov=True)
+    return mlp_setup(X, y, tr, va, te, (10, 32, 1), 32, steps, make, space, task="mse")
 
 
 def cnn_nesterov(steps: int) -> Setup:
-    def make(lr, pct_start, weight_decay):
-        sched = lrjax.one_cycle(lr, steps, pct_start=pct_start)
+    def make(lr, momentum, weight_decay):
         return optax.chain(
             optax.add_decayed_weights(weight_decay),
-            optax.sgd(sched, momentum=0.9, nesterov=True),
+            optax.sgd(lrjax.one_cycle(lr, steps, pct_start=0.25), momentum=momentum, nesterov=True),
         )
 
     space = {
-        "lr": ("log", 1e-5, 100.0),
-        "pct_start": (0.1, 0.5),
-        "weight_decay": ("log", 1e-6, 1e-1),
+        "lr": ("log", 1e-6, 100.0),
+        "momentum": (0.5, 0.99),
+        "weight_decay": ("log", 1e-6, 1.0),
     }
     return from_suite(cnn(), steps, make, space)
 
@@ -151,48 +168,59 @@ def transformer_adamw(steps: int) -> Setup:
     return from_suite(transformer(), steps, make, space)
 
 
-def moons_adam(steps: int) -> Setup:
-    from sklearn.datasets import make_moons
+def classes_adam_l2(steps: int) -> Setup:
+    from sklearn.datasets import make_classification
 
-    X, y = make_moons(3000, noise=0.3, random_state=15)
-    tr, va, te = splits(len(X), 1000, 400, seed=15)
+    X, y = make_classification(
+        5000, 30, n_informative=15, n_classes=6, n_clusters_per_class=2, flip_y=0.05,
+        random_state=21,
+    )  # fmt: skip
+    tr, va, te = splits(len(X), 1200, 1000, seed=21)
     X = standardize(X, tr)
 
-    def make(lr, b1, pct_start):
-        return optax.adam(lrjax.one_cycle(lr, steps, pct_start=pct_start), b1=b1)
+    def make(lr, weight_decay, b1):
+        return optax.chain(
+            optax.add_decayed_weights(weight_decay),
+            optax.adam(lrjax.one_cycle(lr, steps, pct_start=0.25), b1=b1),
+        )
 
-    space = {"lr": ("log", 1e-5, 10.0), "b1": (0.5, 0.99), "pct_start": (0.1, 0.5)}
-    return mlp_setup(X, y, tr, va, te, (2, 32, 2), 32, steps, make, space)
-
-
-def cancer_nesterov(steps: int) -> Setup:
-    from sklearn.datasets import load_breast_cancer
-
-    X, y = load_breast_cancer(return_X_y=True)
-    tr, va, te = splits(len(X), 150, 120, seed=16)
-    X = standardize(X, tr)
     space = {
         "lr": ("log", 1e-5, 10.0),
+        "weight_decay": ("log", 1e-5, 1.0),
+        "b1": (0.5, 0.99),
+    }
+    return mlp_setup(X, y, tr, va, te, (30, 64, 6), 32, steps, make, space)
+
+
+def sines_nesterov(steps: int) -> Setup:
+    rng = np.random.default_rng(18)
+    X = rng.normal(size=(5000, 4)).astype(np.float32)
+    y = np.sin(2 * X[:, 0]) * np.cos(X[:, 1]) + 0.5 * X[:, 2] * X[:, 3]
+    y = y + 0.1 * rng.normal(size=len(X))
+    tr, va, te = splits(len(X), 2000, 1000, seed=18)
+    y = (y - y[tr].mean()) / y[tr].std()
+    space = {
+        "lr": ("log", 1e-6, 10.0),
         "momentum": (0.5, 0.99),
-        "weight_decay": ("log", 1e-6, 1e-1),
+        "weight_decay": ("log", 1e-6, 1.0),
     }
     make = one_cycle_sgd(steps, nesterov=True)
-    return mlp_setup(X, y, tr, va, te, (30, 32, 2), 32, steps, make, space)
+    return mlp_setup(X, y, tr, va, te, (4, 32, 1), 32, steps, make, space, task="mse")
 
 
 SEARCH_PROBLEMS: dict[str, Callable[[int], Setup]] = {
-    "digits_nesterov": digits_nesterov,
-    "small_adamw": small_adamw,
-    "friedman_momentum": friedman_momentum,
+    "classes_adamw": classes_adamw,
+    "illcond_momentum": illcond_momentum,
     "noisy_momentum": noisy_momentum,
+    "friedman_nesterov": friedman_nesterov,
     "cnn_nesterov": cnn_nesterov,
     "transformer_adamw": transformer_adamw,
 }
 
-#: Declared before any search method is tuned on SEARCH_PROBLEMS; never used to choose.
+#: Declared with SEARCH_PROBLEMS and never used to choose a search method's settings.
 HELDOUT_PROBLEMS: dict[str, Callable[[int], Setup]] = {
-    "moons_adam": moons_adam,
-    "cancer_nesterov": cancer_nesterov,
+    "classes_adam_l2": classes_adam_l2,
+    "sines_nesterov": sines_nesterov,
 }
 
 # ------------------------------------------------------------------------- scout
@@ -229,26 +257,84 @@ def scout_fast(prob: Setup, seeds: int) -> tuple[list[float], list[float]]:
     return x1, x4
 
 
+def scout(prob: Setup, seeds: int) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Random x1 and x4 per seed as ``tune_quality`` runs them: ``(x1, x4, wall x1, wall x4)``."""
+    test_loss = jax.jit(functional(prob, prob.params)[3])
+
+    def run(grid):
+        t0 = time.perf_counter()
+        res = lrjax.sweep(
+            prob.loss, prob.params, prob.batches, prob.make, grid, combine="zip",
+            val_batches=prob.val, return_params=True, progress=False,
+        )  # fmt: skip
+        loss = float(test_loss(res.best_params(), res.best_state(), prob.test))
+        return loss, time.perf_counter() - t0
+
+    x1, x4, w1, w4 = [], [], [], []
+    for s in range(seeds):
+        loss, wall = run(random_grid(prob.space, 16, s))
+        x1.append(loss)
+        w1.append(wall)
+        loss, wall = run(random_grid(prob.space, 64, 1000 + s))
+        x4.append(loss)
+        w4.append(wall)
+    return x1, x4, w1, w4
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--steps", type=int, default=240)
     ap.add_argument("--problems", default=None, help="comma-separated subset")
-    ap.add_argument("--fast", action="store_true")
+    ap.add_argument(
+        "--fast",
+        action="store_true",
+        help="one sweep of every seed's settings together (same draws; for design work)",
+    )
     args = ap.parse_args()
     allp = {**SEARCH_PROBLEMS, **HELDOUT_PROBLEMS}
     names = args.problems.split(",") if args.problems else list(allp)
+    print(machine_info())
+    print(
+        f"{args.steps} steps per setting, {args.seeds} seeds; random x1: 16 settings "
+        f"(seed s), x4: 64 (seed 1000 + s), each picked by validation loss, scored by test loss"
+        + (" (--fast: all settings in one sweep, no per-sweep wall times)" if args.fast else "")
+    )
+    rows = []
     for name in names:
         t0 = time.perf_counter()
         prob = allp[name](args.steps)
-        x1, x4 = scout_fast(prob, args.seeds)
+        if args.fast:
+            x1, x4 = scout_fast(prob, args.seeds)
+            w1 = w4 = [float("nan")]
+        else:
+            x1, x4, w1, w4 = scout(prob, args.seeds)
         gap = [a - b for a, b in zip(x1, x4)]
-        print(
-            f"{name:20s} x1 {statistics.median(x1):.4f} x4 {statistics.median(x4):.4f} "
-            f"gap {statistics.median(gap):+.4f} worst {min(gap):+.4f} "
-            f"{time.perf_counter() - t0:.1f}s  x1 {np.round(x1, 3)} x4 {np.round(x4, 3)}",
-            flush=True,
+        med = statistics.median(gap)
+        kind = "search" if name in SEARCH_PROBLEMS else "held out"
+        rows.append(
+            [
+                name,
+                kind,
+                ", ".join(prob.space),
+                f"{statistics.median(x1):.4f}",
+                f"{statistics.median(x4):.4f}",
+                f"{med:+.4f}",
+                f"{min(gap):+.4f} / {max(gap):+.4f}",
+                "yes" if med >= 0.02 else "NO",
+                f"{statistics.median(w1):.2f}",
+                f"{statistics.median(w4):.2f}",
+                f"{time.perf_counter() - t0:.0f}",
+            ]
         )
+        print(f"{name}: gap {med:+.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        print("  per-seed gaps: " + " ".join(f"{g:+.3f}" for g in gap), flush=True)
+    print()
+    header = [
+        "problem", "kind", "space", "x1 test (median)", "x4 test (median)", "gap (median)",
+        "gap min / max", ">= 0.02", "x1 sweep s", "x4 sweep s", "total s",
+    ]  # fmt: skip
+    print(table(rows, header))
 
 
 if __name__ == "__main__":
