@@ -1,47 +1,60 @@
-"""How good is ``lrjax.tune``? PBT and halving against random search and a grid, one run.
+"""How good is ``lrjax.tune``? PBT and halving against random search, a grid and Optuna.
 
-Four small problems, each with a held-out validation split (what every method
+Problems in three groups, each with a held-out validation split (what every method
 ranks by) and a separate test split (what the table reports):
 
 - ``digits``: the digits MLP of ``lrjax.data`` (64-64-10), AdamW with a
-  one-cycle schedule; tuned: ``max_value`` (log 1e-4..1), ``pct_start``
+  one-cycle schedule; tuned: ``lr`` (log 1e-4..1), ``pct_start``
   (0.1..0.5), ``weight_decay`` (log 1e-5..1e-1).
 - ``regression``: a tanh MLP (4-64-1) on ``sin(2 x0) + 0.5 x1 x2`` (plus noise
   of standard deviation 0.1), SGD with
-  momentum and a one-cycle schedule; tuned: ``max_value`` (log 1e-4..3),
+  momentum and a one-cycle schedule; tuned: ``lr`` (log 1e-4..3),
   ``momentum`` (0.5..0.99), ``pct_start`` (0.1..0.5).
 - ``cnn``: the NNX CNN of ``suggestion_quality.py`` (two 3x3 convolutions with
   BatchNorm, Dropout 0.2, 2686 parameters) on the digits images (1000 / 200 /
   400 train / validation / test, batch 32), SGD with Nesterov momentum 0.9,
   weight decay added to the gradient and a one-cycle schedule; tuned:
-  ``max_value`` (log 1e-3..3), ``pct_start`` (0.1..0.5), ``weight_decay``
+  ``lr`` (log 1e-3..3), ``pct_start`` (0.1..0.5), ``weight_decay``
   (log 1e-5..1e-2). Validation and test losses in eval mode (BatchNorm on its
   running statistics, no Dropout).
 - ``transformer``: the character-level transformer of ``suggestion_quality.py``
   (one pre-LN block, width 16, 2 heads, context 16, 4432 parameters, a plain
   pytree) on Python standard-library source (batches of 8 windows; 32 windows
   to validate, 64 to test), AdamW with a one-cycle schedule; tuned:
-  ``max_value`` (log 1e-4..0.3), ``pct_start`` (0.1..0.5), ``weight_decay``
+  ``lr`` (log 1e-4..0.3), ``pct_start`` (0.1..0.5), ``weight_decay``
   (log 1e-4..0.3).
 
-Methods, all at the same number of training steps per member (``--steps``):
+These are the ``original`` problems (every method matched random search with
+4x the compute on three of them, so they do not tell a good search from a
+blind one). ``tune_problems.py`` adds six ``search`` problems chosen so that
+random search with 16 settings is at least 0.02 behind 64 settings (a wide
+``lr`` range with a diverging end, interacting weight decay, warmup and
+momentum; SGD, Nesterov and AdamW; a BatchNorm CNN and a transformer) and two
+``heldout`` ones, declared before tune's defaults were chosen and reported
+apart. Every problem names its rate ``lr``, so ``lrjax.tune``'s rate test runs
+by default.
 
-- ``pbt`` / ``halving``: ``lrjax.tune``; PBT with 16 members and 8 rounds
-  (and 4); halving over 5 rounds with 40 members (40 -> 20 -> 10 -> 5 -> 3
-  trained: about PBT's compute; the last elimination at 4/5 of the budget)
-  and with 16 (half the compute); each with its default cooldown probe
-  (a quarter round) and without it (``no probe``);
-- ``random x1``: 16 settings drawn from the same space, each trained for all
-  steps (the same compute as tune), best by validation loss;
-- ``random x4``: 64 settings (4x the compute);
-- ``grid``: a dense grid (4 values per dimension, 64 settings, log-spaced on
-  log dimensions), 4x the compute;
+Methods, every one counted in training steps (rate tests and cooldown probes
+included), relative to tune's default:
+
+- ``tune defaults``: ``lrjax.tune`` as a user calls it: PBT, 16 members,
+  8 rounds, the cooldown probe and the rate test on ``lr``;
+- ``tune pbt, no rate test``: the same with ``rate=False``;
+- ``tune halving 40``: successive halving over 5 rounds with 40 members
+  (40 -> 20 -> 10 -> 5 -> 3 trained: about PBT's compute), with and without
+  the rate test;
+- ``random, same steps``: as many settings drawn from the space as tune's
+  default trains in steps (21 for 240 steps), each trained for all steps,
+  best by validation loss;
+- ``random x4``: four times as many settings (the reference of the excess);
+- ``grid``: a dense grid of about the same size as random x4 (values
+  log-spaced on log dimensions, every option of a choice), trained once;
 - ``optuna``: Optuna's TPE sampler with its median pruner (reports after each
   of the same 8 rounds, pruning from the sixth trial on), trials run as jitted
   ``lax.scan`` chunks from the host (an NNX model split into parameters and
-  the rest of its state, trained functionally in train mode), until the same
-  number of training steps as tune has been spent (pruned trials free steps
-  for more trials); skipped when Optuna is not installed (``pip install optuna``).
+  the rest of its state, trained functionally in train mode), until tune's
+  default steps are spent (pruned trials free steps for more trials); skipped
+  when Optuna is not installed (``pip install optuna``).
 
 The random and grid runs use ``lrjax.sweep`` (``return_params=True``); the
 chosen member's parameters are scored on the test split by the loss function.
@@ -49,14 +62,15 @@ For the NNX CNN the model state counts too: the BatchNorm statistics of tune's
 best member (``result.state``) and of the sweep's best setting
 (``result.best_state()``).
 Each method runs with ``--seeds`` search seeds (tune's ``key``; the random
-draws); the table shows the median test loss over seeds and every method's
-excess over ``random x4`` (the per-seed differences: their median, mean and
-largest), and the training steps it spent (cooldown probes included) over
-random x1's.
+draws); per problem the table shows the median test loss over seeds and every
+method's excess over ``random x4`` (the per-seed differences: their median,
+mean and largest, the worst seed), and its steps over tune's default. A
+summary per group follows: method x problem, the median excess and the worst
+seed's.
 Wall time is the median over seeds (the first call of a shape compiles; later
 seeds reuse the program, so the median is the warm time for 3 seeds or more).
 
-    python benchmarks/tune_quality.py [--seeds 3] [--steps 240] [--problems cnn,transformer]
+    python benchmarks/tune_quality.py [--seeds 10] [--steps 240] [--problems search,heldout]
 
 ``--steps`` must be a multiple of 40 (the tune methods' 8, 4 and 5 rounds).
 """
@@ -380,7 +394,7 @@ def run_problem(pname: str, prob: Setup, steps: int, seeds: int, log) -> dict[st
             lambda s: run_sweep(random_grid(space, 4 * n_random, 1000 + s)),
             4 * n_random * steps,
         ),
-        f"grid ({grid_size})": (run_grid, grid_size * steps),
+        "grid, about x4": (run_grid, grid_size * steps),
     }
     trials: list[int] = []
     try:
@@ -421,7 +435,10 @@ def run_problem(pname: str, prob: Setup, steps: int, seeds: int, log) -> dict[st
     header = ["method", "test loss (median)", "per seed", "vs random x4: median", "mean",
               "worst seed", "steps / tune default", "wall s (median)"]  # fmt: skip
     log(table(rows, header))
-    log(f"tune default: {unit} steps; random: {n_random} settings, x4: {4 * n_random}")
+    log(
+        f"tune default: {unit} steps; random: {n_random} settings, x4: {4 * n_random}; "
+        f"grid: {grid_size} settings"
+    )
     if trials:
         log(f"optuna trials per search (pruned ones included): {trials}")
     return {"excess": excess, "cost": {m: c / unit for m, (_, c) in methods.items()}}

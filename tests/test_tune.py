@@ -433,6 +433,9 @@ def test_streamed_and_callable_batches_equal_stacked(source, method):
     batches = [(X[t], Y[t]) for t in range(T)] if source == "streamed" else lambda t: (Xj[t], Yj[t])
     listed = lrjax.tune(linreg_loss, jnp.zeros(3), batches, make_sgd, SPACE, **kw)
     assert stacked.score_label.endswith("after a 2-step cooldown probe)")
+    # the rate test read the stream's first batches; the search read them again
+    assert stacked.rate_test is not None and listed.rate_range == stacked.rate_range
+    np.testing.assert_allclose(listed.rate_test.losses, stacked.rate_test.losses, rtol=1e-6)
     np.testing.assert_array_equal(listed.history.parents, stacked.history.parents)
     np.testing.assert_allclose(listed.history.scores, stacked.history.scores, rtol=1e-6)
     np.testing.assert_allclose(listed.losses, stacked.losses, rtol=1e-6)
