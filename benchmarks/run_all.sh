@@ -39,7 +39,8 @@ run range_test_speed 140
 run range_test_scaling 150 "${scaling_args[@]}"
 run suggestion_quality 900
 run suggestion_schedules 900
-run tune_quality 900
+run tune_problems 300
+run tune_quality 2400
 run cli_startup 240 --out -  # its report is this run's output, kept by run() like the others
 run real_models 600
 run strategies 600 --ks 8 --steps 50 --repeats 5

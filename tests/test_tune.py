@@ -135,14 +135,47 @@ def ref_rate_test(X, Y):
         m = Member()
         losses = [m.step(t, X[t], Y[t], lr, mu, damping) for t in range(S)]
         scores.append(np.inf if m.stopped else float(np.mean(losses[-max(1, S // 10) :])))
-    best = min((k for k in range(K) if np.isfinite(scores[k])), key=lambda k: scores[k])
-    half = scores[best] + 0.5 * (scores[0] - scores[best])  # half the best's progress lost
-    failed = [k for k in range(best + 1, K) if not scores[k] <= half]
-    good = [k for k in range(K) if k not in failed and np.isfinite(scores[k])]
-    last_good = max(k for k in good if not failed or k < failed[0])
-    high = math.sqrt(float(rates[failed[0]]) * float(rates[last_good])) if failed else float(hi)
-    low = max(float(lo), float(rates[best]) * S / T / 3)
+    low, high = ref_narrow(rates, scores, float(lo), float(hi), S, T)
     return (np.float32(low), np.float32(high)), scores
+
+
+def ref_narrow(rates, scores, lo, hi, test_steps, num_steps):
+    """The documented narrowing rule, one rate at a time (rates ascending; a
+    diverged copy scores inf)."""
+    K = len(rates)
+    finite = [k for k in range(K) if np.isfinite(scores[k])]
+    if not finite:
+        return lo, hi
+    best = min(finite, key=lambda k: scores[k])
+    half = scores[best] + 0.5 * (scores[0] - scores[best])  # half the best's progress lost
+    failed = [k for k in range(best + 1, K) if np.isinf(scores[k]) or not scores[k] <= half]
+    high = hi
+    if failed:
+        last_good = max(k for k in range(failed[0]) if scores[k] <= half or k <= best)
+        high = math.sqrt(float(rates[failed[0]]) * float(rates[last_good]))
+    low = max(lo, float(rates[best]) * min(1, test_steps / num_steps) / 3)
+    return low, min(hi, high)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_narrow_equals_the_rule_written_out(seed):
+    """``_search.narrow`` on random rate tests (U-shaped, noisy, some diverged)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(50):
+        K = int(rng.integers(2, 17))
+        rates = np.geomspace(1e-6, 10.0, K)
+        centre = rng.uniform(0, K)
+        scores = 0.1 + 0.3 * (np.arange(K) - centre) ** 2 / K + rng.uniform(0, 0.5, K)
+        scores[0] = 2.3 + rng.uniform(0, 0.1)  # the lowest rate: the starting loss
+        cut = int(rng.integers(1, K + 2))  # diverged from here on (none when > K)
+        scores[cut:] = np.inf
+        scores[rng.uniform(size=K) < 0.1] = np.inf  # and a stray divergence
+        diverged = ~np.isfinite(scores)
+        S, T = int(rng.integers(1, 50)), int(rng.integers(50, 500))
+        got = _search.narrow(rates, scores, diverged, 1e-6, 10.0, S, T)
+        want = ref_narrow(rates, scores, 1e-6, 10.0, S, T)
+        np.testing.assert_allclose(got, want, rtol=1e-12, err_msg=f"{scores}")
+        assert 1e-6 <= got[0] < got[1] <= 10.0
 
 
 def reference(method, X, Y, key, cooldown=0, rate_test=True):
