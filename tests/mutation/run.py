@@ -430,7 +430,7 @@ MUTATIONS = [
         (
             "tests/test_tune.py",
             "-k",
-            "brute_force or rate",
+            "brute_force or narrow",
             "--doctest-modules",
             "lrjax/_search/_rate.py",
         ),
