@@ -41,6 +41,7 @@ run suggestion_quality 900
 run suggestion_schedules 900
 run tune_problems 300
 run tune_quality 2400
+run tune_ablation 900
 run cli_startup 240 --out -  # its report is this run's output, kept by run() like the others
 run real_models 600
 run strategies 600 --ks 8 --steps 50 --repeats 5
