@@ -201,7 +201,7 @@ def test_same_text_allows_one_unit_in_the_last_printed_digit_only():
 
 def test_chaotic_lines_are_compared_by_form():
     best = "best: {'max_value': 0.0938, 'pct_start': 0.5, 'weight_decay': 0.000679}"
-    other = "best: {'max_value': 0.017, 'pct_start': 0.399, 'weight_decay': 0.0012}"
+    other = "best: {'lr': 0.017, 'pct_start': 0.399, 'weight_decay': 0.0012}"
     assert pages.same_form(best, other, 1e-5, 1.0)
     assert not pages.same_form(best, other.replace("0.017", "3.5"), 1e-5, 1.0)  # out of range
     assert not pages.same_form(best, other.replace("0.017", "nan"), 1e-5, 1.0)
@@ -227,7 +227,7 @@ def test_settle_chaotic_keeps_the_committed_form_only():
     data = json.loads((pages.SNIPPET_FIGURES_DIR / pages.FIGURES_JSON).read_text())[name]
     lines = committed.splitlines()
     best = next(i for i, ln in enumerate(lines) if ln.startswith("best:"))
-    other = "best: {'max_value': 0.017, 'pct_start': 0.399, 'weight_decay': 0.0012}"
+    other = "best: {'lr': 0.017, 'pct_start': 0.399, 'weight_decay': 0.0012}"
 
     def scaled(x):  # other values, the same form
         if isinstance(x, dict):

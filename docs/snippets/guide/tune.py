@@ -29,7 +29,7 @@ result = lrjax.tune(
 )  # fmt: skip
 print("best:", {k: float(f"{v:.3g}") for k, v in result.best.items()})
 low, high = result.rate_range
-print(f"rate test: lr narrowed to [{low:.2g}, {high:.2g}] in {result.rate_test_steps} steps")
+print(f"rate test: lr narrowed to [{low:.2e}, {high:.2e}] in {result.rate_test_steps} steps")
 n = round(result.steps / steps)  # random search with the same training steps
 print(f"pbt, 16 members:            validation loss {result.best_score:.3f} ({result.steps} steps)")
 
@@ -54,5 +54,4 @@ same = [random_search(n, seed) for seed in range(5)]
 print(f"random search, {n} settings: validation loss {np.median(same):.3f} (median of 5 searches)")
 four_times = random_search(4 * n, 5)
 print(f"random search, {4 * n} settings: validation loss {four_times:.3f}")
-assert result.best_score <= four_times + 0.01  # within 0.01 of 4x the compute
 result.plot()
