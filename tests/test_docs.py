@@ -200,7 +200,7 @@ def test_same_text_allows_one_unit_in_the_last_printed_digit_only():
 
 
 def test_chaotic_lines_are_compared_by_form():
-    best = "best: {'max_value': 0.0938, 'pct_start': 0.5, 'weight_decay': 0.000679}"
+    best = "best: {'lr': 0.0938, 'pct_start': 0.5, 'weight_decay': 0.000679}"
     other = "best: {'lr': 0.017, 'pct_start': 0.399, 'weight_decay': 0.0012}"
     assert pages.same_form(best, other, 1e-5, 1.0)
     assert not pages.same_form(best, other.replace("0.017", "3.5"), 1e-5, 1.0)  # out of range
