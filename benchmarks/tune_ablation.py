@@ -1,9 +1,9 @@
 """Which parts of ``lrjax.tune``'s default search earn their place? One change at a time.
 
 On the six search problems of ``tune_problems.py`` (never the held-out ones),
-``lrjax.tune`` with its defaults (PBT, 16 members, 8 rounds, the cooldown
-probe, the rate test on ``lr``, a Latin-hypercube start) against the same
-search with one part changed:
+``lrjax.tune`` with its defaults (successive halving, 40 members over 5
+rounds, the cooldown probe, the rate test on ``lr``, a Latin-hypercube start)
+against the same search with one part changed:
 
 - ``plain start``: the initial population drawn plainly (independent uniform
   draws) instead of one member per stratum of each range;

@@ -98,13 +98,13 @@ FIGURE_RTOL = 5e-3
 #: the machine that built them printed; the test checks only the line's form
 #: (the same text and integers, every other number finite and in [low, high]).
 CHAOTIC_OUTPUT: dict[str, dict[str, tuple[float, float]]] = {
-    # PBT's ranking and a best-of-84 random search: another CPU picks another
+    # tune's ranking and a best-of-84 random search: another CPU picks another
     # member (best lr 0.0938 on one, 0.017 on another). The best setting and
     # the narrowed range lie in the search space; losses below chance (ln 10).
     "guide/tune.py": {
         "best:": (1e-5, 10.0),
         "rate test:": (1e-5, 480.0),
-        "pbt, 16 members:": (0.0, 5104.0),
+        "tune, 40 members:": (0.0, 5124.0),
         "random search, 84 settings:": (0.0, 2.31),
     },
     # Constant rates high enough to keep the loss noisy to the end (SGD with
@@ -121,7 +121,7 @@ CHAOTIC_OUTPUT: dict[str, dict[str, tuple[float, float]]] = {
 #: :data:`CHAOTIC_OUTPUT`), compared by form: the same titles, labels and
 #: numbers of points, every plotted value finite. ``"*"``: every line.
 CHAOTIC_FIGURES: dict[str, str | tuple[str, ...]] = {
-    "guide/tune-1.png": "*",  # PBT's members, round by round
+    "guide/tune-1.png": "*",  # the members, round by round
     "guide/schedules_compared-1.png": ("constant",),
     # Three range tests with error bars; momentum's last finite rates are at
     # the edge of divergence (its unlabelled error-bar lines: the whole picture).

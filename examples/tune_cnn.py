@@ -4,9 +4,9 @@
 (BatchNorm, Dropout) side by side in one compiled program, each member with its
 own ``one_cycle(lr, pct_start)`` schedule and weight decay. The rate range is
 wide, as when the rate is not known: before the search a short rate test (the
-run's first steps at 8 rates side by side) narrows it to where the CNN trains.
-With
-``method="pbt"`` the worst quarter copies the weights and optimizer state of a
+run's first steps at up to 16 rates side by side) narrows it to where the CNN
+trains. With ``method="pbt"`` (the default is successive halving) the worst
+quarter copies the weights and optimizer state of a
 member of the best quarter after every round and moves its hyperparameters a
 little; members are ranked on held-out digits. PBT's answer is a trained
 model: the best member's weights (and BatchNorm statistics), whose schedule
@@ -61,6 +61,7 @@ def main() -> None:
         population=population,
         num_steps=steps,
         rounds=rounds,
+        method="pbt",
         val_batches=split_batches(X[val], y[val]),
         progress=False,
     )

@@ -608,7 +608,8 @@ def test_nnx_dropout_streams_are_reseeded_every_round(method):
         ({"space": {"learning_rate": []}}, ValueError, "non-empty list of numbers"),
         ({"space": {"learning_rate": ("lin", 0.1, 1.0)}}, ValueError, "only named range is 'log'"),
         ({"space": {"learning_rate": 0.1}}, ValueError, r"must be \(low, high\)"),
-        ({"population": 3}, ValueError, "population must be >= 4"),
+        ({"population": 3, "method": "pbt"}, ValueError, "population must be >= 4"),
+        ({"population": 1}, ValueError, "population must be >= 2"),
         ({"population": 1, "method": "halving"}, ValueError, "population must be >= 2"),
         ({"rounds": 7}, ValueError, "num_steps=30 must be a multiple of rounds=7"),
         ({"rounds": 31}, ValueError, "num_steps=30 must be a multiple of rounds=31"),
@@ -644,6 +645,21 @@ def test_bad_inputs_get_one_clear_error(change, error, match):
             space,
             **kw,
         )
+
+
+def test_defaults_are_halving_40_over_5_rounds_and_pbt_16_over_8():
+    """Per-method defaults of about the same cost (the benchmark compares them)."""
+    X, Y = linreg_data(steps=40)
+    run = lambda **kw: lrjax.tune(
+        linreg_loss, jnp.zeros(3), (X, Y), make_sgd, SPACE, num_steps=40, progress=False, **kw
+    )
+    halving, pbt = run(), run(method="pbt")
+    assert (halving.method, halving.population, halving.rounds) == ("halving", 40, 5)
+    assert (pbt.method, pbt.population, pbt.rounds) == ("pbt", 16, 8)
+    assert halving.history.active.sum(axis=1).tolist() == [40, 20, 10, 5, 3]
+    test = 16 * (40 // 8)  # both: 16 rates x an eighth of the run
+    assert halving.steps == 8 * (40 + 20 + 10 + 5 + 3) + 2 * (40 + 20 + 10 + 5) + test
+    assert pbt.steps == 5 * 16 * 8 + 1 * 16 * 7 + test
 
 
 def test_all_diverged_and_a_single_round():
@@ -700,7 +716,7 @@ def test_beats_the_median_random_search_of_equal_compute():
     lo, hi = 1e-4, 3.0
     res = lrjax.tune(
         loss_fn, params, batches, make, {"learning_rate": ("log", lo, hi)}, population=8,
-        num_steps=120, rounds=6, val_batches=val,
+        num_steps=120, rounds=6, val_batches=val, method="pbt",
     )  # fmt: skip
     bests = []
     rng = np.random.default_rng(0)

@@ -4,6 +4,7 @@ cooldown probe that ranks members between rounds, and the rate test that
 bounds the rate dimension before a search."""
 
 from lrjax._search._population import (
+    DEFAULT_SIZES,
     KINDS,
     METHODS,
     RESAMPLE_PROBABILITY,

@@ -58,6 +58,10 @@ PERTURB_FACTORS = (0.8, 1.25)
 METHODS = ("pbt", "halving")
 #: The kinds of search dimension.
 KINDS = ("uniform", "log", "choice")
+#: Each method's default ``(population, rounds)``: halving over 5 rounds with 40
+#: members costs about what PBT with 16 members over 8 rounds costs
+#: (``benchmarks/tune_quality.py`` compares them at equal steps).
+DEFAULT_SIZES = {"pbt": (16, 8), "halving": (40, 5)}
 #: Default cooldown probe: this fraction of a round's steps (see :func:`default_cooldown`).
 COOLDOWN_FRACTION = 4
 

@@ -23,15 +23,15 @@ space = {  # a wide rate range, as when the rate is not known: the rate test nar
     "pct_start": (0.1, 0.5),
     "weight_decay": ("log", 1e-5, 1e-1),
 }
-result = lrjax.tune(
+result = lrjax.tune(  # successive halving, 40 members over 5 rounds, by default
     loss_fn, params, batches, make_optimizer, space,
-    population=16, num_steps=steps, rounds=8, val_batches=val, progress=False,
+    num_steps=steps, val_batches=val, progress=False,
 )  # fmt: skip
 print("best:", {k: float(f"{v:.3g}") for k, v in result.best.items()})
 low, high = result.rate_range
 print(f"rate test: lr narrowed to [{low:.2e}, {high:.2e}] in {result.rate_test_steps} steps")
 n = round(result.steps / steps)  # random search with the same training steps
-print(f"pbt, 16 members:            validation loss {result.best_score:.3f} ({result.steps} steps)")
+print(f"tune, 40 members:           validation loss {result.best_score:.3f} ({result.steps} steps)")
 
 
 def random_search(n, seed):
