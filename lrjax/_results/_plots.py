@@ -7,6 +7,7 @@ computes a result, it reads the fields and the rules of the result it is given.
 from __future__ import annotations
 
 import math
+import textwrap
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -263,6 +264,8 @@ def tune_plot(result: Any):
         if log:
             ax.set_yscale("log")
         ax.set_xlabel("round")
-        ax.set_title(result.score_label if name == "score" else name, fontsize=9)
+        # the score's label is a sentence: wrapped to the panel's width
+        title = textwrap.fill(result.score_label, 44) if name == "score" else name
+        ax.set_title(title, fontsize=9)
         ax.grid(alpha=0.3, which="both")
     return fig
