@@ -92,10 +92,10 @@ def tune(
       same compute halving can start from a larger population.
 
     The default, halving with 40 members over 5 rounds, costs about what PBT
-    with 16 members over 8 rounds (PBT's defaults) costs; on the benchmark's
-    problems at equal steps it stayed within 0.01 of random search with four
-    times the steps everywhere, where PBT missed on one (``benchmarks/README.md``,
-    tune quality).
+    with 16 members over 8 rounds (PBT's defaults) costs; it was chosen over
+    PBT on the tune benchmark's problems at equal steps, against random
+    search with the same and with four times the steps
+    (``benchmarks/README.md``, tune quality).
 
     **The rate test.** A user who does not know the learning rate gives a
     wide range, partly diverging, and random draws over it waste most

@@ -247,7 +247,7 @@ def test_settle_chaotic_keeps_the_committed_form_only():
     got = settle(chaotic, moved)
     assert got.output == committed and got.figures[0][1] == data
     # A changed line that is not listed, or a picture of another form, stays.
-    unlisted = committed.replace("pbt, 16 members:", "pbt, 16 members: ")
+    unlisted = committed.replace("random search, 21 settings:", "random search, 21 settings: ")
     assert unlisted != committed and settle(unlisted, data).output == unlisted
     fewer = json.loads(json.dumps(data))
     fewer["axes"][0]["lines"].pop()
