@@ -32,6 +32,7 @@ ALLOWED = {
         "_checks",
         "_compile_cache",
         "_range_test",
+        "_lr_find",
         "data",
         "plotting",
         "schedules",

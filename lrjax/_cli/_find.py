@@ -244,8 +244,24 @@ def _range_test(
     args: argparse.Namespace, params: Any, init_fn: Any, batches: Any, val: Any, optimizer: Any
 ):
     from lrjax import data
+    from lrjax._lr_find import lr_find
     from lrjax._range_test import range_test
 
+    if args.mode == "sweep":  # the ramp (range_test(mode="sweep") is deprecated)
+        import jax
+
+        if params is None:  # as range_test did: seed 0's initialisation
+            params = init_fn(jax.random.split(jax.random.PRNGKey(0), 1)[0])
+        return lr_find(
+            data.mlp_loss,
+            params,
+            batches,
+            optimizer,
+            min_lr=args.min_lr,
+            max_lr=args.max_lr,
+            num_steps=args.steps,
+            progress=False if args.no_progress else None,
+        )
     return range_test(
         data.mlp_loss,
         params,
