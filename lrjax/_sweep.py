@@ -204,12 +204,8 @@ def sweep(
         eval_every=every,
         description=f"sweep: {n_settings} settings x {num_steps} steps",
     )
-    return SweepResult(
-        names=names,
-        grid={k: v[: out.completed] for k, v in flat.items()},
-        shape=shape,
-        combine=combine,
-        **SweepResult._fields_from(out, options.diverge_factor, every),
+    return SweepResult.from_run(
+        flat, out, options.diverge_factor, shape=shape, combine=combine, eval_every=every
     )
 
 

@@ -225,6 +225,7 @@ def tune(
             f"(the probe reuses the round's last batches)"
         )
     cooldown = cooldown_steps if rounds > 1 else 0
+    test_steps = _check_rate_test_steps(rate_test_steps, rate_name, names, num_steps)
     _check_factory(make_optimizer, space)
     factor = _engine.check_diverge_factor(diverge_factor)
     the_mesh = _engine.as_mesh(mesh)
@@ -245,20 +246,14 @@ def tune(
     test = None
     if rate_name is not None:
         test = _rate_test(
-            prepared, make_optimizer, names, kinds, bounds, rate_name, population, num_steps,
-            rate_test_steps, factor, the_mesh, progress,
+            prepared, make_optimizer, names, kinds, bounds, rate_name, population, test_steps,
+            factor, the_mesh, progress,
         )  # fmt: skip
         lo, hi = _search.narrow(
             test.grid[rate_name], test.scores, test.diverged, *bounds[rate_name],
             test.num_steps, num_steps,
         )  # fmt: skip
         bounds = {**bounds, rate_name: np.asarray([lo, hi], bounds[rate_name].dtype)}
-    elif rate_test_steps is not None:
-        raise ValueError(
-            f"rate_test_steps={rate_test_steps!r} needs a rate dimension to test: name it "
-            f"with rate= (space has {list(names)}; by default one named "
-            f"{' or '.join(_search.RATE_NAMES)})"
-        )
     out = _search.run_search(
         prepared,
         _engine.KwargsOptimizer(make_optimizer),
@@ -276,31 +271,39 @@ def tune(
         description=f"tune ({method}): {population} members x {num_steps} steps",
     )
     result = _result(out, method, space, kinds, prepared, num_steps, rounds, cooldown)
+    if test is not None:
+        rate_range = tuple(float(v) for v in bounds[rate_name])
+        result = dataclasses.replace(result, rate=rate_name, rate_range=rate_range, rate_test=test)
     search = _search.search_steps(method, population, rounds, num_steps, cooldown)
-    if test is None:
-        return dataclasses.replace(result, steps=search)
-    return dataclasses.replace(
-        result,
-        rate=rate_name,
-        rate_range=tuple(float(v) for v in bounds[rate_name]),
-        rate_test=test,
-        steps=search + test.grid[rate_name].size * test.num_steps,
-    )
+    return dataclasses.replace(result, steps=search + result.rate_test_steps)
 
 
-def _rate_test(
-    prepared, make_optimizer, names, kinds, bounds, rate, population, num_steps, steps, factor,
-    mesh, progress,
-) -> SweepResult:  # fmt: skip
-    """The short range test over the rate dimension (see :mod:`lrjax._search._rate`)."""
+def _check_rate_test_steps(steps, rate, names, num_steps) -> int | None:
+    """The rate test's length: ``None`` without a rate dimension, else in ``[1, num_steps]``."""
+    if rate is None:
+        if steps is not None:
+            raise ValueError(
+                f"rate_test_steps={steps!r} needs a rate dimension to test: name it with rate= "
+                f"(space has {list(names)}; by default one named "
+                f"{' or '.join(_search.RATE_NAMES)})"
+            )
+        return None
     if steps is None:
-        steps = _search.default_test_steps(num_steps)
+        return _search.default_test_steps(num_steps)
     steps = check_count("rate_test_steps", steps, minimum=1)
     if steps > num_steps:
         raise ValueError(
             f"rate_test_steps={steps} must be at most num_steps={num_steps} (the test trains "
             "the run's first steps)"
         )
+    return steps
+
+
+def _rate_test(
+    prepared, make_optimizer, names, kinds, bounds, rate, population, steps, factor, mesh,
+    progress,
+) -> SweepResult:  # fmt: skip
+    """The short range test over the rate dimension (see :mod:`lrjax._search._rate`)."""
     points = _search.rate_test_points(population)
     grid = _search.probe_grid(names, kinds, bounds, rate, points)
     prepared.source.prefetch(steps)  # a stream's first batches, kept for the search
@@ -312,13 +315,7 @@ def _rate_test(
         options=_engine.RunOptions(diverge_factor=factor, mesh=mesh, progress=progress),
         description=f"tune's rate test: {points} rates x {steps} steps",
     )
-    return SweepResult(
-        names=names,
-        grid={k: v[: out.completed] for k, v in grid.items()},
-        shape=(out.completed,),
-        combine="zip",
-        **SweepResult._fields_from(out, factor, None),
-    )
+    return SweepResult.from_run(grid, out, factor)
 
 
 def _check_factory(make_optimizer, space) -> None:

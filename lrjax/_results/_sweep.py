@@ -82,6 +82,30 @@ class SweepResult:
     strategy: str = "scan"
 
     @classmethod
+    def from_run(
+        cls,
+        grid: dict[str, np.ndarray],
+        out: EngineResult,
+        diverge_factor: float,
+        *,
+        shape: tuple[int, ...] | None = None,
+        combine: str = "zip",
+        eval_every: int | None = None,
+    ) -> SweepResult:
+        """The result of training the settings ``grid`` (``{name: [K]}``) with the engine.
+
+        Settings past an interruption are left out; ``shape`` is the grid's
+        (``(K,)`` by default).
+        """
+        return cls(
+            names=tuple(grid),
+            grid={k: v[: out.completed] for k, v in grid.items()},
+            shape=(out.completed,) if shape is None else shape,
+            combine=combine,
+            **cls._fields_from(out, diverge_factor, eval_every),
+        )
+
+    @classmethod
     def _fields_from(
         cls,
         out: EngineResult,
