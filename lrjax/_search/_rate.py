@@ -157,7 +157,7 @@ def narrow(
       >>> import numpy as np
       >>> rates = np.geomspace(1e-4, 10, 6)  # 1e-4, 1e-3, ..., 10
       >>> scores = np.array([2.0, 1.5, 0.6, 0.4, 1.3, np.inf])  # 1.3: lost 2/3 of it
-      >>> diverged = np.array([False, False, False, False, True, True])
+      >>> diverged = np.array([False, False, False, False, False, True])
       >>> lo, hi = narrow(rates, scores, diverged, 1e-4, 10.0, test_steps=30, num_steps=240)
       >>> round(lo, 6), round(hi, 6)  # from the best / 8 / 3 to between 0.1 and 1
       (0.004167, 0.316228)
