@@ -116,4 +116,5 @@ def lr_find(
         int(out.stop_step[0, 0]),
         options.diverge_factor,
         step_mode,
+        data_passes=out.data_passes,
     )

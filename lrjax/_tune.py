@@ -275,7 +275,9 @@ def tune(
         rate_range = tuple(float(v) for v in bounds[rate_name])
         result = dataclasses.replace(result, rate=rate_name, rate_range=rate_range, rate_test=test)
     search = _search.search_steps(method, population, rounds, num_steps, cooldown)
-    return dataclasses.replace(result, steps=search + result.rate_test_steps)
+    return dataclasses.replace(
+        result, steps=search + result.rate_test_steps, data_passes=prepared.source.passes
+    )
 
 
 def _check_rate_test_steps(steps, rate, names, num_steps) -> int | None:

@@ -271,8 +271,8 @@ RANGE_TEST_CASES = [
         "new_state",
     ),
     (
-        "batches run out before num_steps",
-        lambda: rt(batches=[(X[i], Y[i]) for i in range(5)], num_steps=8),
+        "a one-shot iterator runs out before num_steps",
+        lambda: rt(batches=iter([(X[i], Y[i]) for i in range(5)]), num_steps=8),
         ValueError,
         "num_steps",
     ),

@@ -10,17 +10,25 @@
   blocks and sent to the devices block by block.
 
 A ``list`` is always a list of batches; pass a ``tuple`` for stacked arrays.
-Batches of a stream must all have the structure, shapes and dtypes of the
-first; the error for one that does not names the step and the leaf.
 
-Leaves that are not NumPy or JAX arrays (torch or TensorFlow tensors, anything
-with ``__array__`` or ``__dlpack__``, Python numbers) are converted to NumPy on
-the host by :func:`host_array`; torch and TensorFlow are never imported for it.
+Every batch, the first included, goes through one conversion on the host
+(:func:`host_array`) before anything compares it: torch or TensorFlow tensors,
+anything with ``__array__`` or ``__dlpack__`` and Python numbers become NumPy
+arrays (torch and TensorFlow are never imported for it), in the dtype JAX would
+give them (``jnp.asarray``'s rule: int64 -> int32 and float64 -> float32 while
+JAX's x64 mode is off; uint8 images, bool masks and bfloat16 as they are).
+Batches of a stream must then all have the structure, shapes and dtypes of the
+first; the error for one that does not names the step, the leaf and both sides.
+
+A stream that runs out before the run ends is read again from its start when
+it can be (an iterable that is not itself an iterator: a list, a torch
+``DataLoader``, a ``tf.data`` dataset, a grain loader), as a training loop's
+epochs do; :attr:`BatchSource.passes` counts the passes. A one-shot iterator
+(a generator, ``iter(...)``) that ends is an error.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -74,10 +82,6 @@ def stacked_length(batches: Any, name: str = "batches") -> int:
     return next(iter(sizes.values()))
 
 
-def _spec(x: Any) -> jax.ShapeDtypeStruct:
-    return jax.ShapeDtypeStruct(np.shape(x), jnp.result_type(x))
-
-
 def _to_numpy(x: Any) -> Any:
     if isinstance(x, (np.ndarray, np.generic, jax.Array)):
         return x
@@ -102,7 +106,9 @@ class _NotAnArrayError(TypeError):
 
 
 def host_array(x: Any, where: str) -> Any:
-    """``x`` as a NumPy array (JAX arrays kept as they are), converted on the host.
+    """``x`` as a NumPy array in the dtype JAX gives it (JAX arrays kept as they
+    are), converted on the host: int64 -> int32 and float64 -> float32 unless
+    JAX's x64 mode is on, as ``jnp.asarray`` converts.
 
     Raises:
       TypeError: one line naming ``where`` (the batch and the leaf) when ``x`` is
@@ -110,7 +116,7 @@ def host_array(x: Any, where: str) -> Any:
     """
     try:
         arr = _to_numpy(x)
-        jnp.result_type(arr)
+        dtype = jax.dtypes.canonicalize_dtype(jnp.result_type(arr))
     except Exception as e:
         detail = (str(e).strip().splitlines() or [""])[0][:120]
         why = "" if isinstance(e, _NotAnArrayError) or not detail else f" ({detail})"
@@ -118,7 +124,9 @@ def host_array(x: Any, where: str) -> Any:
             f"{where} is a {type(x).__name__}, not an array JAX can take{why}; yield NumPy "
             "arrays, torch/TensorFlow tensors or numbers"
         ) from None
-    return arr
+    if isinstance(arr, jax.Array) or arr.dtype == dtype:
+        return arr
+    return np.asarray(arr).astype(dtype)  # np.asarray: a memmap becomes a plain array
 
 
 def _host_leaves(batch: Any, where: str) -> tuple[Any, list[Any]]:
@@ -135,32 +143,78 @@ def host_tree(tree: Any, where: str) -> Any:
 
 
 class _Stream:
-    """Reads a stream batch by batch, checking each against the first."""
+    """Reads a stream batch by batch, converting each (:func:`host_array`) and
+    checking it against the first; a re-iterable source is read again from its
+    start when it runs out (epochs)."""
 
-    def __init__(self, batches: Iterable[Any], name: str):
+    def __init__(self, batches: Iterable[Any], name: str, epochs: bool = True):
         self.name = name
+        self.source = batches
+        # An iterator is its own iterable: read once. Anything else (a list, a
+        # DataLoader, a tf.data dataset) gives a fresh iterator per pass.
+        self.reiterable = epochs and not isinstance(batches, Iterator)
         self.it = iter(batches)
-        self.count = 0
+        self.count = 0  # batches taken, over every pass
+        self.passes = 1  # passes begun over the source
+        self.in_pass = 0  # batches taken in the current pass
         try:
             first = next(self.it)
         except StopIteration:
             raise ValueError(f"{name} is empty: it yielded no batch") from None
         self.treedef, leaves = _host_leaves(first, f"{name} at step 0")
-        self.specs = [_spec(x) for x in leaves]
-        if not self.specs:
+        if not leaves:
             raise ValueError(f"{name}: the first batch has no arrays ({type(first).__name__})")
-        self.it = itertools.chain([first], self.it)
+        self.specs = [(np.shape(x), np.dtype(x.dtype)) for x in leaves]
+        self.example = jax.tree.unflatten(
+            self.treedef, [jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in self.specs]
+        )
+        self._first: list[Any] | None = leaves  # converted once, handed out by take()
+
+    def _next(self) -> Any:
+        """The next raw batch, starting a new pass over a re-iterable source when
+        the current one ends; raises StopIteration when a one-shot source ends."""
+        try:
+            batch = next(self.it)
+        except StopIteration:
+            if not self.reiterable:
+                raise
+            self.it = iter(self.source)
+            self.passes += 1
+            self.in_pass = 0
+            try:
+                batch = next(self.it)
+            except StopIteration:
+                raise ValueError(
+                    f"{self.name} yielded no batch when read again for pass {self.passes}; a "
+                    "re-iterable source must give its batches each time it is iterated"
+                ) from None
+        return batch
 
     def take(self, n: int) -> list[list[np.ndarray]]:
-        """The next ``n`` batches as lists of leaves (fewer at the end of the stream)."""
+        """The next ``n`` batches as lists of leaves (fewer when a one-shot stream ends)."""
         out = []
-        for batch in itertools.islice(self.it, n):
-            out.append(self.check(batch, self.count))
+        for _ in range(n):
+            if self._first is not None:
+                leaves, self._first = self._first, None
+            else:
+                try:
+                    batch = self._next()
+                except StopIteration:
+                    break
+                leaves = self.check(batch)
+            out.append(leaves)
             self.count += 1
+            self.in_pass += 1
         return out
 
-    def check(self, batch: Any, step: int) -> list[np.ndarray]:
-        where = f"{self.name} at step {step}"
+    def where(self) -> str:
+        """The step being read, for messages (with the pass once it is not the first)."""
+        if self.passes == 1:
+            return f"{self.name} at step {self.count}"
+        return f"{self.name} at step {self.count} (batch {self.in_pass} of pass {self.passes})"
+
+    def check(self, batch: Any) -> list[np.ndarray]:
+        where = self.where()
         if jax.tree.structure(batch) != self.treedef:
             raise ValueError(
                 f"{where} has another structure than the first batch "
@@ -168,16 +222,14 @@ class _Stream:
             )
         leaves = jax.tree_util.tree_leaves_with_path(batch)
         out = []
-        for (path, leaf), spec in zip(leaves, self.specs):
-            arr = np.asarray(
-                host_array(leaf, f"{where}: leaf {jax.tree_util.keystr(path) or '<root>'}")
-            )
-            if arr.shape != spec.shape or arr.dtype != spec.dtype:
+        for (path, leaf), (shape, dtype) in zip(leaves, self.specs):
+            name = jax.tree_util.keystr(path) or "<root>"
+            arr = host_array(leaf, f"{where}: leaf {name}")
+            if np.shape(arr) != shape or arr.dtype != dtype:
                 raise ValueError(
-                    f"{where}: leaf {jax.tree_util.keystr(path) or '<root>'} has "
-                    f"{arr.dtype}{list(arr.shape)}, the first batch had "
-                    f"{spec.dtype}{list(spec.shape)}; batches must have equal shapes "
-                    "(drop a last partial batch, e.g. drop_last=True)"
+                    f"{where}: leaf {name} has {arr.dtype}{list(np.shape(arr))}, the first batch "
+                    f"had {dtype}{list(shape)}; batches must have equal shapes and dtypes (drop "
+                    "a last partial batch, e.g. drop_last=True)"
                 )
             out.append(arr)
         return out
@@ -206,7 +258,7 @@ class BatchSource:
             self.kind = "stream"
             self._stream = _Stream(batches, name)
             self.length = None
-            self.example = jax.tree.unflatten(self._stream.treedef, self._stream.specs)
+            self.example = self._stream.example
         else:
             self.kind = "stacked"
             batches = host_tree(batches, name)
@@ -220,6 +272,14 @@ class BatchSource:
     def streamed(self) -> bool:
         """The batches are read from an iterable, block by block."""
         return self.kind == "stream"
+
+    @property
+    def passes(self) -> int | None:
+        """Passes begun over the batches so far: a stream's epochs (1 until it is
+        read again), 1 for stacked arrays, ``None`` for a callable."""
+        if self.kind == "stream":
+            return self._stream.passes
+        return 1 if self.kind == "stacked" else None
 
     @property
     def batch_fn(self) -> Static | None:
@@ -288,8 +348,10 @@ class BatchSource:
                 if len(more) < want - len(part):
                     got = start + len(part) + len(more)
                     raise ValueError(
-                        f"{self.name} ran out after {got} batches; num_steps={num_steps} "
-                        f"needs {num_steps} (pass more batches or fewer num_steps)"
+                        f"{self.name} ran out after {got} batches; num_steps={num_steps} needs "
+                        f"{num_steps}, and a generator or iterator is read only once (pass a "
+                        "re-iterable such as a list or a DataLoader to read it again each "
+                        "epoch, more batches, or fewer num_steps)"
                     )
                 if keep and len(self._cache) == start + len(part):
                     self._cache += more
@@ -317,7 +379,7 @@ def prepare_val(val_batches: Any) -> Any:
             f"of batches, got a callable {val_batches!r}"
         )
     if is_stream(val_batches):
-        stream = _Stream(val_batches, "val_batches")
+        stream = _Stream(val_batches, "val_batches", epochs=False)  # one pass, read whole
         rows = stream.take(2**31 - 1)
         leaves = [np.stack(col) for col in zip(*rows)]
         return jax.tree.unflatten(stream.treedef, leaves)

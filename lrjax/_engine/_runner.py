@@ -287,7 +287,11 @@ class EngineResult(NamedTuple):
       val_curves: with ``eval_every=n``: ``[seeds, K, num_steps // n]``.
       params: ``return_params``: each copy's final parameters ``[seeds, K, ...]``.
       state: ``return_params``: each copy's final model state ``[seeds, K, ...]``.
-      strategy: the execution strategy that ran (``"scan"`` or ``"blocks"``).
+      strategy: the execution strategy that ran (``"scan"``, ``"blocks"`` or
+        ``"sequential"``).
+      data_passes: passes begun over the batches (a re-iterable stream read
+        again from its start counts each epoch; 1 for stacked arrays; ``None``
+        for a callable).
     """
 
     losses: np.ndarray
@@ -301,6 +305,7 @@ class EngineResult(NamedTuple):
     params: Any = None
     state: Any = None
     strategy: str = "scan"
+    data_passes: int | None = None
 
 
 def _chunk_of(tree: Any, c: int, chunk: int, axis: int = 0) -> Any:
@@ -450,6 +455,7 @@ def run(
         params=final_params,
         state=final_state,
         strategy=plan.strategy,
+        data_passes=source.passes,
     )
 
 

@@ -394,6 +394,7 @@ class RangeTestResult(_Suggestions, SweepResult):
             "val_losses": None if self.val_losses is None else to_json(self.val_losses),
             "val_curves": None if self.val_curves is None else to_json(self.val_curves),
             "eval_every": self.eval_every,
+            "data_passes": self.data_passes,
             "best_lr": self.best_lr,
             "suggestions": self.suggestions(),
         }
@@ -430,6 +431,7 @@ class RangeTestResult(_Suggestions, SweepResult):
             val_losses=None if val is None else from_json(val, math.nan, np.float32),
             val_curves=None if curves is None else from_json(curves, math.nan, np.float32),
             eval_every=d.get("eval_every"),
+            data_passes=d.get("data_passes"),
         )
 
     def __repr__(self) -> str:
@@ -488,6 +490,9 @@ class RampResult(_Suggestions):
       num_steps: steps of the ramp.
       diverge_factor: the divergence threshold used.
       step_mode: ``"exp"`` or ``"linear"``.
+      data_passes: how many times the batches were read from their start (a
+        re-iterable source shorter than the ramp is read again, epoch after
+        epoch; 1 for stacked arrays, ``None`` for a callable).
     """
 
     lrs: np.ndarray
@@ -499,6 +504,7 @@ class RampResult(_Suggestions):
     num_steps: int
     diverge_factor: float
     step_mode: str = "exp"
+    data_passes: int | None = None
 
     mode: ClassVar[str] = "sweep"
     default_method: ClassVar[str] = "valley"
@@ -514,6 +520,7 @@ class RampResult(_Suggestions):
         diverge_factor: float,
         step_mode: str,
         thresholds: Thresholds = DEFAULT,
+        data_passes: int | None = None,
     ) -> RampResult:
         """Builds a ramp result from ``[T]`` curves."""
         T = losses.shape[-1]
@@ -528,6 +535,7 @@ class RampResult(_Suggestions):
             num_steps=T,
             diverge_factor=float(diverge_factor),
             step_mode=step_mode,
+            data_passes=data_passes,
         )
 
     @property
@@ -591,6 +599,7 @@ class RampResult(_Suggestions):
             "num_steps": int(self.num_steps),
             "diverge_factor": json_scalar(self.diverge_factor),
             "step_mode": self.step_mode,
+            "data_passes": self.data_passes,
             "best_lr": self.best_lr,
             "suggestions": self.suggestions(),
         }
@@ -611,6 +620,7 @@ class RampResult(_Suggestions):
             num_steps=int(d["num_steps"]),
             diverge_factor=math.inf if factor is None else float(factor),
             step_mode=d.get("step_mode", "exp"),
+            data_passes=d.get("data_passes"),
         )
 
     def __repr__(self) -> str:

@@ -54,9 +54,14 @@ class SweepResult:
       state: with ``return_params=True``, each copy's final model state stacked
         ``[seeds, N, ...]``: BatchNorm statistics and RNG state for Flax models,
         ``state=`` for a plain stateful model, ``()`` for a plain one.
-      strategy: how the engine ran the steps: ``"scan"`` (one compiled loop) or
-        ``"blocks"`` (straight-line blocks dispatched from Python); see
+      strategy: how the engine ran the steps: ``"scan"`` (one compiled loop),
+        ``"blocks"`` (straight-line blocks dispatched from Python) or
+        ``"sequential"`` (as ``"blocks"``, one copy at a time); see
         :func:`lrjax.range_test`.
+      data_passes: how many times the batches were read from their start: a
+        re-iterable source (a list, a ``DataLoader``) shorter than the run is
+        read again, epoch after epoch; 1 for stacked arrays, ``None`` for a
+        callable.
     """
 
     names: tuple[str, ...]
@@ -80,6 +85,7 @@ class SweepResult:
     params: Any = None
     state: Any = None
     strategy: str = "scan"
+    data_passes: int | None = None
 
     @classmethod
     def from_run(
@@ -133,6 +139,7 @@ class SweepResult:
             "params": out.params,
             "state": out.state,
             "strategy": out.strategy,
+            "data_passes": out.data_passes,
         }
 
     @property
@@ -232,6 +239,7 @@ class SweepResult:
             "val_losses": None if self.val_losses is None else to_json(self.val_losses),
             "val_curves": None if self.val_curves is None else to_json(self.val_curves),
             "eval_every": self.eval_every,
+            "data_passes": self.data_passes,
             "best": self.best,
         }
 

@@ -70,6 +70,9 @@ class TuneResult:
         ``scores``, ``diverged``, ``plot()``), or ``None``.
       steps: training steps the whole call spent: the rate test's, every
         member's in every round it trained, and the cooldown probes'.
+      data_passes: how many times the batches were read from their start (a
+        re-iterable source shorter than the run is read again, epoch after
+        epoch; 1 for stacked arrays, ``None`` for a callable).
     """
 
     method: str
@@ -92,6 +95,7 @@ class TuneResult:
     rate_range: tuple[float, float] | None = None
     rate_test: Any = None
     steps: int = 0
+    data_passes: int | None = None
 
     @property
     def population(self) -> int:
@@ -148,6 +152,7 @@ class TuneResult:
             "rate_range": None if self.rate_range is None else list(self.rate_range),
             "rate_test": None if self.rate_test is None else self.rate_test.to_dict(),
             "steps": self.steps,
+            "data_passes": self.data_passes,
         }
 
     def plot(self):

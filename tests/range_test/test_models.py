@@ -400,8 +400,9 @@ def test_ragged_and_short_streams_give_one_line():
     with pytest.raises(ValueError, match=r"step 7: leaf \[0\] has float32\[10, 4\]") as info:
         lrjax.range_test(loss_fn, jnp.zeros(4), batches, **LRS)
     assert "\n" not in str(info.value) and len(str(info.value)) < 300
-    with pytest.raises(ValueError, match="ran out after 5 batches; num_steps=12"):
-        lrjax.range_test(loss_fn, jnp.zeros(4), _as_list(data())[:5], **LRS)
+    with pytest.raises(ValueError, match="ran out after 5 batches; num_steps=12") as info:
+        lrjax.range_test(loss_fn, jnp.zeros(4), iter(_as_list(data())[:5]), **LRS)
+    assert "re-iterable" in str(info.value) and "\n" not in str(info.value)
     with pytest.raises(ValueError, match="another structure"):
         lrjax.range_test(loss_fn, jnp.zeros(4), [*_as_list(data())[:3], {"x": 1}], **LRS)
 
