@@ -22,7 +22,7 @@ import optax
 
 from lrjax._checks import check_bool, check_count, check_transformation
 from lrjax._engine._data import BatchSource, prepare_val
-from lrjax._engine._model import Eqx, Model, is_model_object, make_model
+from lrjax._engine._model import Eqx, Linen, Model, Nnx, is_model_object, make_model
 
 
 class StepFacts(NamedTuple):
@@ -247,14 +247,13 @@ def _trace(
         # A Flax model mutating state lrjax does not carry (e.g. a Variable it
         # keeps outside the module, or an nnx.Module captured by loss_fn).
         raise ValueError(
-            f"{what} mutates Flax state from outside the model passed as params "
-            "(a module captured by loss_fn?); pass the model as params and use the "
-            "model given to loss_fn"
+            f"{what} mutates Flax state of a module it closes over, not of the model passed "
+            "as params; compute the loss from the model loss_fn receives as its first argument"
         ) from e
     if params_used and not _uses_inputs(jaxpr, 0, len(jax.tree.leaves(args[0]))):
         raise ValueError(
-            f"{what}: the loss does not depend on the model passed as params (does loss_fn "
-            "use a model from outside, a closure or a global?); use the model loss_fn receives"
+            f"{what}: the loss does not depend on the parameters it is given (a closure over "
+            "the model?); compute it from the model or params passed as loss_fn's first argument"
         )
     return shapes, step_facts(jaxpr)
 
@@ -271,11 +270,12 @@ def check_model(model: Model, seeded: bool, example: Any, val: Any) -> StepFacts
     if not callable(b.loss_fn):
         raise TypeError(f"loss_fn must be callable (params, batch) -> scalar, got {b.loss_fn!r}")
     stateful = getattr(b, "stateful", False)
-    form = "loss_fn(params, state, batch)" if stateful else "loss_fn(params, batch)"
+    first = {Nnx: "model", Eqx: "model", Linen: "apply"}.get(type(b), "params")
+    form = f"loss_fn({first}, state, batch)" if stateful else f"loss_fn({first}, batch)"
     try:
         with_key = lambda p, s, x: b.loss(p, s, x, jax.random.key(0))
         args = (params, state, example)
-        (loss, new_state, _), facts = _trace(with_key, args, form, isinstance(b, Eqx))
+        (loss, new_state, _), facts = _trace(with_key, args, form, params_used=True)
     except TypeError as e:
         if stateful and any(w in str(e) for w in ("unpack", "iterat")):
             raise TypeError(
