@@ -56,6 +56,7 @@ from flax import nnx
 
 import lrjax
 from lrjax import _engine, data
+from lrjax._range_test import ConstantRate
 
 # ------------------------------------------------------------------ workloads
 
@@ -194,7 +195,7 @@ def range_test_bytes(loss_fn, model, batches, optimizer, lrs, steps, chunks) -> 
     ``chunk_size="auto"`` does (``lrjax._engine.compile_program``); private API.
     """
     prepared = _engine.prepare(loss_fn, model, batches)
-    make_tx = _engine.ConstantRate(optimizer)
+    make_tx = ConstantRate(optimizer)
     hparams = np.asarray(lrs, np.float32)
     compile_for = lambda c: _engine.compile_program(prepared, make_tx, hparams, c, steps)
     return [_engine.program_bytes(compile_for(c)) for c in chunks]

@@ -37,7 +37,7 @@ from suggestion_quality import functional
 from tune_problems import SEARCH_PROBLEMS
 
 import lrjax
-from lrjax._search import _population, _rate
+from lrjax._search import _rate, _space
 
 
 @contextlib.contextmanager
@@ -53,7 +53,7 @@ def patched(module, name: str, value) -> Iterator[None]:
 @contextlib.contextmanager
 def plain_start() -> Iterator[None]:
     jax.clear_caches()  # the compiled search has the stratified start traced in
-    with patched(_population, "stratified", lambda draws: draws.sample):
+    with patched(_space, "stratified", lambda draws: draws.sample):
         yield
     jax.clear_caches()
 

@@ -330,7 +330,7 @@ def tune_cost(method: str, population: int, rounds: int, steps: int, rate_test: 
     from lrjax import _search
 
     cooldown = _search.default_cooldown(steps // rounds) if rounds > 1 else 0
-    cost = _search.search_steps(method, population, rounds, steps, cooldown)
+    cost = _search.search_steps(_search.METHODS[method], population, rounds, steps, cooldown)
     if rate_test:
         cost += _search.rate_test_points(population) * _search.default_test_steps(steps)
     return cost

@@ -16,6 +16,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 
 
 def float_dtype() -> np.dtype:
@@ -191,69 +192,45 @@ def check_number(
         raise ValueError(f"{name} must be {requirement}, got {value!r}")
 
 
-def _real(x: Any) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
-
-
-def check_space(space: Any) -> tuple[tuple[str, ...], tuple[str, ...], dict[str, np.ndarray]]:
-    """A search space as ``(names, kinds, bounds)``.
-
-    ``space`` maps each name to ``(low, high)`` (uniform), ``("log", low, high)``
-    (log-uniform, ``low > 0``) or a non-empty list of numbers (a choice).
-    ``bounds[name]`` is ``[low, high]`` (floats) or the options (ints when all
-    are ints, else floats).
-
-    Example:
-      >>> names, kinds, bounds = check_space({"lr": ("log", 1e-4, 1e-1), "m": [0.0, 0.9]})
-      >>> kinds
-      ('log', 'choice')
-      >>> check_space({"lr": (0.1, 0.01)})
-      Traceback (most recent call last):
-      ...
-      ValueError: space['lr'] = (0.1, 0.01): low must be < high
-    """
-    forms = "(low, high), ('log', low, high) or a list of choices"
-    if not isinstance(space, dict) or not space:
-        raise ValueError(f"space must be a non-empty dict of name -> {forms}, got {space!r}")
-    kinds, bounds = [], {}
-    for name, dim in space.items():
-        if not isinstance(name, str) or not name.isidentifier():
-            raise ValueError(f"space keys must be parameter names (identifiers), got {name!r}")
-        where = f"space[{name!r}] = {dim!r}"
-        if isinstance(dim, list):
-            if not dim or not all(_real(v) for v in dim):
-                raise ValueError(f"{where}: a choice must be a non-empty list of numbers")
-            if not all(math.isfinite(v) for v in dim):
-                raise ValueError(f"{where}: choices must be finite")
-            ints = all(isinstance(v, numbers.Integral) for v in dim)
-            kinds.append("choice")
-            bounds[name] = np.asarray(dim, int_dtype() if ints else float_dtype())
-            continue
-        if isinstance(dim, tuple) and len(dim) == 3 and isinstance(dim[0], str):
-            if dim[0] != "log":
-                raise ValueError(f"{where}: the only named range is 'log', got {dim[0]!r}")
-            kind, (low, high) = "log", dim[1:]
-        elif isinstance(dim, tuple) and len(dim) == 2:
-            kind, (low, high) = "uniform", dim
-        else:
-            raise ValueError(f"{where}: must be {forms}")
-        if not (_real(low) and _real(high)) or not (math.isfinite(low) and math.isfinite(high)):
-            raise ValueError(f"{where}: low and high must be finite numbers")
-        if low >= high:
-            raise ValueError(f"{where}: low must be < high")
-        if kind == "log" and low <= 0:
-            raise ValueError(f"{where}: a log range needs low > 0")
-        kinds.append(kind)
-        bounds[name] = np.asarray([low, high], float_dtype())
-    return tuple(space), tuple(kinds), bounds
-
-
 def check_transformation(tx: Any, who: str) -> None:
     """Raises TypeError unless ``tx`` (what ``who`` returned) is an Optax transformation."""
     if not (hasattr(tx, "init") and hasattr(tx, "update")):
         raise TypeError(
             f"{who} must return an optax.GradientTransformation, got {type(tx).__name__}"
         )
+
+
+def _is_transformation(x: Any) -> bool:
+    return hasattr(x, "init") and hasattr(x, "update")
+
+
+def check_rate_optimizer(optimizer: Any, name: str = "optimizer") -> None:
+    """Raises TypeError unless ``optimizer(lr)`` gives an Optax transformation."""
+    if not callable(optimizer) or _is_transformation(optimizer):
+        raise TypeError(
+            f"{name} must be a callable lr -> optax.GradientTransformation (e.g. optax.adam), "
+            f"got {optimizer!r}"
+        )
+    check_transformation(optimizer(1e-3), f"{name}(lr)")
+
+
+def check_factory(make_optimizer: Any, settings: Any, what: str) -> None:
+    """Raises unless ``make_optimizer(**setting)`` gives an Optax transformation for
+    every setting (concrete values: schedules check theirs here, before anything
+    compiles); an error names the setting (``what`` says which, e.g. ``"grid
+    setting"``)."""
+    if not callable(make_optimizer) or _is_transformation(make_optimizer):
+        raise TypeError(
+            f"make_optimizer must be a callable (**values) -> GradientTransformation, "
+            f"got {make_optimizer!r}"
+        )
+    for setting in settings:
+        try:
+            tx = make_optimizer(**setting)
+        except (ValueError, TypeError) as e:
+            shown = {k: v.item() if hasattr(v, "item") else v for k, v in setting.items()}
+            raise type(e)(f"{what} {shown}: {e}") from None
+        check_transformation(tx, "make_optimizer(**values)")
 
 
 # --------------------------------------------------- transforms and callbacks
@@ -291,3 +268,107 @@ def check_value(value: Any, who: str) -> jax.Array:
     if not (jnp.issubdtype(v.dtype, jnp.floating) or jnp.issubdtype(v.dtype, jnp.integer)):
         raise TypeError(f"value must be a real number (the loss), got dtype {v.dtype}")
     return v.astype(float_dtype())
+
+
+# ------------------------------------------------- runs: the fronts' shared arguments
+
+
+def check_diverge_factor(diverge_factor: Any) -> float:
+    """``diverge_factor`` as a float > 1 (``None`` or ``inf``: never on loss growth)."""
+    if diverge_factor is None:
+        return math.inf
+    if isinstance(diverge_factor, bool) or not isinstance(diverge_factor, numbers.Real):
+        raise TypeError(f"diverge_factor must be a number > 1 or None, got {diverge_factor!r}")
+    f = float(diverge_factor)
+    if math.isnan(f) or f <= 1:
+        raise ValueError(f"diverge_factor must be > 1 (or None to disable), got {diverge_factor!r}")
+    return f
+
+
+def check_key(key: Any) -> np.ndarray:
+    """A PRNG key (``jax.random.PRNGKey(n)`` or ``jax.random.key(n)``) as raw data."""
+    if key is None:  # PRNGKey(0)'s data, without running JAX
+        return np.zeros(2, np.uint32)
+    try:
+        arr = jnp.asarray(key)
+    except TypeError:
+        raise TypeError(f"key must be a jax.random.PRNGKey, got {key!r}") from None
+    if jnp.issubdtype(arr.dtype, jax.dtypes.prng_key):
+        if arr.shape != ():
+            raise ValueError(f"key must be a single PRNG key, got a key array of shape {arr.shape}")
+        return np.asarray(jax.random.key_data(arr))
+    if arr.dtype != jnp.uint32 or arr.shape != (2,):
+        raise ValueError(
+            f"key must be a jax.random.PRNGKey (uint32[2]) or jax.random.key, got "
+            f"{arr.dtype}{list(arr.shape)}"
+        )
+    return np.asarray(arr)
+
+
+def check_params(params: Any, name: str = "params") -> None:
+    """Raises unless ``params`` is a non-empty pytree of finite float arrays."""
+    leaves = jax.tree_util.tree_leaves_with_path(params)
+    if not leaves:
+        raise ValueError(f"{name} must be a pytree with at least one array, got {type(params)}")
+    for path, leaf in leaves:
+        where = f"{name}{jax.tree_util.keystr(path)}"
+        try:
+            dtype = jnp.result_type(leaf)
+        except TypeError:
+            raise TypeError(
+                f"{where} must be a float array to be trained, got {type(leaf).__name__}"
+            ) from None
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(f"{where} must be a float array to be trained, got dtype {dtype}")
+        if not isinstance(leaf, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(leaf))):
+            raise ValueError(f"{where} holds non-finite values (NaN or inf); cannot train from it")
+
+
+def check_chunk_size(chunk_size: Any) -> int | str | None:
+    """``chunk_size`` as ``None``, ``"auto"`` or an int >= 1."""
+    if chunk_size is None or chunk_size == "auto":
+        return chunk_size
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral):
+        raise TypeError(f"chunk_size must be an int >= 1, 'auto' or None, got {chunk_size!r}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, 'auto' or None, got {chunk_size!r}")
+    return int(chunk_size)
+
+
+def check_eval_every(eval_every: Any, num_steps: int, has_val: bool) -> int | None:
+    """``eval_every`` as ``None`` or an int in ``[1, num_steps]`` (needs ``val_batches``)."""
+    if eval_every is None:
+        return None
+    n = check_count("eval_every", eval_every, minimum=1)
+    if not has_val:
+        raise ValueError(f"eval_every={eval_every!r} needs val_batches to evaluate on")
+    if n > num_steps:
+        raise ValueError(f"eval_every must be <= num_steps ({num_steps}), got {eval_every!r}")
+    return n
+
+
+def check_mesh(mesh: Any) -> Mesh | None:
+    """``None``, a ``jax.sharding.Mesh``, or a sequence of devices (a 1-D mesh)."""
+    if mesh is None or isinstance(mesh, Mesh):
+        return mesh
+    try:
+        devices = list(mesh)
+    except TypeError:
+        raise TypeError(
+            f"mesh must be a jax.sharding.Mesh, a sequence of devices or None, got {mesh!r}"
+        ) from None
+    if not devices or not all(isinstance(d, jax.Device) for d in devices):
+        raise TypeError(
+            f"mesh must be a jax.sharding.Mesh or a non-empty list of devices, got {mesh!r}"
+        )
+    return Mesh(np.array(devices), ("copies",))
+
+
+def check_population_on_mesh(population: int, mesh: Any) -> None:
+    """Raises ValueError unless ``population`` splits evenly over ``mesh``'s devices."""
+    if mesh is not None and population % mesh.devices.size:
+        n = mesh.devices.size
+        raise ValueError(
+            f"population={population} must be a multiple of the mesh's {n} devices to be "
+            f"sharded over them (e.g. population={-(-population // n) * n})"
+        )

@@ -12,9 +12,18 @@ from lrjax._checks import (
     check_choice,
     check_count,
     check_lr_range,
+    check_rate_optimizer,
     float_dtype,
 )
 from lrjax._results import STEP_MODES, RampResult, ramp
+
+
+class RampRate(_engine.Static):
+    """``make_tx`` of the ramp: ``h`` is the ``[num_steps]`` array of rates,
+    ``optimizer(h[step])``."""
+
+    def __call__(self, h: Any, step: Any) -> optax.GradientTransformation:
+        return self.fn(h[step])
 
 
 def lr_find(
@@ -97,13 +106,13 @@ def lr_find(
     options = _engine.check_run_options(
         diverge_factor=diverge_factor, progress=progress, strategy=strategy
     )
-    _engine.check_optimizer(optimizer)
+    check_rate_optimizer(optimizer)
     prepared = _engine.prepare(loss_fn, params, batches, state=state, key=key, trainable=trainable)
     prepared.source.check_steps(num_steps)
     lrs = ramp(lo, hi, num_steps, step_mode)
     out = _engine.run(
         prepared,
-        _engine.RampRate(optimizer),
+        RampRate(optimizer),
         lrs.astype(float_dtype())[None],
         num_steps=num_steps,
         options=options,

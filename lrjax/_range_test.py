@@ -14,7 +14,9 @@ from lrjax import _engine
 from lrjax._checks import (
     check_choice,
     check_count,
+    check_eval_every,
     check_lr_range,
+    check_rate_optimizer,
     float_dtype,
 )
 from lrjax._lr_find import lr_find
@@ -22,6 +24,14 @@ from lrjax._results import RampResult, RangeTestResult
 
 #: ``mode="sweep"`` is the classic ramp, now :func:`lrjax.lr_find` (deprecated here).
 MODES = ("parallel", "sweep")
+
+
+class ConstantRate(_engine.Static):
+    """``make_tx`` of the range test: ``h`` is a copy's rate, ``optimizer(h)`` at
+    every step (compared by the optimizer's identity: one program per optimizer)."""
+
+    def __call__(self, h: Any, step: Any) -> optax.GradientTransformation:
+        return self.fn(h)
 
 
 def range_test(
@@ -294,7 +304,7 @@ def range_test(
         diverge_factor=diverge_factor, chunk_size=chunk_size, mesh=mesh, progress=progress,
         return_params=return_params, strategy=strategy,
     )  # fmt: skip
-    _engine.check_optimizer(optimizer)
+    check_rate_optimizer(optimizer)
     prepared = _engine.prepare(
         loss_fn,
         params,
@@ -309,11 +319,11 @@ def range_test(
         trainable=trainable,
     )
     prepared.source.check_steps(num_steps)
-    every = _engine.check_eval_every(eval_every, num_steps, prepared.val is not None)
+    every = check_eval_every(eval_every, num_steps, prepared.val is not None)
     lrs = np.geomspace(lo, hi, num_lrs)
     out = _engine.run(
         prepared,
-        _engine.ConstantRate(optimizer),
+        ConstantRate(optimizer),
         lrs.astype(float_dtype()),
         num_steps=num_steps,
         options=options,

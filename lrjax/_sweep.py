@@ -22,7 +22,8 @@ from lrjax import _engine
 from lrjax._checks import (
     check_choice,
     check_count,
-    check_transformation,
+    check_eval_every,
+    check_factory,
     float_dtype,
     int_dtype,
 )
@@ -155,21 +156,10 @@ def sweep(
       >>> sorted(res.best)
       ['max_value', 'pct_start']
     """
-    if not callable(make_optimizer):
-        raise TypeError(
-            f"make_optimizer must be a callable (**setting) -> GradientTransformation, "
-            f"got {make_optimizer!r}"
-        )
     names, flat, shape = _grid_arrays(grid, combine)
     n_settings = next(iter(flat.values())).size
-    for i in range(n_settings):  # concrete values: schedules validate them here
-        setting = {k: flat[k][i] for k in names}
-        try:
-            tx = make_optimizer(**setting)
-        except (ValueError, TypeError) as e:
-            shown = {k: v.item() for k, v in setting.items()}
-            raise type(e)(f"grid setting {shown}: {e}") from None
-        check_transformation(tx, "make_optimizer(**setting)")
+    settings = ({k: flat[k][i] for k in names} for i in range(n_settings))
+    check_factory(make_optimizer, settings, "grid setting")
     check_choice("combine", combine, COMBINE)
     options = _engine.check_run_options(
         diverge_factor=diverge_factor, chunk_size=chunk_size, mesh=mesh, progress=progress,
@@ -194,7 +184,7 @@ def sweep(
         num_steps = prepared.source.length
     num_steps = check_count("num_steps", num_steps, minimum=1)
     prepared.source.check_steps(num_steps)
-    every = _engine.check_eval_every(eval_every, num_steps, prepared.val is not None)
+    every = check_eval_every(eval_every, num_steps, prepared.val is not None)
     out = _engine.run(
         prepared,
         _engine.KwargsOptimizer(make_optimizer),

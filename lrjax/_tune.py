@@ -22,14 +22,9 @@ import numpy as np
 import optax
 
 from lrjax import _engine, _search
-from lrjax._checks import (
-    check_choice,
-    check_count,
-    check_optional_bool,
-    check_space,
-    check_transformation,
-)
+from lrjax._checks import check_choice, check_count, check_factory, check_population_on_mesh
 from lrjax._results import SweepResult, TuneHistory, TuneResult
+from lrjax._rules import score_window
 
 
 def tune(
@@ -55,6 +50,7 @@ def tune(
     trainable: Any = None,
     rate: str | bool | None = None,
     rate_test_steps: int | None = None,
+    strategy: str = "auto",
 ) -> TuneResult:
     """Tunes hyperparameters by successive halving or population-based training.
 
@@ -146,7 +142,9 @@ def tune(
         16 for PBT.
       num_steps: training steps per member (of the members trained to the end,
         for halving); a multiple of ``rounds``.
-      method: ``"halving"`` (the default) or ``"pbt"``.
+      method: ``"halving"`` (the default), ``"pbt"`` or ``"random"`` (the
+        population trained side by side for the whole run, one round: random
+        search).
       rounds: the number of rounds (``1``: plain random search); ``None``: 5
         for halving, 8 for PBT.
       val_batches: evaluation batches; members are then ranked by validation loss.
@@ -173,6 +171,9 @@ def tune(
         rate test.
       rate_test_steps: the rate test's steps (at most ``num_steps``);
         ``None``: ``max(1, num_steps // 8)``.
+      strategy: ``"auto"``, ``"scan"``, ``"blocks"`` or ``"sequential"``: how
+        the steps run, as in :func:`lrjax.range_test` (every strategy gives
+        the same numbers; ``result.strategy`` says which ran).
 
     Returns:
       A :class:`TuneResult` (``.best``, ``.params``, ``.history``, ``.plot()``).
@@ -196,41 +197,17 @@ def tune(
       >>> 1e-5 < res.rate_range[0] < res.rate_range[1] <= 10.0  # narrowed by the rate test
       True
     """
-    if not callable(make_optimizer):
-        raise TypeError(
-            f"make_optimizer must be a callable (**values) -> GradientTransformation, "
-            f"got {make_optimizer!r}"
-        )
-    method = check_choice("method", method, _search.METHODS)
-    names, kinds, bounds = check_space(space)
+    method = _check_method(method)
+    names, kinds, bounds = _search.check_space(space)
     rate_name = _search.find_rate(rate, names, kinds, bounds)
-    default_population, default_rounds = _search.DEFAULT_SIZES[method]
-    population = default_population if population is None else population
-    rounds = default_rounds if rounds is None else rounds
-    population = check_count("population", population, minimum=4 if method == "pbt" else 2)
-    num_steps = check_count("num_steps", num_steps, minimum=1)
-    rounds = check_count("rounds", rounds, minimum=1)
-    if rounds > num_steps or num_steps % rounds:
-        raise ValueError(
-            f"num_steps={num_steps} must be a multiple of rounds={rounds} (every round trains "
-            f"num_steps // rounds steps); e.g. num_steps={max(1, num_steps // rounds) * rounds}"
-        )
-    round_steps = num_steps // rounds
-    if cooldown_steps is None:
-        cooldown_steps = _search.default_cooldown(round_steps)
-    cooldown_steps = check_count("cooldown_steps", cooldown_steps, minimum=0)
-    if cooldown_steps > round_steps:
-        raise ValueError(
-            f"cooldown_steps={cooldown_steps} must be at most a round's {round_steps} steps "
-            f"(the probe reuses the round's last batches)"
-        )
-    cooldown = cooldown_steps if rounds > 1 else 0
+    population, rounds, num_steps = _check_sizes(method, population, rounds, num_steps)
+    cooldown = _check_cooldown(cooldown_steps, num_steps // rounds) if rounds > 1 else 0
     test_steps = _check_rate_test_steps(rate_test_steps, rate_name, names, num_steps)
-    _check_factory(make_optimizer, space)
-    factor = _engine.check_diverge_factor(diverge_factor)
-    the_mesh = _engine.as_mesh(mesh)
-    _search.check_population_on_mesh(population, the_mesh)
-    check_optional_bool("progress", progress)
+    check_factory(make_optimizer, _search.corners(space), "space corner")
+    options = _engine.check_run_options(
+        diverge_factor=diverge_factor, mesh=mesh, progress=progress, strategy=strategy
+    )
+    check_population_on_mesh(population, options.mesh)
     prepared = _engine.prepare(
         loss_fn,
         params,
@@ -245,10 +222,8 @@ def tune(
     prepared.source.check_steps(num_steps)
     test = None
     if rate_name is not None:
-        test = _rate_test(
-            prepared, make_optimizer, names, kinds, bounds, rate_name, population, test_steps,
-            factor, the_mesh, progress,
-        )  # fmt: skip
+        test = _rate_test(prepared, make_optimizer, names, kinds, bounds, rate_name, population,
+                          test_steps, options)  # fmt: skip
         lo, hi = _search.narrow(
             test.grid[rate_name], test.scores, test.diverged, *bounds[rate_name],
             test.num_steps, num_steps,
@@ -264,13 +239,11 @@ def tune(
         population=population,
         rounds=rounds,
         num_steps=num_steps,
-        diverge_factor=factor,
+        options=options,
         cooldown=cooldown,
-        mesh=the_mesh,
-        progress=progress,
-        description=f"tune ({method}): {population} members x {num_steps} steps",
+        description=f"tune ({method.name}): {population} members x {num_steps} steps",
     )
-    result = _result(out, method, space, kinds, prepared, num_steps, rounds, cooldown)
+    result = _result(out, method.name, space, kinds, prepared, num_steps, rounds, cooldown)
     if test is not None:
         rate_range = tuple(float(v) for v in bounds[rate_name])
         result = dataclasses.replace(result, rate=rate_name, rate_range=rate_range, rate_test=test)
@@ -278,6 +251,45 @@ def tune(
     return dataclasses.replace(
         result, steps=search + result.rate_test_steps, data_passes=prepared.source.passes
     )
+
+
+def _check_method(method: Any) -> _search.Method:
+    """The registered :class:`~lrjax._search.Method` named ``method``."""
+    return _search.METHODS[check_choice("method", method, tuple(_search.METHODS))]
+
+
+def _check_sizes(method, population, rounds, num_steps) -> tuple[int, int, int]:
+    """``(population, rounds, num_steps)``: the method's defaults where ``None``,
+    checked (``num_steps`` a multiple of ``rounds``)."""
+    population = method.population if population is None else population
+    rounds = method.rounds if rounds is None else rounds
+    population = check_count("population", population, minimum=method.min_population)
+    num_steps = check_count("num_steps", num_steps, minimum=1)
+    rounds = check_count("rounds", rounds, minimum=1)
+    if method.fixed_rounds is not None and rounds != method.fixed_rounds:
+        raise ValueError(
+            f"rounds={rounds}: method={method.name!r} trains {method.fixed_rounds} round(s); "
+            "leave rounds=None"
+        )
+    if rounds > num_steps or num_steps % rounds:
+        raise ValueError(
+            f"num_steps={num_steps} must be a multiple of rounds={rounds} (every round trains "
+            f"num_steps // rounds steps); e.g. num_steps={max(1, num_steps // rounds) * rounds}"
+        )
+    return population, rounds, num_steps
+
+
+def _check_cooldown(cooldown_steps: Any, round_steps: int) -> int:
+    """The cooldown probe's length: a quarter of a round by default, at most a round."""
+    if cooldown_steps is None:
+        return _search.default_cooldown(round_steps)
+    cooldown_steps = check_count("cooldown_steps", cooldown_steps, minimum=0)
+    if cooldown_steps > round_steps:
+        raise ValueError(
+            f"cooldown_steps={cooldown_steps} must be at most a round's {round_steps} steps "
+            f"(the probe reuses the round's last batches)"
+        )
+    return cooldown_steps
 
 
 def _check_rate_test_steps(steps, rate, names, num_steps) -> int | None:
@@ -301,10 +313,8 @@ def _check_rate_test_steps(steps, rate, names, num_steps) -> int | None:
     return steps
 
 
-def _rate_test(
-    prepared, make_optimizer, names, kinds, bounds, rate, population, steps, factor, mesh,
-    progress,
-) -> SweepResult:  # fmt: skip
+def _rate_test(prepared, make_optimizer, names, kinds, bounds, rate, population, steps,
+               options) -> SweepResult:  # fmt: skip
     """The short range test over the rate dimension (see :mod:`lrjax._search._rate`)."""
     points = _search.rate_test_points(population)
     grid = _search.probe_grid(names, kinds, bounds, rate, points)
@@ -314,22 +324,10 @@ def _rate_test(
         _engine.KwargsOptimizer(make_optimizer),
         grid,
         num_steps=steps,
-        options=_engine.RunOptions(diverge_factor=factor, mesh=mesh, progress=progress),
+        options=options,
         description=f"tune's rate test: {points} rates x {steps} steps",
     )
-    return SweepResult.from_run(grid, out, factor)
-
-
-def _check_factory(make_optimizer, space) -> None:
-    """Calls ``make_optimizer`` at the space's two corners (concrete values are checked)."""
-    for end in (0, -1):
-        # a choice's first or last option; a range's low or high end
-        values = {n: (dim if isinstance(dim, list) else dim[-2:])[end] for n, dim in space.items()}
-        try:
-            tx = make_optimizer(**values)
-        except (ValueError, TypeError) as e:
-            raise type(e)(f"make_optimizer(**{values}) (a corner of space): {e}") from None
-        check_transformation(tx, "make_optimizer(**values)")
+    return SweepResult.from_run(grid, out, options.diverge_factor)
 
 
 def _score_label(validated: bool, round_steps: int, cooldown: int) -> str:
@@ -337,7 +335,7 @@ def _score_label(validated: bool, round_steps: int, cooldown: int) -> str:
     label = (
         "validation loss after the round"
         if validated
-        else f"mean training loss, last {_engine.score_window(round_steps)} steps of the round"
+        else f"mean training loss, last {score_window(round_steps)} steps of the round"
     )
     if cooldown:
         label += f" (before the last: after a {cooldown}-step cooldown probe)"
@@ -382,4 +380,5 @@ def _result(out, method, space, kinds, prepared, num_steps, rounds, cooldown) ->
         rounds=rounds,
         score_label=_score_label(prepared.val is not None, L, cooldown),
         aux=jax.tree.map(steps, rec.aux) if has_aux else None,
+        strategy=out.strategy,
     )

@@ -3,7 +3,7 @@
 The reference trains every member one step at a time in NumPy (float32,
 SGD with momentum on linear regression, with the range test's divergence
 rule) and applies the PBT and halving rules in plain Python, using the same
-random numbers (:func:`lrjax._search._search.round_draws`, replayed from
+random numbers (:func:`lrjax._search.round_draws`, replayed from
 the key). It shares no code with the engine beyond those draws.
 """
 
@@ -265,7 +265,7 @@ def test_equals_brute_force_reference(method, cooldown, rate_test):
         rate=None if rate_test else False,
     )  # fmt: skip
     history, members = reference(method, X, Y, key, cooldown, rate_test)
-    search = _search.search_steps(method, P, R, T, cooldown)
+    search = _search.search_steps(_search.METHODS[method], P, R, T, cooldown)
     if rate_test:
         (low, high), scores = ref_rate_test(X, Y)
         assert res.rate == "learning_rate"
@@ -335,25 +335,21 @@ def test_members_computed_per_round(cooldown):
         assert set(shapes) == {(3,)}  # one call per member, not per batch of members
         rate_test = min(P, 16) * (T // 8)  # the rate test's copies x steps
         assert len(shapes) == L * sum(widths) + cooldown * sum(widths[:-1]) + rate_test, method
-    assert _search.round_widths("halving", P, R) == tuple(expected["halving"])
+    assert _search.round_widths(_search.HALVING, P, R) == tuple(expected["halving"])
 
 
 @pytest.mark.parametrize(("population", "seed"), [(8, 0), (16, 1)])
 def test_exploit_equals_the_rules_replayed_from_the_draws(population, seed):
-    """One PBT change (:func:`_exploit`) against the documented rules in plain
+    """One PBT change (:func:`lrjax._search._pbt.exploit`) against the documented rules in plain
     Python: the bottom quartile (``NaN`` ranked last) takes top-quartile member
     ``floor(partner * q)``'s whole carry and its genes, perturbed (resampled
     below 0.25; else x0.8 / x1.25 clipped to the bounds, a choice one option
     down / up clipped to the ends); the others are unchanged. Parents sit near
     the bounds so every branch, clipping at both ends included, is taken."""
-    import types
-
     P, q = population, population // 4
     space = {"a": (0.5, 1.0), "b": ("log", 1e-3, 2.0), "c": [0.0, 0.5, 0.9, 0.99]}
     dims, names = list(space.values()), list(space)
-    spec = types.SimpleNamespace(
-        population=P, names=tuple(names), kinds=("uniform", "log", "choice")
-    )
+    kinds = ("uniform", "log", "choice")
     bounds = {
         "a": jnp.asarray([0.5, 1.0], jnp.float32),
         "b": jnp.asarray([1e-3, 2.0], jnp.float32),
@@ -370,11 +366,14 @@ def test_exploit_equals_the_rules_replayed_from_the_draws(population, seed):
         score = rng.permutation(P).astype(np.float32)
         score[rng.integers(0, P)] = np.nan
         carry = {"w": np.arange(P * 3, dtype=np.float32).reshape(1, P, 3), "n": np.arange(P)[None]}
-        d = _search.round_draws(np.array([seed, 5], np.uint32), i, P, len(dims))
-        out_carry, out_genes, parent = _search._population._exploit(
-            carry, {n: jnp.asarray(g) for n, g in genes.items()}, jnp.asarray(score), d,
-            bounds, spec,
+        search_key = np.array([seed, 5], np.uint32)
+        d = _search.round_draws(search_key, i, P, len(dims))
+        # the change after round i - 1 draws round i's numbers
+        now = _search.Between(
+            carry, {n: jnp.asarray(g) for n, g in genes.items()}, jnp.ones(P, bool),
+            jnp.asarray(score), i - 1, bounds, search_key, tuple(names), kinds, P, 8,
         )  # fmt: skip
+        out_carry, out_genes, _, parent = _search.PBT.change(now)
         d = jax.tree.map(np.asarray, d)
         order = sorted(range(P), key=lambda m: (np.inf if np.isnan(score[m]) else score[m], m))
         top, bottom = order[:q], order[P - q :]
@@ -407,7 +406,7 @@ def test_exploit_equals_the_rules_replayed_from_the_draws(population, seed):
 # ---------------------------------------------------------------- compiles
 
 
-def _count_compiles(fn, name="tune_search"):
+def _count_compiles(fn, name="search_whole"):
     return count_compiles(fn, name)
 
 
@@ -438,7 +437,7 @@ def test_streamed_halving_compiles_one_program_per_width():
     """Widths 4, 2, 1, 1 over 4 rounds: three round programs, and none on a second call."""
     X, Y = linreg_data()
     listed = [(X[t], Y[t]) for t in range(T)]
-    assert _search.round_widths("halving", 4, 4) == (4, 2, 1, 1)
+    assert _search.round_widths(_search.HALVING, 4, 4) == (4, 2, 1, 1)
     space = {"learning_rate": ("log", 1e-3, 0.5)}
 
     def run(key):
@@ -447,8 +446,8 @@ def test_streamed_halving_compiles_one_program_per_width():
             num_steps=28, rounds=4, method="halving", key=jax.random.PRNGKey(key),
         )  # fmt: skip
 
-    assert _count_compiles(lambda: run(0), "tune_round") == 3
-    assert _count_compiles(lambda: run(1), "tune_round") == 0
+    assert _count_compiles(lambda: run(0), "search_round") == 3
+    assert _count_compiles(lambda: run(1), "search_round") == 0
 
 
 def make_sgd_lr(learning_rate):
@@ -614,7 +613,7 @@ def test_nnx_dropout_streams_are_reseeded_every_round(method):
         ({"rounds": 7}, ValueError, "num_steps=30 must be a multiple of rounds=7"),
         ({"rounds": 31}, ValueError, "num_steps=30 must be a multiple of rounds=31"),
         ({"rounds": 0}, ValueError, "rounds must be >= 1"),
-        ({"method": "asha"}, ValueError, r"method must be one of \['pbt', 'halving'\]"),
+        ({"method": "asha"}, ValueError, r"method must be one of \['halving', 'pbt', 'random'\]"),
         ({"num_steps": 45}, ValueError, "num_steps=45 is larger than the number of batches"),
         ({"cooldown_steps": 11}, ValueError, "cooldown_steps=11 must be at most a round's 10"),
         ({"cooldown_steps": -1}, ValueError, "cooldown_steps must be >= 0, got -1"),

@@ -123,7 +123,8 @@ def _fmt_loss(x: float) -> str:
 
 def _table_parallel(result) -> list[str]:
     """One row per rate: the training score, the validation loss, status, marks."""
-    from lrjax._engine import copy_scores, score_window
+    from lrjax._results import copy_scores
+    from lrjax._rules import score_window
 
     seeds = result.losses.shape[0]
     train, _, _ = copy_scores(result.losses, result.stop_step)

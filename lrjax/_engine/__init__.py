@@ -12,7 +12,6 @@ rates: a copy's optimizer is built from its hyperparameters ``h`` by a
   compiled kernel, ``_kernel``), :func:`run_rounds` trains a program in rounds
   with a step between them (tune's searches); both stream data, report
   progress and copy results back;
-- :func:`copy_scores` turns per-step losses into one score per copy (``_score``).
 
 ``lrjax._search`` builds tune's programs from the kernel's per-copy functions
 (:func:`init_copies`, :func:`train_copies`, ...), exported here.
@@ -22,6 +21,7 @@ from lrjax._engine._kernel import (
     Carry,
     Spec,
     copy_keys,
+    evaluate_copies,
     init_copies,
     nan_where,
     over_copies,
@@ -29,25 +29,18 @@ from lrjax._engine._kernel import (
     train_copies,
 )
 from lrjax._engine._memory import per_copy_bytes, program_bytes
-from lrjax._engine._prepare import (
-    Prepared,
-    check_diverge_factor,
-    check_optimizer,
-    prepare,
-)
+from lrjax._engine._placement import Placement, to_host
+from lrjax._engine._prepare import Prepared, prepare
 from lrjax._engine._progress import ProgressBar, progress_enabled
 from lrjax._engine._runner import (
     EngineResult,
-    Placement,
     RoundsProgram,
     RunOptions,
-    as_mesh,
-    check_eval_every,
     check_run_options,
     compile_program,
+    make_spec,
     run,
     run_rounds,
-    to_host,
 )
-from lrjax._engine._score import copy_scores, score_window
-from lrjax._engine._static import ConstantRate, KwargsOptimizer, RampRate, Static
+from lrjax._engine._static import KwargsOptimizer, Static
+from lrjax._engine._strategies import Stage, Strategy, choose_strategy

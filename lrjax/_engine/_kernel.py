@@ -287,6 +287,12 @@ def train_copies(carry, blocks, t0, hs, keys, factor, val, spec: Spec):
     return over_copies(fn, axes_c, axes_s)(carry, blocks, t0, hs, keys, factor, val)
 
 
+def evaluate_copies(carry, val, spec: Spec):
+    """Every copy's evaluation score ``[seeds, K]`` (NaN once stopped), in a program."""
+    fn = functools.partial(evaluate, spec=spec)
+    return over_copies(fn, (0, None), (0, None))(carry, val)
+
+
 def finish_copies(carry, val, spec: Spec):
     fn = functools.partial(_finish, spec=spec)
     return over_copies(fn, (0, None), (0, None))(carry, val)
@@ -332,24 +338,30 @@ def train(carry, blocks, t0, hs, keys, factor, val, *, spec: Spec, out_sharding)
     return carry, replicate(per_block, out_sharding)
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "out_sharding"), donate_argnums=(0,))
-def train_block(carry, blocks, index, t0, hs, keys, factor, *, spec: Spec, out_sharding):
-    """Trains block ``index`` of ``blocks`` from step ``t0`` (the ``"blocks"`` strategy).
+def _train_block(carry, blocks, index, t0, hs, keys, factor, *, spec: Spec, out_sharding):
+    """Trains block ``index`` of ``blocks`` from step ``t0`` (host-driven strategies).
 
     In-memory data stay on the device and the block is sliced out here;
     streamed data come one block at a time (``index`` 0). No evaluation: see
-    :func:`evaluate_copies`.
+    :func:`evaluate_all`.
     """
     data = jax.tree.map(lambda x: jax.lax.dynamic_index_in_dim(x, index, keepdims=True), blocks)
     carry, out = train_copies(carry, data, t0, hs, keys, factor, None, spec)
     return carry, replicate(out.steps, out_sharding)
 
 
+#: :func:`_train_block`, the carry's buffers reused for the new carry: for a carry
+#: that only the previous step made (a jitted program may hand back an input
+#: it did not change as its output, so a carry from elsewhere may share buffers).
+train_block = jax.jit(_train_block, static_argnames=("spec", "out_sharding"), donate_argnums=(0,))
+#: :func:`_train_block`, the carry kept: for a carry that may share buffers.
+train_block_kept = jax.jit(_train_block, static_argnames=("spec", "out_sharding"))
+
+
 @functools.partial(jax.jit, static_argnames=("spec", "out_sharding"))
-def evaluate_copies(carry, val, *, spec: Spec, out_sharding):
+def evaluate_all(carry, val, *, spec: Spec, out_sharding):
     """Every copy's evaluation score ``[seeds, K]`` (NaN once stopped)."""
-    fn = functools.partial(evaluate, spec=spec)
-    return replicate(over_copies(fn, (0, None), (0, None))(carry, val), out_sharding)
+    return replicate(evaluate_copies(carry, val, spec), out_sharding)
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "out_sharding"))

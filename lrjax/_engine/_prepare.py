@@ -10,7 +10,6 @@ PRNG key. Errors name the argument and say what to do, in one line.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -18,11 +17,10 @@ import jax
 import jax.extend
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from lrjax._checks import check_bool, check_count, check_transformation
+from lrjax._checks import check_bool, check_count, check_key, check_params
 from lrjax._engine._data import BatchSource, prepare_val
-from lrjax._engine._model import Eqx, Linen, Model, Nnx, is_model_object, make_model
+from lrjax._engine._models import Model, is_model_object, make_model, stack_models
 
 
 class StepFacts(NamedTuple):
@@ -61,72 +59,17 @@ class Prepared(NamedTuple):
     facts: StepFacts = StepFacts()
 
 
-def check_diverge_factor(diverge_factor: Any) -> float:
-    """``diverge_factor`` as a float > 1 (``None`` or ``inf``: never on loss growth)."""
-    if diverge_factor is None:
-        return math.inf
-    if isinstance(diverge_factor, bool) or not isinstance(diverge_factor, numbers.Real):
-        raise TypeError(f"diverge_factor must be a number > 1 or None, got {diverge_factor!r}")
-    f = float(diverge_factor)
-    if math.isnan(f) or f <= 1:
-        raise ValueError(f"diverge_factor must be > 1 (or None to disable), got {diverge_factor!r}")
-    return f
-
-
-def check_optimizer(optimizer: Any, name: str = "optimizer") -> None:
-    """Raises TypeError unless ``optimizer(lr)`` gives an Optax transformation."""
-    if not callable(optimizer) or isinstance(optimizer, optax.GradientTransformation):
-        raise TypeError(
-            f"{name} must be a callable lr -> optax.GradientTransformation (e.g. optax.adam), "
-            f"got {optimizer!r}"
-        )
-    tx = optimizer(1e-3)
-    check_transformation(tx, f"{name}(lr)")
-
-
-def check_key(key: Any) -> np.ndarray:
-    """A PRNG key (``jax.random.PRNGKey(n)`` or ``jax.random.key(n)``) as raw data."""
-    if key is None:  # PRNGKey(0)'s data, without running JAX
-        return np.zeros(2, np.uint32)
-    try:
-        arr = jnp.asarray(key)
-    except TypeError:
-        raise TypeError(f"key must be a jax.random.PRNGKey, got {key!r}") from None
-    if jnp.issubdtype(arr.dtype, jax.dtypes.prng_key):
-        if arr.shape != ():
-            raise ValueError(f"key must be a single PRNG key, got a key array of shape {arr.shape}")
-        return np.asarray(jax.random.key_data(arr))
-    if arr.dtype != jnp.uint32 or arr.shape != (2,):
-        raise ValueError(
-            f"key must be a jax.random.PRNGKey (uint32[2]) or jax.random.key, got "
-            f"{arr.dtype}{list(arr.shape)}"
-        )
-    return np.asarray(arr)
-
-
-def check_params(params: Any, name: str = "params") -> None:
-    """Raises unless ``params`` is a non-empty pytree of finite float arrays."""
-    leaves = jax.tree_util.tree_leaves_with_path(params)
-    if not leaves:
-        raise ValueError(f"{name} must be a pytree with at least one array, got {type(params)}")
-    for path, leaf in leaves:
-        where = f"{name}{jax.tree_util.keystr(path)}"
-        try:
-            dtype = jnp.result_type(leaf)
-        except TypeError:
-            raise TypeError(
-                f"{where} must be a float array to be trained, got {type(leaf).__name__}"
-            ) from None
-        if not jnp.issubdtype(dtype, jnp.floating):
-            raise TypeError(f"{where} must be a float array to be trained, got dtype {dtype}")
-        if not isinstance(leaf, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(leaf))):
-            raise ValueError(f"{where} holds non-finite values (NaN or inf); cannot train from it")
-
-
 def _seed_model(
-    loss_fn, params, init_fn, seeds, *, state, eval_fn, has_aux, trainable=None
+    loss_fn, params, init_fn, seeds, *, state, eval_fn, has_aux, trainable=None, models=None
 ) -> tuple[Model, bool]:
     seeds = check_count("seeds", seeds, minimum=1)
+    build = lambda p, s=state: make_model(
+        loss_fn, p, state=s, eval_fn=eval_fn, has_aux=has_aux, trainable=trainable
+    )
+    if models is not None:  # one (model, state) per seed, built by the front
+        model = stack_models([build(m, s) for m, s in models], "the model of each seed")
+        check_params(model.behaviour.trained(model.params), "the models' parameters")
+        return model, True
     if init_fn is None:
         if seeds > 1:
             raise ValueError(
@@ -134,13 +77,8 @@ def _seed_model(
             )
         if params is None:
             raise ValueError("params is None: pass initial params or init_fn")
-        model = make_model(
-            loss_fn, params, state=state, eval_fn=eval_fn, has_aux=has_aux, trainable=trainable
-        )
-        b = model.behaviour
-        check_params(
-            b.trainable(model.params) if isinstance(b, Eqx) else b.user_params(model.params)
-        )
+        model = build(params)
+        check_params(model.behaviour.trained(model.params))
         return model, False
     if not callable(init_fn):
         raise TypeError(f"init_fn must be a callable key -> params, got {init_fn!r}")
@@ -159,10 +97,7 @@ def _seed_model(
         )
     if state is not None:  # every initialisation starts from the same state
         state = jax.tree.map(lambda x: jnp.broadcast_to(x, (seeds, *jnp.shape(x))), state)
-    model = make_model(
-        loss_fn, stacked, state=state, eval_fn=eval_fn, has_aux=has_aux, trainable=trainable
-    )
-    return model, True
+    return build(stacked, state), True
 
 
 def _short(x: Any) -> str:
@@ -229,12 +164,9 @@ def _uses_inputs(jaxpr: Any, first: int, count: int) -> bool:
     return not isinstance(out, jax.extend.core.Literal) and out in reached
 
 
-def _trace(
-    fn: Callable[..., Any], args: tuple, what: str, params_used: bool = False
-) -> tuple[Any, StepFacts]:
-    """``fn``'s output shapes on ``args`` and its :class:`StepFacts`, with a one-line
-    error saying what to check. With ``params_used``, also raises ValueError when
-    the first output does not depend on ``args[0]`` (the trained parameters)."""
+def _trace(fn: Callable[..., Any], args: tuple, what: str) -> tuple[Any, Any]:
+    """``fn``'s jaxpr and output shapes on ``args``, with a one-line error saying
+    what to check."""
     try:
         jaxpr, shapes = jax.make_jaxpr(fn, return_shape=True)(*args)
     except (TypeError, ValueError) as e:
@@ -250,12 +182,17 @@ def _trace(
             f"{what} mutates Flax state of a module it closes over, not of the model passed "
             "as params; compute the loss from the model loss_fn receives as its first argument"
         ) from e
-    if params_used and not _uses_inputs(jaxpr, 0, len(jax.tree.leaves(args[0]))):
+    return jaxpr, shapes
+
+
+def _check_uses_params(jaxpr: Any, n_params: int, what: str) -> None:
+    """Raises ValueError when the loss (output 0) does not depend on the trained
+    parameters (the first ``n_params`` inputs): a loss closing over the model."""
+    if not _uses_inputs(jaxpr, 0, n_params):
         raise ValueError(
             f"{what}: the loss does not depend on the parameters it is given (a closure over "
             "the model?); compute it from the model or params passed as loss_fn's first argument"
         )
-    return shapes, step_facts(jaxpr)
 
 
 def check_model(model: Model, seeded: bool, example: Any, val: Any) -> StepFacts:
@@ -269,13 +206,13 @@ def check_model(model: Model, seeded: bool, example: Any, val: Any) -> StepFacts
     b = model.behaviour
     if not callable(b.loss_fn):
         raise TypeError(f"loss_fn must be callable (params, batch) -> scalar, got {b.loss_fn!r}")
-    stateful = getattr(b, "stateful", False)
-    first = {Nnx: "model", Eqx: "model", Linen: "apply"}.get(type(b), "params")
+    stateful = b.stateful
+    first = b.first_arg
     form = f"loss_fn({first}, state, batch)" if stateful else f"loss_fn({first}, batch)"
     try:
         with_key = lambda p, s, x: b.loss(p, s, x, jax.random.key(0))
         args = (params, state, example)
-        (loss, new_state, _), facts = _trace(with_key, args, form, params_used=True)
+        jaxpr, (loss, new_state, _) = _trace(with_key, args, form)
     except TypeError as e:
         if stateful and any(w in str(e) for w in ("unpack", "iterat")):
             raise TypeError(
@@ -283,15 +220,17 @@ def check_model(model: Model, seeded: bool, example: Any, val: Any) -> StepFacts
             ) from None
         raise
     _check_scalar(loss, "loss_fn", b.has_aux)
+    _check_uses_params(jaxpr, len(jax.tree.leaves(params)), form)
     if jax.tree.structure(new_state) != jax.tree.structure(state):
         raise ValueError(
             "loss_fn(params, state, batch) must return (loss, new_state) with new_state shaped "
             "like state"
         )
+    facts = step_facts(jaxpr)
     if val is not None:
         vb = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), val)
         what = "eval_fn" if b.eval_fn is not None else "loss_fn"
-        score, _ = _trace(b.evaluate, (params, state, vb), f"{what} on one of val_batches")
+        _, score = _trace(b.evaluate, (params, state, vb), f"{what} on one of val_batches")
         _check_scalar(
             score, "eval_fn" if b.eval_fn is not None else "loss_fn on val_batches", False
         )
@@ -311,17 +250,25 @@ def prepare(
     val_batches: Any = None,
     key: Any = None,
     trainable: Any = None,
+    models: Any = None,
 ) -> Prepared:
-    """Checks the user's model, data and randomness; see :class:`Prepared`."""
+    """Checks the user's model, data and randomness; see :class:`Prepared`.
+
+    ``models``: instead of ``params`` / ``init_fn``, one ``(model, state)`` per
+    seed (``state`` ``None`` without one), built by the front (each seed's
+    initialisation of a model object); ``seeds`` is then their number.
+    """
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable (params, batch) -> scalar, got {loss_fn!r}")
     if eval_fn is not None and not callable(eval_fn):
         raise TypeError(f"eval_fn must be callable (params, batch) -> scalar, got {eval_fn!r}")
     check_bool("has_aux", has_aux)
     raw_key = check_key(key)
+    if models is not None:
+        seeds = len(models)
     model, seeded = _seed_model(
         loss_fn, params, init_fn, seeds, state=state, eval_fn=eval_fn, has_aux=has_aux,
-        trainable=trainable,
+        trainable=trainable, models=models,
     )  # fmt: skip
     source = BatchSource(batches)
     val = prepare_val(val_batches)

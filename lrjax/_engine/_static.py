@@ -1,7 +1,9 @@
-"""Callables as static arguments of a jitted program, and the optimizer builders.
+"""Callables as static arguments of a jitted program, and the optimizer builder.
 
 ``make_tx(h, step)`` builds a copy's optimizer from its hyperparameters ``h``
-inside the trace; the three forms below are what the fronts pass.
+inside the trace. The engine knows no hyperparameter by name: the fronts pass
+a :class:`Static` subclass (:class:`KwargsOptimizer` for named values; the
+range test and the ramp define theirs for rates).
 """
 
 from __future__ import annotations
@@ -30,20 +32,6 @@ class Static:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
-
-
-class ConstantRate(Static):
-    """``make_tx``: ``h`` is a scalar rate, ``optimizer(h)`` at every step."""
-
-    def __call__(self, h: Any, step: Any) -> Any:
-        return self.fn(h)
-
-
-class RampRate(Static):
-    """``make_tx``: ``h`` is a ``[num_steps]`` array of rates, ``optimizer(h[step])``."""
-
-    def __call__(self, h: Any, step: Any) -> Any:
-        return self.fn(h[step])
 
 
 class KwargsOptimizer(Static):

@@ -9,6 +9,7 @@ suggestion rules (``_suggest``) and JSON helpers.
 from lrjax._results._diagnose import Thresholds, diagnose_curves, diagnose_sweep
 from lrjax._results._ramp import STEP_MODES, ramp
 from lrjax._results._range_test import RampResult, RangeTestResult
+from lrjax._results._score import copy_scores, score_label, seed_scores
 from lrjax._results._suggest import METHODS as FASTAI_METHODS
 from lrjax._results._suggest import minimum, near_best, slide, steep, suggest, valley
 from lrjax._results._sweep import SweepResult, from_json, json_scalar, summarize_values, to_json

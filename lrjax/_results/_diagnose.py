@@ -28,6 +28,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from lrjax._rules import score_window
+
 LABELS = ("diverged", "unstable", "slow", "good")
 
 
@@ -72,7 +74,7 @@ def diagnose_curves(
     K, T = curves.shape
     labels = np.full(K, "good", dtype=object)
     safe = np.where(diverged[:, None], 0.0, np.nan_to_num(curves, nan=0.0))
-    w = max(1, T // 10)
+    w = score_window(T)
     m = _running_mean(safe, w)
     head = np.minimum(safe[:, 0], m[:, 0])
     scale = np.maximum(np.abs(head), np.finfo(np.float64).tiny)

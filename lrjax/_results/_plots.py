@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from lrjax._engine import copy_scores, score_window
+from lrjax._results._score import copy_scores
+from lrjax._rules import score_window
 
 
 def mark_suggestions(ax: Any, result: Any, methods: Sequence[str], strict: bool) -> None:

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import types
 import warnings
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from lrjax._engine import EngineResult
 from lrjax._results import _plots, _suggest
 from lrjax._results._diagnose import DEFAULT, Thresholds, diagnose_curves, diagnose_sweep
-from lrjax._results._sweep import SweepResult, from_json, json_scalar, to_json
+from lrjax._results._sweep import RunOutputs, SweepResult, from_json, json_scalar, to_json
+from lrjax._rules import scale_to_run, score_window
 
 MODES = ("parallel", "sweep")
 
@@ -66,13 +67,12 @@ def _mean_fraction(schedule: Any, total_steps: int) -> float:
     """A schedule's mean over ``[0, total_steps)`` as a fraction of its largest value."""
     if not callable(schedule):
         raise TypeError(f"schedule must be a callable step -> rate, got {schedule!r}")
-    import jax
-    import jax.numpy as jnp
-
-    try:
-        values = np.asarray(jax.vmap(schedule)(jnp.arange(total_steps)), np.float64)
+    try:  # lrjax and Optax schedules take an array of steps (elementwise)
+        values = np.asarray(schedule(np.arange(total_steps)), np.float64)
+        if values.shape != (total_steps,):
+            raise ValueError("not elementwise")
     except Exception:
-        # not traceable (a Python `if` on the step): evaluate it step by step
+        # a Python `if` on the step, or one value for any input: step by step
         try:
             values = np.array([float(schedule(i)) for i in range(total_steps)])
         except Exception as e:
@@ -114,7 +114,7 @@ class RangeTestResult(_Suggestions, SweepResult):
     def from_engine(
         cls,
         lrs: np.ndarray,
-        out: EngineResult,
+        out: RunOutputs,
         diverge_factor: float,
         eval_every: int | None = None,
         thresholds: Thresholds = DEFAULT,
@@ -141,12 +141,19 @@ class RangeTestResult(_Suggestions, SweepResult):
     ) -> RangeTestResult:
         """Builds a result from ``[seeds, K, T]`` training curves (no evaluation)."""
         losses = np.asarray(losses)
-        out = EngineResult(
+        out = types.SimpleNamespace(
             losses=losses,
             smoothed=np.asarray(smoothed),
             stop_step=np.asarray(stop_step),
             completed=losses.shape[1],
             expected=losses.shape[1] + int(interrupted),
+            aux=None,
+            val_losses=None,
+            val_curves=None,
+            params=None,
+            state=None,
+            strategy="scan",
+            data_passes=None,
         )
         return cls.from_engine(lrs, out, diverge_factor, None, thresholds)
 
@@ -287,7 +294,7 @@ class RangeTestResult(_Suggestions, SweepResult):
         h = int(steps)
         if not 1 <= h <= self.num_steps:
             raise ValueError(f"steps must be in [1, {self.num_steps}], got {steps!r}")
-        w = max(1, h // 10)
+        w = score_window(h)
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             window = self.losses[:, :, h - w : h].astype(np.float64).mean(-1)
@@ -357,7 +364,7 @@ class RangeTestResult(_Suggestions, SweepResult):
             best = self.best_at(int(total_steps))
             if best is not None:
                 return best / mean_fraction
-        return float(self.best_lr * min(1.0, self.num_steps / total_steps)) / mean_fraction
+        return scale_to_run(self.best_lr, self.num_steps, total_steps) / mean_fraction
 
     def diagnose(self, **thresholds: float) -> np.ndarray:
         """Re-labels the rates with other thresholds (see :class:`lrjax.Thresholds`).

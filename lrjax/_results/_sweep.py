@@ -8,13 +8,33 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from lrjax._engine import EngineResult, copy_scores, score_window
 from lrjax._results import _plots
 from lrjax._results._diagnose import DEFAULT, Thresholds, diagnose_curves
+from lrjax._results._score import copy_scores, score_label
+
+
+class RunOutputs(Protocol):
+    """What a run hands the results (the engine's ``EngineResult``, as host arrays):
+    curves ``[seeds, K, num_steps]``, stop steps ``[seeds, K]``, how many copies
+    finished of how many, and the optional outputs."""
+
+    losses: np.ndarray
+    smoothed: np.ndarray
+    stop_step: np.ndarray
+    completed: int
+    expected: int
+    aux: Any
+    val_losses: np.ndarray | None
+    val_curves: np.ndarray | None
+    params: Any
+    state: Any
+    strategy: str
+    data_passes: int | None
+    take_copy: Any  # (tree, seed, index) -> one copy of params or state, as the user gave it
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -86,12 +106,13 @@ class SweepResult:
     state: Any = None
     strategy: str = "scan"
     data_passes: int | None = None
+    take_copy: Any = dataclasses.field(default=None, repr=False)
 
     @classmethod
     def from_run(
         cls,
         grid: dict[str, np.ndarray],
-        out: EngineResult,
+        out: RunOutputs,
         diverge_factor: float,
         *,
         shape: tuple[int, ...] | None = None,
@@ -114,7 +135,7 @@ class SweepResult:
     @classmethod
     def _fields_from(
         cls,
-        out: EngineResult,
+        out: RunOutputs,
         diverge_factor: float,
         eval_every: int | None,
         thresholds: Thresholds = DEFAULT,
@@ -140,14 +161,13 @@ class SweepResult:
             "state": out.state,
             "strategy": out.strategy,
             "data_passes": out.data_passes,
+            "take_copy": getattr(out, "take_copy", None),
         }
 
     @property
     def score_label(self) -> str:
         """What :attr:`scores` measure, for tables and axes."""
-        if self.val_losses is not None:
-            return "validation loss after the last step"
-        return f"mean training loss, last {score_window(self.num_steps)} steps"
+        return score_label(self.val_losses is not None, self.num_steps)
 
     @property
     def best_index(self) -> int | None:
@@ -188,13 +208,7 @@ class SweepResult:
         i = self.best_index
         if i is None:
             raise ValueError(f"every setting diverged: {what} has no best copy")
-        import jax
-
-        # ``...``: a 0-d leaf stays an array (NumPy would give a read-only scalar,
-        # which a rebuilt NNX model cannot update, e.g. its RNG count). Leaves that
-        # are not arrays (an Equinox model's functions and flags) are kept.
-        pick = lambda a: a[0, i, ...] if isinstance(a, (np.ndarray, jax.Array)) else a
-        return jax.tree.map(pick, tree)
+        return self.take_copy(tree, 0, i)
 
     def status_counts(self) -> dict[str, int]:
         """How many settings have each status, ``{"good": n, "slow": n, ...}``."""

@@ -70,6 +70,8 @@ class TuneResult:
         ``scores``, ``diverged``, ``plot()``), or ``None``.
       steps: training steps the whole call spent: the rate test's, every
         member's in every round it trained, and the cooldown probes'.
+      strategy: how the engine ran the steps (``"scan"``, ``"blocks"`` or
+        ``"sequential"``; see :func:`lrjax.range_test`).
       data_passes: how many times the batches were read from their start (a
         re-iterable source shorter than the run is read again, epoch after
         epoch; 1 for stacked arrays, ``None`` for a callable).
@@ -95,6 +97,7 @@ class TuneResult:
     rate_range: tuple[float, float] | None = None
     rate_test: Any = None
     steps: int = 0
+    strategy: str = "scan"
     data_passes: int | None = None
 
     @property
@@ -152,6 +155,7 @@ class TuneResult:
             "rate_range": None if self.rate_range is None else list(self.rate_range),
             "rate_test": None if self.rate_test is None else self.rate_test.to_dict(),
             "steps": self.steps,
+            "strategy": self.strategy,
             "data_passes": self.data_passes,
         }
 

@@ -1,23 +1,18 @@
-"""tune's search strategies, built on the engine's kernel: the space (sample,
-perturb, decode), population-based training, successive halving and the
-cooldown probe that ranks members between rounds, and the rate test that
-bounds the rate dimension before a search."""
+"""tune's searches, built on the engine: the space (:mod:`._space`), one module
+per method (:mod:`._pbt`, :mod:`._halving`, :mod:`._random`, each a
+:class:`Method`), the cooldown probe (:mod:`._probe`), the rate test that bounds
+the rate dimension (:mod:`._rate`) and the method-agnostic rounds
+(:mod:`._round`).
 
-from lrjax._search._population import (
-    DEFAULT_SIZES,
-    KINDS,
-    METHODS,
-    RESAMPLE_PROBABILITY,
-    check_population_on_mesh,
-    default_cooldown,
-    keep_counts,
-    round_draws,
-    round_widths,
-    run_search,
-    search_steps,
-    split_key,
-    stratified,
-)
+A new method is one module holding a :class:`Method` and one line in
+:data:`METHODS`.
+"""
+
+from lrjax._search._halving import HALVING, keep_counts
+from lrjax._search._method import Between, Changed, Method, rank_scores
+from lrjax._search._pbt import PBT
+from lrjax._search._probe import default_cooldown
+from lrjax._search._random import RANDOM
 from lrjax._search._rate import (
     RATE_NAMES,
     default_test_steps,
@@ -26,3 +21,27 @@ from lrjax._search._rate import (
     probe_grid,
     rate_test_points,
 )
+from lrjax._search._round import (
+    Round,
+    SearchResult,
+    round_widths,
+    run_search,
+    search_steps,
+)
+from lrjax._search._space import (
+    KINDS,
+    PERTURB_FACTORS,
+    RESAMPLE_PROBABILITY,
+    Draws,
+    centre,
+    check_space,
+    corners,
+    perturb,
+    round_draws,
+    sample,
+    split_key,
+    stratified,
+)
+
+#: The search methods by name (``tune(method=...)``).
+METHODS: dict[str, Method] = {m.name: m for m in (HALVING, PBT, RANDOM)}

@@ -17,6 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from lrjax._rules import scale_to_run
+from lrjax._search._space import centre
+
 #: Dimension names taken as the rate when ``tune(rate=None)``.
 RATE_NAMES = ("lr", "learning_rate")
 #: The most copies the rate test trains (fewer with a smaller population).
@@ -87,21 +90,6 @@ def default_test_steps(num_steps: int) -> int:
       (30, 1)
     """
     return max(1, num_steps // RATE_TEST_FRACTION)
-
-
-def centre(kind: str, bound: np.ndarray) -> Any:
-    """A dimension's centre: the geometric mean of a log range, the midpoint of a
-    uniform one, the middle option of a choice (the lower middle of an even count).
-
-    Example:
-      >>> import numpy as np
-      >>> centre("log", np.array([1e-4, 1.0])), centre("choice", np.array([1, 2, 3, 4]))
-      (0.01, 2)
-    """
-    if kind == "choice":
-        return bound[(bound.shape[0] - 1) // 2].item()
-    lo, hi = float(bound[0]), float(bound[1])
-    return math.sqrt(lo * hi) if kind == "log" else (lo + hi) / 2
 
 
 def probe_grid(
@@ -178,5 +166,5 @@ def narrow(
         first = float(rates[above].min())
         last_good = float(rates[~failed & (rates < first)].max())  # the best at least
         hi = math.sqrt(first * last_good)
-    lo = float(rates[best]) * min(1.0, test_steps / num_steps) / LOW_MARGIN
+    lo = scale_to_run(rates[best], test_steps, num_steps) / LOW_MARGIN
     return max(float(low), lo), min(float(high), hi)

@@ -474,10 +474,11 @@ def test_auto_chunk_fits_the_free_memory(monkeypatch):
 def _memory_program(loss_fn, batches, chunk):
     r"""The compiled range-test program for ``chunk`` copies (as the engine builds it)."""
     from lrjax import _engine
+    from lrjax._range_test import ConstantRate
 
     prepared = _engine.prepare(loss_fn, jnp.zeros(4), batches)
     hs = np.ones(chunk, np.float32)
-    return _engine.compile_program(prepared, _engine.ConstantRate(optax.adam), hs, chunk, T)
+    return _engine.compile_program(prepared, ConstantRate(optax.adam), hs, chunk, T)
 
 
 def test_linen_dropout_streams_are_the_documented_keys():

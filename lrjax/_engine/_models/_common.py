@@ -1,0 +1,210 @@
+"""What every framework's behaviour shares: randomness by parameter name, aux
+outputs, and the structure key that compiled programs are keyed on."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import types
+import weakref
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple, Protocol
+
+import jax
+
+
+class Behaviour(Protocol):
+    """What the engine needs of a model: pure functions of arrays, hashable.
+
+    One class per framework implements it (``_plain``, ``_nnx``, ``_linen``,
+    ``_eqx``). Behaviours compare by value (the user's functions by identity,
+    a model's structure by :class:`StructureKey`): a second call with the same
+    functions and an equally structured model reuses the compiled program.
+
+    Attributes:
+      loss_fn: the user's loss function.
+      eval_fn: the user's evaluation function, or ``None`` (the loss).
+      has_aux: ``loss_fn`` returns ``(loss, aux)``.
+      stateful: ``loss_fn`` takes and returns a state (``state=``).
+      first_arg: what ``loss_fn`` receives first, for messages: ``"params"``,
+        ``"model"`` or ``"apply"``.
+    """
+
+    loss_fn: Callable[..., Any]
+    eval_fn: Callable[..., Any] | None
+    has_aux: bool
+    stateful: bool
+    first_arg: ClassVar[str]
+
+    def loss(self, params: Any, state: Any, batch: Any, key: Any) -> tuple[Any, Any, Any]:
+        """``(loss, new_state, aux)`` of one training step; ``key`` is the copy's
+        typed PRNG key for the step (``None`` at evaluation)."""
+
+    def evaluate(self, params: Any, state: Any, batch: Any) -> jax.Array:
+        """The evaluation score on one batch (eval mode: no Dropout, ...)."""
+
+    def seed(self, state: Any, key: Any) -> Any:
+        """``state`` with the copy's own random streams drawn from ``key``."""
+
+    def user_params(self, params: Any) -> Any:
+        """The parameters as the user knows them (any leading copy axes)."""
+
+    def user_state(self, state: Any) -> Any:
+        """The model state as the user knows it (any leading copy axes)."""
+
+    def trained(self, params: Any) -> Any:
+        """The trained arrays, in a form whose leaves can be checked."""
+
+
+class Model(NamedTuple):
+    """A model in the engine's form: trained ``params``, carried ``state``
+    (BatchNorm statistics, RNG counters, any non-parameter variable; ``()``
+    when there is none) and its :class:`Behaviour`."""
+
+    params: Any
+    state: Any
+    behaviour: Behaviour
+
+
+class Framework(NamedTuple):
+    """One framework's way in: a model object it claims, and how to build the
+    engine's :class:`Model` from it (a module per framework; registered in
+    :data:`lrjax._engine._models.FRAMEWORKS`).
+
+    Attributes:
+      name: the framework, for messages.
+      matches: ``params -> bool``: the user's model is one of this framework's.
+      make: ``(loss_fn, params, *, state, eval_fn, has_aux, randomness,
+        trainable) -> Model``; raises the framework's own argument errors.
+      is_object: its models are objects (not a pytree of arrays to train).
+      rngs: ``loss_fn`` may ask for an ``nnx.Rngs`` by naming a parameter ``rngs``.
+    """
+
+    name: str
+    matches: Callable[[Any], bool]
+    make: Callable[..., Model]
+    is_object: bool = True
+    rngs: bool = False
+
+
+#: The parameter names through which ``loss_fn`` / ``eval_fn`` ask for randomness.
+RANDOM_ARGS = ("key", "rngs")
+
+
+def split_aux(out: Any, has_aux: bool, who: str) -> tuple[Any, Any]:
+    """``(loss, aux)`` from what ``who`` returned (``aux`` is ``()`` without ``has_aux``)."""
+    if not has_aux:
+        return out, ()
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise ValueError(
+            f"{who} with has_aux=True must return (loss, aux), got {type(out).__name__}"
+        )
+    return out
+
+
+def random_args(fn: Callable[..., Any] | None) -> tuple[str, ...]:
+    """The names of :data:`RANDOM_ARGS` that ``fn`` declares (read once, by signature)."""
+    if fn is None:
+        return ()
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # a builtin or C callable: no named parameters to fill
+        return ()
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return tuple(n for n in RANDOM_ARGS if n in params and params[n].kind in named)
+
+
+def random_kwargs(names: tuple[str, ...], key: Any) -> dict[str, Any]:
+    """The keyword arguments for :func:`random_args`' ``names``: ``key`` the step's
+    PRNG key, ``rngs`` an ``nnx.Rngs(key)`` (every stream name reads from it);
+    ``None`` for both when ``key`` is ``None`` (evaluation)."""
+    out: dict[str, Any] = {}
+    for name in names:
+        if key is None:
+            out[name] = None
+        elif name == "key":
+            out[name] = key
+        else:
+            from flax import nnx
+
+            out[name] = nnx.Rngs(key)
+    return out
+
+
+class AsGiven:
+    """Parameters and state are carried in the form the user gave them."""
+
+    def user_params(self, params: Any) -> Any:
+        return params
+
+    def user_state(self, state: Any) -> Any:
+        return state
+
+    def trained(self, params: Any) -> Any:
+        return params
+
+    def seed(self, state: Any, key: Any) -> Any:
+        return state
+
+
+class StructureKey:
+    """:func:`structure_key` of a model, hashed once and interned.
+
+    jit hashes and compares its static arguments at every call; a model's key is
+    a deep tuple. Equal keys share one object (a weak intern table), so a
+    second run with a freshly built model compares by identity.
+    """
+
+    __slots__ = ("__weakref__", "_hash", "key")
+    _interned: ClassVar[weakref.WeakValueDictionary] = weakref.WeakValueDictionary()
+
+    def __new__(cls, x: Any) -> StructureKey:
+        key = structure_key(x)
+        try:
+            return cls._interned[key]
+        except KeyError:
+            self = super().__new__(cls)
+            self.key, self._hash = key, hash(key)
+            cls._interned[key] = self
+            return self
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (isinstance(other, StructureKey) and self.key == other.key)
+
+
+def structure_key(x: Any, _depth: int = 0) -> Any:
+    """A hashable value equal for equal structures, for keying compiled programs.
+
+    Flax keeps a module's static attributes in its graph definition and compares
+    them with ``==``: a ``functools.partial`` or a function made in ``__init__``
+    (``self.pool = partial(nnx.avg_pool, window_shape=(2, 2))``, as Flax's own
+    tutorial writes) is a new object in every freshly built model, so two
+    models of one structure would never compare equal. Here partials compare by
+    function and arguments, functions by code, closure and defaults, containers
+    and dataclasses by their items; anything unhashable by identity.
+    """
+    if _depth > 50:  # a cycle through closures or attributes: identity decides
+        return ("id", id(x))
+    key = functools.partial(structure_key, _depth=_depth + 1)
+    if isinstance(x, functools.partial):
+        kw = tuple(sorted((k, key(v)) for k, v in x.keywords.items()))
+        return ("partial", key(x.func), tuple(map(key, x.args)), kw)
+    if isinstance(x, types.FunctionType):
+        cells = tuple(key(c.cell_contents) for c in x.__closure__ or ())
+        return ("function", x.__code__, cells, key(x.__defaults__))
+    if isinstance(x, (list, tuple)):
+        return (type(x), tuple(map(key, x)))
+    if isinstance(x, dict):
+        return (type(x), tuple((k, key(v)) for k, v in x.items()))
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        fields = dataclasses.fields(x)
+        return (type(x), tuple((f.name, key(getattr(x, f.name))) for f in fields))
+    try:
+        hash(x)
+    except TypeError:
+        return ("id", id(x))
+    return x
