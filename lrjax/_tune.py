@@ -275,7 +275,7 @@ def tune(
         rate_range = tuple(float(v) for v in bounds[rate_name])
         result = dataclasses.replace(result, rate=rate_name, rate_range=rate_range, rate_test=test)
     search = _search.search_steps(method, population, rounds, num_steps, cooldown)
-    return dataclasses.replace(result, steps=search + result.rate_test_steps)
+    return dataclasses.replace(result, steps=search + result.rate_test_total_steps)
 
 
 def _check_rate_test_steps(steps, rate, names, num_steps) -> int | None:
@@ -338,7 +338,7 @@ def _score_label(validated: bool, round_steps: int, cooldown: int) -> str:
         else f"mean training loss, last {_engine.score_window(round_steps)} steps of the round"
     )
     if cooldown:
-        label += f" (before the last: after a {cooldown}-step cooldown probe)"
+        label += f"; in every round but the last, after a {cooldown}-step cooldown probe"
     return label
 
 
