@@ -108,13 +108,16 @@ def tune(
     well: from the best tested rate scaled for the run's length
     (``best * rate_test_steps / num_steps / 3``, as
     :meth:`RangeTestResult.suggest_for` scales a rate to a longer run) up to
-    the first rate above the best that diverged or lost more than half of the
-    best one's progress. Members are then drawn, resampled and clipped within that
-    range; ``result.rate_range``, ``result.rate_test`` and ``result.steps``
-    (every training step of the call, the test's included) say what it found
-    and cost. The initial population is a Latin hypercube: each dimension's
-    range is cut into ``population`` equal strata (on the log scale for log
-    ranges) and each stratum is drawn once, in random order.
+    halfway, on the log scale, between the last tested rate that trained well
+    and the first one above the best that failed (diverged, or lost more than
+    half of the best one's progress); up to the range's top if none failed.
+    Members are then drawn, resampled and clipped within that range;
+    ``result.rate_range``, ``result.rate_test``, ``result.rate_test_steps``
+    (per copy) and ``result.steps`` (every training step of the call, the
+    test's included) say what it found and cost. The initial population is a
+    Latin hypercube: each dimension's range is cut into ``population`` equal
+    strata (on the log scale for log ranges) and each stratum is drawn once,
+    in random order.
 
     Every member's schedule sees its own step count (the optimizer state's).
     Members are frozen on divergence exactly as in :func:`lrjax.range_test`.
