@@ -73,7 +73,7 @@ def train_loop(params, tbatches, lr: float, num_steps: int) -> list[float]:
     return losses
 
 
-def lr_finder_sweep(params, tbatches, min_lr: float, max_lr: float, num_steps: int):
+def lr_finder_ramp(params, tbatches, min_lr: float, max_lr: float, num_steps: int):
     """One torch-lr-finder ``range_test`` (exp ramp, its defaults otherwise).
 
     Returns ``(lrs, smoothed losses, suggestion)``; the suggestion is

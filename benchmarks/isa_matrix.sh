@@ -10,7 +10,7 @@
 # for each, the README's test command (python -m pytest -q -n 2) runs with
 # XLA_FLAGS=--xla_cpu_max_isa=ISA, which makes XLA generate code for at most that
 # instruction set. PYTEST ARGS are appended to every run (a selection such as
-# `-k sweep_mode tests/range_test` for a quick check).
+# `-k ramp tests/range_test` for a quick check).
 #
 # Writes a summary (ISA, passed, failed, errors, skipped, seconds, the failed
 # tests) to benchmarks/results/isa_matrix.txt, and each run's output beside it

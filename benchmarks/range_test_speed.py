@@ -13,9 +13,9 @@ initial weights and the same minibatches everywhere:
   ``float(loss)`` each step as the classic range tests do;
 * **(b) torch Python step loop**: the same MLP in PyTorch (same weights),
   ``torch.optim.Adam``, one rate after another, ``loss.item()`` each step;
-* **(c) torch-lr-finder**: one 100-step ``LRFinder.range_test`` sweep (one
+* **(c) torch-lr-finder**: one 100-step ``LRFinder.range_test`` ramp (one
   curve, not 32), on the same batches;
-* **lrjax sweep**: ``lrjax.lr_find``, the same single sweep
+* **lrjax ramp**: ``lrjax.lr_find``, the same single ramp
   (one curve) as one jitted scan, for a like-for-like comparison with (c).
 
 "incl. compile" is the first call with fresh functions (JAX traces and compiles
@@ -37,7 +37,7 @@ import numpy as np
 import optax
 import torch
 from _common import compile_seconds, interleaved, load_note, machine_info, table
-from _torch_ref import DEVICE, lr_finder_sweep, torch_batches, train_loop
+from _torch_ref import DEVICE, lr_finder_ramp, torch_batches, train_loop
 
 import lrjax
 from lrjax import data
@@ -103,14 +103,14 @@ def main() -> None:
     def lrjax_sequential(fn):
         return lambda: lrjax.range_test(fn, params, batches, num_lrs=K, chunk_size=1, **common)
 
-    def lrjax_sweep(fn):
+    def lrjax_ramp(fn):
         return lambda: lrjax.lr_find(fn, params, batches, **common).losses
 
     def torch_loop():
         return [train_loop(params, tb, float(lr), T) for lr in lrs]
 
     def torch_finder():
-        return lr_finder_sweep(params, tb, args.min_lr, args.max_lr, T)
+        return lr_finder_ramp(params, tb, args.min_lr, args.max_lr, T)
 
     jax_loop = make_jax_loop(loss_fn, params, batches, lrs, T, sync=False)
     jax_loop_sync = make_jax_loop(loss_fn, params, batches, lrs, T, sync=True)
@@ -120,8 +120,8 @@ def main() -> None:
         "JAX Python step loop (jitted step)": (None, K),
         "JAX Python step loop, float(loss) per step": (None, K),
         "(b) torch Python step loop": (None, K),
-        "(c) torch-lr-finder sweep (1 curve)": (None, 1),
-        "lrjax sweep (1 curve)": (lrjax_sweep, 1),
+        "(c) torch-lr-finder ramp (1 curve)": (None, 1),
+        "lrjax ramp (1 curve)": (lrjax_ramp, 1),
     }
 
     print(machine_info())
@@ -158,8 +158,8 @@ def main() -> None:
         "JAX Python step loop (jitted step)": jax_loop(),
         "JAX Python step loop, float(loss) per step": jax_loop_sync(),
         "(b) torch Python step loop": torch_loop,
-        "(c) torch-lr-finder sweep (1 curve)": torch_finder,
-        "lrjax sweep (1 curve)": lrjax_sweep(loss_fn),
+        "(c) torch-lr-finder ramp (1 curve)": torch_finder,
+        "lrjax ramp (1 curve)": lrjax_ramp(loss_fn),
     }
     steady = interleaved(thunks, repeats=args.repeats)
 
@@ -194,10 +194,10 @@ def main() -> None:
             ],
         )
     )
-    per_curve = steady["(c) torch-lr-finder sweep (1 curve)"] / (ref / K)
+    per_curve = steady["(c) torch-lr-finder ramp (1 curve)"] / (ref / K)
     print(
-        f"\nPer curve: one torch-lr-finder sweep costs {per_curve:.1f}x one rate of the "
-        f"parallel test (a sweep gives one noisy curve; the parallel test gives {K} full ones)."
+        f"\nPer curve: one torch-lr-finder ramp costs {per_curve:.1f}x one rate of the "
+        f"parallel test (a ramp gives one noisy curve; the parallel test gives {K} full ones)."
     )
     print(f"end: {load_note()}")
 

@@ -701,10 +701,10 @@ def rule_names(budget_mult: int) -> tuple[list[str], list[str]]:
         sf,
         f"cand: best x sqrt(T/{budget_mult}T)",
         f"cand: best x T/{budget_mult}T",
-        "sweep valley",
-        "sweep steep",
-        "sweep minimum",
-        "sweep slide",
+        "ramp valley",
+        "ramp steep",
+        "ramp minimum",
+        "ramp slide",
         "torch-lr-finder",
         *CANDIDATES,
         *MULTI,
@@ -793,7 +793,7 @@ def suggestions(prob: Problem, seed: int, T: int, budgets: tuple[int, int], extr
     part = lrjax.range_test(
         prob.loss, model, batches, num_lrs=K, key=key, val_batches=test_val, **common
     )
-    swp = lrjax.lr_find(prob.loss, model, batches, **common)
+    ramp = lrjax.lr_find(prob.loss, model, batches, **common)
     out: dict[str, float] = {}
     out["suggest() = near_best (default)"] = safe(lambda: par.suggest())
     out["best"] = safe(lambda: par.suggest("best"))
@@ -818,7 +818,7 @@ def suggestions(prob: Problem, seed: int, T: int, budgets: tuple[int, int], extr
         )
     out["diag: best, test split as val"] = safe(lambda: part.suggest("best"))
     for m in ("valley", "steep", "minimum", "slide"):
-        out[f"sweep {m}"] = safe(lambda m=m: swp.suggest(m))
+        out[f"ramp {m}"] = safe(lambda m=m: ramp.suggest(m))
     for name, rule in CANDIDATES.items():
         out[name] = safe(lambda rule=rule: rule(par))
         out[f"val: {name}"] = safe(lambda rule=rule: rule(parv))
@@ -1013,7 +1013,7 @@ def main() -> None:
             p.test_steps = args.test_steps
     log(
         f"\nrange tests: T steps (100; 50 for the CNN and the transformer), parallel "
-        f"K = {K} rates over each problem's range, sweep and torch-lr-finder T steps over "
+        f"K = {K} rates over each problem's range, the ramp and torch-lr-finder T steps over "
         f"the same range; ground truth: {args.grid} (CNN, transformer: 24) log-spaced "
         f"rates over that range plus "
         f"every suggested rate, constant rate, test loss after 3T and 10T steps; "

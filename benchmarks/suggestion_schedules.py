@@ -7,14 +7,14 @@ a run, on the problems of ``suggestion_quality.py`` (the suite and, with
 ``--problems heldout``, the held-out four).
 
 For each problem and seed, the same range tests as there (T steps; lrjax parallel
-with and without the validation split, and the sweep) give every rule's peak:
+with and without the validation split, and the ramp) give every rule's peak:
 
 - ``suggest_for(B, schedule)``: lrjax's answer, the constant rate for ``B`` steps
   divided by the schedule's mean relative to its peak (about half: the peak is
   about twice the constant rate);
 - ``best_lr`` as the peak (the parallel test's best rate);
 - ``suggest()`` as the peak (the default suggestion, made for a constant rate);
-- fastai's convention for ``fit_one_cycle``: the sweep's ``valley`` (and its
+- fastai's convention for ``fit_one_cycle``: the ramp's ``valley`` (and its
   ``minimum``) as the peak.
 
 The ground truth trains every peak of a grid (32 log-spaced rates over the
@@ -71,8 +71,8 @@ RULES = (
     "suggest_for(B, schedule)",
     "best_lr as peak",
     "suggest() = near_best as peak",
-    "sweep valley as peak (fastai)",
-    "sweep minimum as peak",
+    "ramp valley as peak (fastai)",
+    "ramp minimum as peak",
 )
 
 
@@ -94,7 +94,7 @@ def peaks(prob: Problem, seed: int, budgets: tuple[int, ...]) -> dict[tuple[str,
     parv = lrjax.range_test(
         prob.loss, model, batches, num_lrs=K, key=key, val_batches=val, **common
     )
-    swp = lrjax.lr_find(prob.loss, model, batches, **common)
+    ramp = lrjax.lr_find(prob.loss, model, batches, **common)
     out = {}
     for name, make in SCHEDULES.items():
         for b in budgets:
@@ -106,8 +106,8 @@ def peaks(prob: Problem, seed: int, budgets: tuple[int, ...]) -> dict[tuple[str,
                 "suggest_for(B, schedule)": lambda: par.suggest_for(b, schedule=shape),
                 "best_lr as peak": lambda: par.best_lr,
                 "suggest() = near_best as peak": lambda: par.suggest(),
-                "sweep valley as peak (fastai)": lambda: swp.suggest("valley"),
-                "sweep minimum as peak": lambda: swp.suggest("minimum"),
+                "ramp valley as peak (fastai)": lambda: ramp.suggest("valley"),
+                "ramp minimum as peak": lambda: ramp.suggest("minimum"),
             }
             for rule, fn in rates.items():
                 out[(name, b, rule)] = safe(fn)

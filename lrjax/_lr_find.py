@@ -118,7 +118,7 @@ def lr_find(
         options=options,
         description=f"lr_find: {num_steps} steps",
     )
-    return RampResult.from_sweep(
+    return RampResult.from_curves(
         lrs,
         out.losses[0, 0],
         out.smoothed[0, 0],

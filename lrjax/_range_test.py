@@ -196,7 +196,7 @@ def range_test(
         ``start_lr``, the same in the ``lrjax find`` command.
       max_lr: the largest rate, > ``min_lr``.
       num_lrs: parallel: the number of rates ``K`` >= 1.
-      num_steps: training steps per copy (sweep: steps of the ramp).
+      num_steps: training steps per copy (the deprecated mode: steps of the ramp).
       seeds: parallel: initialisations per rate; ``> 1`` needs ``init_fn``.
         Seed ``i`` starts from ``init_fn(jax.random.split(PRNGKey(0), seeds)[i])``.
       init_fn: ``key -> params``; vmapped over the seeds' keys.
@@ -238,7 +238,7 @@ def range_test(
     Returns:
       A :class:`RangeTestResult` (parallel: ``.best_lr``, ``.suggest()``,
       ``.status``, ``.val_losses``, ``.plot()``, ``.plot_curves()``,
-      ``.to_dict()``) or a :class:`RampResult` (sweep).
+      ``.to_dict()``) or a :class:`RampResult` (the deprecated ramp mode).
 
     Raises:
       ValueError: a bad value, e.g. ``min_lr >= max_lr``, ``num_lrs < 1``,
@@ -278,7 +278,7 @@ def range_test(
         }
         bad = [name for name, set_ in given.items() if set_]
         if bad:
-            raise ValueError(f"{', '.join(bad)} apply to mode='parallel' only (one run in a sweep)")
+            raise ValueError(f"{', '.join(bad)} apply to mode='parallel' only (one run on a ramp)")
         if params is None and callable(init_fn):  # as before: seed 0's initialisation
             params = init_fn(jax.random.split(jax.random.PRNGKey(0), 1)[0])
         return lr_find(

@@ -104,13 +104,16 @@ def tune(
     well: from the best tested rate scaled for the run's length
     (``best * rate_test_steps / num_steps / 3``, as
     :meth:`RangeTestResult.suggest_for` scales a rate to a longer run) up to
-    the first rate above the best that diverged or lost more than half of the
-    best one's progress. Members are then drawn, resampled and clipped within that
-    range; ``result.rate_range``, ``result.rate_test`` and ``result.steps``
-    (every training step of the call, the test's included) say what it found
-    and cost. The initial population is a Latin hypercube: each dimension's
-    range is cut into ``population`` equal strata (on the log scale for log
-    ranges) and each stratum is drawn once, in random order.
+    halfway, on the log scale, between the last tested rate that trained well
+    and the first one above the best that failed (diverged, or lost more than
+    half of the best one's progress); up to the range's top if none failed.
+    Members are then drawn, resampled and clipped within that range;
+    ``result.rate_range``, ``result.rate_test``, ``result.rate_test_steps``
+    (per copy) and ``result.steps`` (every training step of the call, the
+    test's included) say what it found and cost. The initial population is a
+    Latin hypercube: each dimension's range is cut into ``population`` equal
+    strata (on the log scale for log ranges) and each stratum is drawn once,
+    in random order.
 
     Every member's schedule sees its own step count (the optimizer state's).
     Members are frozen on divergence exactly as in :func:`lrjax.range_test`.
@@ -249,7 +252,7 @@ def tune(
         result = dataclasses.replace(result, rate=rate_name, rate_range=rate_range, rate_test=test)
     search = _search.search_steps(method, population, rounds, num_steps, cooldown)
     return dataclasses.replace(
-        result, steps=search + result.rate_test_steps, data_passes=prepared.source.passes
+        result, steps=search + result.rate_test_total_steps, data_passes=prepared.source.passes
     )
 
 
@@ -338,7 +341,7 @@ def _score_label(validated: bool, round_steps: int, cooldown: int) -> str:
         else f"mean training loss, last {score_window(round_steps)} steps of the round"
     )
     if cooldown:
-        label += f" (before the last: after a {cooldown}-step cooldown probe)"
+        label += f"; in every round but the last, after a {cooldown}-step cooldown probe"
     return label
 
 

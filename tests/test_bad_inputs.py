@@ -57,12 +57,6 @@ def lf(**kw):
     return lrjax.lr_find(**{**args, **kw})
 
 
-def _deprecated(call):
-    """``call()`` expecting range_test(mode="sweep")'s DeprecationWarning."""
-    with pytest.warns(DeprecationWarning, match="lr_find"):
-        return call()
-
-
 def sweep(**kw):
     args = {
         "loss_fn": mse,
@@ -285,12 +279,6 @@ RANGE_TEST_CASES = [
     ("has_aux str", lambda: rt(has_aux="yes"), TypeError, "has_aux"),
     ("return_params None", lambda: rt(return_params=None), TypeError, "return_params"),
     ("chunk_size str", lambda: rt(chunk_size="big"), TypeError, "chunk_size"),
-    (
-        "sweep-mode with val_batches",
-        lambda: _deprecated(lambda: rt(mode="sweep", val_batches=BATCHES)),
-        ValueError,
-        "val_batches",
-    ),
 ]
 
 

@@ -184,14 +184,14 @@ def _table_lines(out: str) -> list[str]:
     return [line for line in out.splitlines() if _rows(line)]
 
 
-def test_find_sweep_mode_and_own_data(tmp_path, capsys):
+def test_find_ramp_mode_and_own_data(tmp_path, capsys):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 5))
     y = (X[:, 0] + X[:, 1] > 0).astype(np.int64)
     path = tmp_path / "mine.npz"
     np.savez(path, X=X, y=y)
     png = tmp_path / "s.png"
-    rc = main(["find", "--data", str(path), "--mode", "sweep", "--steps", "30",
+    rc = main(["find", "--data", str(path), "--mode", "ramp", "--steps", "30",
                "--optimizer", "momentum", "--out", str(png), "--no-progress"])  # fmt: skip
     out = capsys.readouterr().out
     assert rc == 0
@@ -205,6 +205,25 @@ def test_find_sweep_mode_and_own_data(tmp_path, capsys):
     assert rc == 0 and "± std" in out and png2.exists()
 
 
+def test_find_old_mode_sweep_warns_once_and_runs_the_ramp(tmp_path, capsys):
+    """``--mode sweep`` (the old name of the ramp) prints one deprecation line on
+    stderr and then prints and draws what ``--mode ramp`` does."""
+    outputs = {}
+    for mode in ("ramp", "sweep"):
+        png = tmp_path / f"{mode}.png"
+        rc = main(["find", "--mode", mode, "--steps", "20", "--out", str(png), "--no-progress"])
+        captured = capsys.readouterr()
+        assert rc == 0 and png.read_bytes()[:8] == PNG_MAGIC
+        # the header ends with the run's wall time and the last line names the file
+        out = captured.out.splitlines()
+        outputs[mode] = (re.sub(r"; [0-9.]+ s$", "", out[0]), out[1:-1], captured.err)
+    assert "one ramp, 20 steps" in outputs["ramp"][0]
+    assert outputs["sweep"][:2] == outputs["ramp"][:2]
+    deprecation = "--mode sweep is deprecated: use --mode ramp"
+    assert deprecation not in outputs["ramp"][2]
+    assert outputs["sweep"][2].splitlines().count(deprecation) == 1
+
+
 @pytest.mark.parametrize(
     "argv,match",
     [
@@ -216,8 +235,8 @@ def test_find_sweep_mode_and_own_data(tmp_path, capsys):
         (["--max-lr", "inf"], "--max-lr must be a finite number > 0"),
         (["--min-lr", "abc"], "invalid float value"),
         (["--optimizer", "lion"], "--optimizer must be one of"),
-        (["--mode", "grid"], "--mode must be parallel or sweep"),
-        (["--mode", "sweep", "--seeds", "2"], "--seeds applies to --mode parallel only"),
+        (["--mode", "grid"], "--mode must be parallel or ramp, got 'grid'"),
+        (["--mode", "ramp", "--seeds", "2"], "--seeds applies to --mode parallel only"),
         (["--data", "/nonexistent/file.npz"], "does not exist"),
         (["--out", "/nonexistent/dir/x.png"], "does not exist"),
         (["--out", "plot.xyz"], "unknown image format"),

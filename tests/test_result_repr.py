@@ -25,9 +25,20 @@ def mse(p, b):
     return jnp.mean((b[0] @ p - b[1]) ** 2)
 
 
+def bracket_depth(text: str) -> int:
+    """The deepest nesting of (), [] and {} in ``text``."""
+    depth = deepest = 0
+    for c in text:
+        depth += (c in "([{") - (c in ")]}")
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def assert_short(text: str) -> None:
     assert len(text) < MAX_REPR, text
     assert "array(" not in text and "\n" not in text, text
+    # the result's own parentheses and one level inside: "Result(..., x=1.2 (what x is))"
+    assert bracket_depth(text) <= 2, text
 
 
 def test_range_test_repr_is_a_summary():
@@ -67,7 +78,7 @@ def test_tune_repr_is_a_summary_on_a_plain_stateless_model(method):
     """A plain parameter array and no model state (nothing to reseed) tunes, and prints short."""
     t = lrjax.tune(mse, jnp.zeros(3), BATCHES, lambda lr: optax.sgd(lr),
                    {"lr": ("log", 1e-3, 1.0)}, population=4, num_steps=20, rounds=2,
-                   method=method, progress=False)  # fmt: skip
+                   method=method, progress=False, rate_test_steps=3)  # fmt: skip
     text = repr(t)
     assert_short(text)
     assert text.startswith(f"TuneResult(method={method!r}, 4 members x 2 rounds, 20 steps each")
@@ -75,13 +86,15 @@ def test_tune_repr_is_a_summary_on_a_plain_stateless_model(method):
     assert f"best_score={t.best_score:.4g} ({t.score_label})" in text
     # the rate test: what it narrowed lr to, what it and the whole call cost
     low, high = t.rate_range
-    assert f"lr narrowed to [{low:.3g}, {high:.3g}] by a rate test of 4 x 2 steps" in text
-    assert f", {t.steps} steps in all," in text and t.rate_test_steps == 8
+    assert f"lr narrowed to [{low:.3g}, {high:.3g}] by a rate test of 4 rates x 3 steps" in text
+    assert f", {t.steps} steps in all," in text
+    assert t.rate_test_steps == 3 and t.rate_test_total_steps == 12  # per copy, as passed
     assert 1e-3 <= low < high <= 1.0
     off = lrjax.tune(mse, jnp.zeros(3), BATCHES, lambda lr: optax.sgd(lr),
                      {"lr": ("log", 1e-3, 1.0)}, population=4, num_steps=20, rounds=2,
                      method=method, progress=False, rate=False)  # fmt: skip
-    assert "narrowed" not in repr(off) and off.steps == t.steps - 8
+    assert "narrowed" not in repr(off) and off.steps == t.steps - 12
+    assert off.rate_test_steps == off.rate_test_total_steps == 0
 
 
 def test_range_test_plot_labels_explain_themselves():

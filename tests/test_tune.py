@@ -273,7 +273,9 @@ def test_equals_brute_force_reference(method, cooldown, rate_test):
         np.testing.assert_allclose(res.rate_range, (low, high), rtol=1e-6)
         np.testing.assert_allclose(res.rate_test.scores, scores, rtol=2e-5)
         assert 1e-3 < low < high < 2.0  # both ends narrowed
-        assert res.steps == search + 8 * (T // 8) and res.rate_test_steps == 8 * (T // 8)
+        # 8 copies x the default T // 8 steps: the result counts per copy, as the argument
+        assert res.rate_test_steps == T // 8 and res.rate_test_total_steps == 8 * (T // 8)
+        assert res.steps == search + res.rate_test_total_steps
     else:
         assert (res.rate, res.rate_range, res.rate_test) == (None, None, None)
         assert res.steps == search
@@ -464,7 +466,7 @@ def test_streamed_and_callable_batches_equal_stacked(source, method):
     Xj, Yj = jnp.asarray(X), jnp.asarray(Y)
     batches = [(X[t], Y[t]) for t in range(T)] if source == "streamed" else lambda t: (Xj[t], Yj[t])
     listed = lrjax.tune(linreg_loss, jnp.zeros(3), batches, make_sgd, SPACE, **kw)
-    assert stacked.score_label.endswith("after a 2-step cooldown probe)")
+    assert stacked.score_label.endswith("but the last, after a 2-step cooldown probe")
     # the rate test read the stream's first batches; the search read them again
     assert stacked.rate_test is not None and listed.rate_range == stacked.rate_range
     np.testing.assert_allclose(listed.rate_test.losses, stacked.rate_test.losses, rtol=1e-6)

@@ -16,7 +16,9 @@ import numpy as np
 from lrjax._cli._errors import UsageError, save_figure
 
 OPTIMIZERS = ("adam", "sgd", "momentum", "adamw", "rmsprop", "adabound")
-MODES = ("parallel", "sweep")
+MODES = ("parallel", "ramp")
+#: Old spellings of ``--mode``, accepted with one deprecation line on stderr.
+OLD_MODES = {"sweep": "ramp"}
 
 
 def _momentum(lr: Any):
@@ -60,9 +62,13 @@ def _check_args(args: argparse.Namespace) -> None:
             raise UsageError(f"{flag} must be a finite number > 0, got {value}")
     if args.min_lr >= args.max_lr:
         raise UsageError(f"--min-lr must be < --max-lr, got {args.min_lr:g} >= {args.max_lr:g}")
+    if args.mode in OLD_MODES:
+        new = OLD_MODES[args.mode]
+        print(f"--mode {args.mode} is deprecated: use --mode {new}", file=sys.stderr)
+        args.mode = new
     if args.mode not in MODES:
-        raise UsageError(f"--mode must be parallel or sweep, got {args.mode!r}")
-    if args.mode == "sweep" and args.seeds != 1:
+        raise UsageError(f"--mode must be {' or '.join(MODES)}, got {args.mode!r}")
+    if args.mode == "ramp" and args.seeds != 1:
         raise UsageError("--seeds applies to --mode parallel only")
     if not (math.isfinite(args.val_fraction) and 0 <= args.val_fraction < 1):
         raise UsageError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
@@ -162,7 +168,7 @@ def _table_parallel(result) -> list[str]:
     return lines
 
 
-def _table_sweep(result) -> list[str]:
+def _table_ramp(result) -> list[str]:
     stop = result.num_steps if result.stop_step < 0 else result.stop_step + 1
     every = max(1, math.ceil(stop / 20))
     head = f"{'step':>5}  {'rate':>10}  {'smoothed':>10}"
@@ -248,7 +254,7 @@ def _range_test(
     from lrjax._lr_find import lr_find
     from lrjax._range_test import range_test
 
-    if args.mode == "sweep":  # the ramp (range_test(mode="sweep") is deprecated)
+    if args.mode == "ramp":
         import jax
 
         if params is None:  # as range_test did: seed 0's initialisation
@@ -274,7 +280,6 @@ def _range_test(
         num_steps=args.steps,
         seeds=args.seeds,
         init_fn=init_fn,
-        mode=args.mode,
         progress=False if args.no_progress else None,
         **({"val_batches": val} if val is not None else {}),
     )
@@ -285,7 +290,7 @@ def _report(
 ) -> None:
     """Prints the header line, the table, the suggestions and the status counts."""
     arch = "-".join(str(s) for s in sizes)
-    what = f"{args.num_lrs} rates side by side" if args.mode == "parallel" else "one sweep"
+    what = f"{args.num_lrs} rates side by side" if args.mode == "parallel" else "one ramp"
     held = _held_out(args, n)
     print(
         f"lrjax find: {args.optimizer}, {what}, {args.steps} steps, "
@@ -293,7 +298,7 @@ def _report(
         f"{f', {held} held out' if held else ''}, MLP {arch}); {seconds:.1f} s"
     )
     print()
-    lines = _table_parallel(result) if args.mode == "parallel" else _table_sweep(result)
+    lines = _table_parallel(result) if args.mode == "parallel" else _table_ramp(result)
     print("\n".join(lines))
     print()
     if args.mode == "parallel":
@@ -308,7 +313,7 @@ def _report(
             "best training score (hold out data with --val-fraction to score on it)",
         }[result.default_method]
         print(f"suggested rate: {lr}: {why}")
-    if args.mode == "sweep" or args.fastai_rules:
+    if args.mode == "ramp" or args.fastai_rules:
         _print_fastai(args, result)
     counts = {s: int((result.status == s).sum()) for s in ("good", "slow", "unstable", "diverged")}
     print("status: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
@@ -317,7 +322,7 @@ def _report(
 def _print_fastai(args: argparse.Namespace, result: Any) -> None:
     """fastai's four rules, each with a short note (or why it has no answer)."""
     parallel = args.mode == "parallel"
-    curve = "the score per rate" if parallel else "the smoothed sweep"
+    curve = "the score per rate" if parallel else "the smoothed loss along the ramp"
     print(f"fastai's rules, on {curve}:")
     notes = {
         "valley": "halfway into the longest decreasing stretch"

@@ -86,7 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     find.add_argument("--num-lrs", type=int, default=32, help="number of rates")
     find.add_argument("--steps", type=int, default=100, help="training steps per rate")
     find.add_argument("--seeds", type=int, default=1, help="initialisations per rate")
-    find.add_argument("--mode", default="parallel", help="parallel or sweep")
+    find.add_argument(
+        "--mode",
+        default="parallel",
+        help="parallel (many rates side by side) or ramp (one run along rising rates, as "
+        "fastai's lr_find)",
+    )
     find.add_argument(
         "--val-fraction",
         type=float,
@@ -98,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--fastai-rules",
         action="store_true",
         help="also print fastai's valley/minimum/steep/slide rules (default: off; always "
-        "printed for a sweep)",
+        "printed for a ramp)",
     )
     find.add_argument("--out", default="lr_find.png", help="where to write the plot")
     find.add_argument(

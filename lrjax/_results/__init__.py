@@ -6,7 +6,7 @@ result in ``lrjax._tune``), the per-copy diagnosis (:class:`Thresholds`), the
 suggestion rules (``_suggest``) and JSON helpers.
 """
 
-from lrjax._results._diagnose import Thresholds, diagnose_curves, diagnose_sweep
+from lrjax._results._diagnose import Thresholds, diagnose_curves, diagnose_ramp
 from lrjax._results._ramp import STEP_MODES, ramp
 from lrjax._results._range_test import RampResult, RangeTestResult
 from lrjax._results._score import copy_scores, score_label, seed_scores

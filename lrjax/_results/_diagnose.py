@@ -1,10 +1,10 @@
 """Per-rate diagnosis: ``diverged``, ``unstable``, ``slow`` or ``good``.
 
-Parallel mode labels each rate from its own training curve ``L`` (the raw loss,
-averaged over seeds). With ``w = max(1, num_steps // 10)``, ``m`` the running
-mean of ``L`` over ``w`` steps (``m[-1]`` is the end level, the score), the
-start level ``h = min(L[0], m[0])`` (robust to batch noise and to an early
-spike) and ``scale = |h|``:
+The parallel range test labels each rate from its own training curve ``L``
+(the raw loss, averaged over seeds). With ``w = max(1, num_steps // 10)``,
+``m`` the running mean of ``L`` over ``w`` steps (``m[-1]`` is the end level,
+the score), the start level ``h = min(L[0], m[0])`` (robust to batch noise and
+to an early spike) and ``scale = |h|``:
 
 - ``diverged``: the copy was frozen (non-finite loss, or smoothed loss above
   ``diverge_factor`` x its best) for at least one seed.
@@ -15,11 +15,11 @@ spike) and ``scale = |h|``:
 - ``slow``: it barely decreased: ``h - m[-1] < slow * scale``.
 - ``good``: everything else.
 
-Sweep mode labels each step (each rate of the ramp) from the smoothed curve
-``s``, with ``scale = |s[0]|``: ``diverged`` from the stop on, ``unstable``
-once ``s`` is more than ``rise * scale`` above its running minimum (the curve
-has turned upward), ``slow`` while ``s`` is within ``slow * scale`` of its
-start, ``good`` in between (the descending stretch).
+The ramp (:func:`lrjax.lr_find`) labels each step (each rate of the ramp)
+from the smoothed curve ``s``, with ``scale = |s[0]|``: ``diverged`` from the
+stop on, ``unstable`` once ``s`` is more than ``rise * scale`` above its
+running minimum (the curve has turned upward), ``slow`` while ``s`` is within
+``slow * scale`` of its start, ``good`` in between (the descending stretch).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class Thresholds(NamedTuple):
 
     Attributes:
       spike: a running mean this far above the initial loss is ``unstable``.
-      rise: an end (or, in a sweep, current) level this far above the best is ``unstable``.
+      rise: an end (or, on the ramp, current) level this far above the best is ``unstable``.
       jitter: a mean absolute step change over the second half this large is ``unstable``.
       slow: a total decrease smaller than this is ``slow``.
     """
@@ -93,10 +93,10 @@ def diagnose_curves(
     return labels.astype(str)
 
 
-def diagnose_sweep(
+def diagnose_ramp(
     smoothed: np.ndarray, stop_step: int, thresholds: Thresholds = DEFAULT
 ) -> np.ndarray:
-    """Labels each step of a sweep from its smoothed curve (see the module doc)."""
+    """Labels each step of a ramp from its smoothed curve (see the module doc)."""
     s = np.asarray(smoothed, dtype=np.float64)
     T = s.size
     labels = np.full(T, "good", dtype=object)

@@ -166,7 +166,7 @@ def ramp_plot(result: Any, ax: Any = None, suggestions: Sequence[str] | None = N
     ax.set_ylabel("training loss at that step")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    ax.set_title("learning-rate range test (sweep)", fontsize=10)
+    ax.set_title("learning-rate range test (ramp)", fontsize=10)
     return fig
 
 
@@ -184,7 +184,7 @@ def ramp_plot_curves(result: Any, ax: Any = None):
     ax.set_xlabel("step")
     ax.set_ylabel("training loss")
     ax.grid(alpha=0.3)
-    ax.set_title("training curves (sweep)", fontsize=10)
+    ax.set_title("training curves (ramp)", fontsize=10)
     return fig
 
 

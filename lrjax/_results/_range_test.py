@@ -18,15 +18,25 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lrjax._results import _plots, _suggest
-from lrjax._results._diagnose import DEFAULT, Thresholds, diagnose_curves, diagnose_sweep
+from lrjax._results._diagnose import DEFAULT, Thresholds, diagnose_curves, diagnose_ramp
 from lrjax._results._sweep import RunOutputs, SweepResult, from_json, json_scalar, to_json
 from lrjax._rules import scale_to_run, score_window
 
-MODES = ("parallel", "sweep")
+#: The ``"mode"`` :meth:`RangeTestResult.to_dict` and :meth:`RampResult.to_dict` write.
+MODES = ("parallel", "ramp")
+#: Older spellings of a mode that ``from_dict`` still reads (files saved before
+#: the ramp was named ``"ramp"``).
+OLD_MODES = {"sweep": "ramp"}
 
 #: With validation data, ``suggest()`` answers for a run this many times as long
 #: as the test (``suggest_for(DEFAULT_BUDGET * num_steps)``).
 DEFAULT_BUDGET = 3
+
+
+def _mode(d: dict[str, Any]) -> Any:
+    """A saved result's ``"mode"``, old spellings read as today's."""
+    mode = d.get("mode")
+    return OLD_MODES.get(mode, mode) if isinstance(mode, str) else mode
 
 
 class _Suggestions:
@@ -224,7 +234,7 @@ class RangeTestResult(_Suggestions, SweepResult):
             lowest score: the one that trained best over the test, on the
             validation data when there is some), ``"near_best"`` (option
             ``tol=0.1``), ``"budget"`` (needs ``val_batches``: see above), or
-            fastai's rules, made for the classic sweep and acting on the score
+            fastai's rules, made for the ramp (:func:`lrjax.lr_find`) and acting on the score
             curve here: ``"valley"``, ``"minimum"`` (a tenth of the best rate),
             ``"steep"`` and ``"slide"`` (options ``lr_diff=15``,
             ``thresh=0.005``, ``adjust_value=1.0``).
@@ -409,14 +419,14 @@ class RangeTestResult(_Suggestions, SweepResult):
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RangeTestResult | RampResult:
         """Rebuilds a result from :meth:`to_dict` output (a :class:`RampResult`
-        for a ramp, ``"mode": "sweep"``).
+        for a ramp, ``"mode": "ramp"``).
 
         ``None`` becomes NaN in curves and ``inf`` in scores (the only
         non-finite score is a diverged one).
         """
-        if not isinstance(d, dict) or d.get("mode") not in MODES:
+        if not isinstance(d, dict) or _mode(d) not in MODES:
             raise ValueError(f"not a RangeTestResult dict (mode must be one of {MODES})")
-        if d["mode"] == "sweep":
+        if _mode(d) == RampResult.mode:
             return RampResult.from_dict(d)
         lrs = from_json(d["lrs"], math.nan)
         factor = d.get("diverge_factor")
@@ -493,7 +503,7 @@ class RampResult(_Suggestions):
         suggestions use.
       diverged: ``[num_steps]`` bool, ``True`` from the stop on.
       status: ``[num_steps]`` labels ``diverged``, ``unstable``, ``slow``, ``good``.
-      stop_step: the step at which the sweep stopped, or ``-1``.
+      stop_step: the step at which the ramp stopped, or ``-1``.
       num_steps: steps of the ramp.
       diverge_factor: the divergence threshold used.
       step_mode: ``"exp"`` or ``"linear"``.
@@ -513,12 +523,12 @@ class RampResult(_Suggestions):
     step_mode: str = "exp"
     data_passes: int | None = None
 
-    mode: ClassVar[str] = "sweep"
+    mode: ClassVar[str] = "ramp"
     default_method: ClassVar[str] = "valley"
     methods: ClassVar[tuple[str, ...]] = _suggest.METHODS
 
     @classmethod
-    def from_sweep(
+    def from_curves(
         cls,
         lrs: np.ndarray,
         losses: np.ndarray,
@@ -537,7 +547,7 @@ class RampResult(_Suggestions):
             losses=losses,
             smoothed=smoothed,
             diverged=np.arange(T) >= (T if stop < 0 else stop),
-            status=diagnose_sweep(smoothed, stop, thresholds),
+            status=diagnose_ramp(smoothed, stop, thresholds),
             stop_step=stop,
             num_steps=T,
             diverge_factor=float(diverge_factor),
@@ -564,7 +574,7 @@ class RampResult(_Suggestions):
 
     def _why_empty(self) -> str:
         return (
-            f"the sweep stopped at step {self.stop_step}, too early to read a curve; "
+            f"the ramp stopped at step {self.stop_step}, too early to read a curve; "
             "lower max_lr or raise num_steps"
         )
 
@@ -583,7 +593,7 @@ class RampResult(_Suggestions):
 
     @property
     def best_lr(self) -> float | None:
-        """The ``valley`` suggestion (``None`` when the sweep stopped too early)."""
+        """The ``valley`` suggestion (``None`` when the ramp stopped too early)."""
         try:
             return self.suggest("valley")
         except ValueError:
@@ -591,7 +601,7 @@ class RampResult(_Suggestions):
 
     def diagnose(self, **thresholds: float) -> np.ndarray:
         """Re-labels the steps with other thresholds (see :class:`lrjax.Thresholds`)."""
-        return diagnose_sweep(self.smoothed, self.stop_step, Thresholds(**thresholds))
+        return diagnose_ramp(self.smoothed, self.stop_step, Thresholds(**thresholds))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON (``json.dumps`` works); NaN and inf become ``None``."""
@@ -613,9 +623,10 @@ class RampResult(_Suggestions):
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RampResult:
-        """Rebuilds a ramp result from :meth:`to_dict` output."""
-        if not isinstance(d, dict) or d.get("mode") != "sweep":
-            raise ValueError("not a RampResult dict (mode must be 'sweep')")
+        """Rebuilds a ramp result from :meth:`to_dict` output (also one saved
+        with the old ``"mode"`` spelling, see :data:`OLD_MODES`)."""
+        if not isinstance(d, dict) or _mode(d) != cls.mode:
+            raise ValueError(f"not a RampResult dict (mode must be {cls.mode!r})")
         factor = d.get("diverge_factor")
         return cls(
             lrs=from_json(d["lrs"], math.nan),

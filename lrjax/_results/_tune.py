@@ -68,8 +68,14 @@ class TuneResult:
         search drew from), or ``None``.
       rate_test: the rate test as a :class:`SweepResult` (its ``grid``,
         ``scores``, ``diverged``, ``plot()``), or ``None``.
-      steps: training steps the whole call spent: the rate test's, every
-        member's in every round it trained, and the cooldown probes'.
+      rate_test_steps: (property) the rate test's training steps per copy,
+        as ``tune(rate_test_steps=)`` counts them; 0 without a test.
+      rate_test_total_steps: (property) the rate test's training steps in
+        all, its copies x :attr:`rate_test_steps`; 0 without a test.
+      steps: training steps the whole call spent: the rate test's in all
+        (:attr:`rate_test_total_steps`), every member's in every round it
+        trained, and the cooldown probes'.
+      population: (property) the number of members ``P``.
       strategy: how the engine ran the steps (``"scan"``, ``"blocks"`` or
         ``"sequential"``; see :func:`lrjax.range_test`).
       data_passes: how many times the batches were read from their start (a
@@ -107,9 +113,16 @@ class TuneResult:
 
     @property
     def rate_test_steps(self) -> int:
-        """Training steps the rate test spent (rates x steps; 0 without a test)."""
+        """The rate test's training steps per copy, as ``tune(rate_test_steps=)``
+        counts them (0 without a test)."""
+        return 0 if self.rate_test is None else int(self.rate_test.num_steps)
+
+    @property
+    def rate_test_total_steps(self) -> int:
+        """The rate test's training steps in all: its copies x :attr:`rate_test_steps`
+        (0 without a test)."""
         t = self.rate_test
-        return 0 if t is None else int(t.scores.shape[0] * t.num_steps)
+        return 0 if t is None else int(np.prod(t.losses.shape[:-1])) * self.rate_test_steps
 
     def __repr__(self) -> str:
         """A short summary: the search, the best values and score (arrays as attributes)."""
@@ -119,7 +132,7 @@ class TuneResult:
             lo, hi = self.rate_range
             tested = (
                 f"{self.rate} narrowed to [{lo:.3g}, {hi:.3g}] by a rate test of "
-                f"{self.rate_test.scores.shape[0]} x {self.rate_test.num_steps} steps, "
+                f"{self.rate_test.scores.size} rates x {self.rate_test_steps} steps, "
             )
         return (
             f"TuneResult(method={self.method!r}, {self.population} members x "

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lrjax import RangeTestResult, Thresholds
-from lrjax._results import diagnose_curves, diagnose_sweep
+from lrjax._results import diagnose_curves, diagnose_ramp
 
 DEFAULT = Thresholds()
 
@@ -70,7 +70,7 @@ def test_matches_plain_loop_reference_on_random_curves():
         assert list(got) == want
 
 
-def ref_sweep(s, stop, th=DEFAULT):
+def ref_ramp(s, stop, th=DEFAULT):
     T = len(s)
     end = T if stop < 0 else stop
     out = []
@@ -91,12 +91,12 @@ def ref_sweep(s, stop, th=DEFAULT):
 
 
 @pytest.mark.parametrize("stop", [-1, 0, 7, 29])
-def test_sweep_labels_match_reference(stop):
+def test_ramp_labels_match_reference(stop):
     x = np.linspace(0, 1, 30)
     s = 2.3 - 2.0 / (1 + np.exp(-(x - 0.5) / 0.08)) + np.exp(6 * (x - 1))
-    assert list(diagnose_sweep(s, stop)) == ref_sweep(list(s), stop)
+    assert list(diagnose_ramp(s, stop)) == ref_ramp(list(s), stop)
     if stop == -1:
-        labels = list(diagnose_sweep(s, stop))
+        labels = list(diagnose_ramp(s, stop))
         assert labels[0] == "slow" and "good" in labels and labels[-1] == "unstable"
 
 

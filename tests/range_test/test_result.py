@@ -33,11 +33,11 @@ def results():
         loss_fn, None, batches, optax.sgd, 1e-3, 1e3, num_lrs=20, num_steps=20, seeds=2,
         init_fn=init,
     )  # fmt: skip
-    swp = lrjax.lr_find(
+    ramp = lrjax.lr_find(
         loss_fn, init(jax.random.PRNGKey(0)), batches, optax.sgd, min_lr=1e-3, max_lr=1e3,
         num_steps=20,
     )  # fmt: skip
-    return par, swp
+    return par, ramp
 
 
 def test_json_round_trip(results):
@@ -52,6 +52,23 @@ def test_json_round_trip(results):
         assert d["suggestions"] == r.suggestions()
     with pytest.raises(ValueError, match="mode"):
         RangeTestResult.from_dict({"mode": "other"})
+
+
+def test_ramp_is_saved_as_ramp_and_old_files_saying_sweep_still_load(results):
+    """The ramp's ``"mode"`` is ``"ramp"``; a file saved when it was ``"sweep"``
+    loads as the same :class:`lrjax.RampResult`, through either class."""
+    _, ramp = results
+    d = ramp.to_dict()
+    assert ramp.mode == d["mode"] == "ramp"
+    old = json.loads(json.dumps({**d, "mode": "sweep"}))
+    for back in (RangeTestResult.from_dict(old), lrjax.RampResult.from_dict(old)):
+        assert isinstance(back, lrjax.RampResult) and back.mode == "ramp"
+        for field in ("lrs", "losses", "smoothed", "diverged", "status"):
+            np.testing.assert_array_equal(getattr(back, field), getattr(ramp, field), err_msg=field)
+        assert back.stop_step == ramp.stop_step and back.best_lr == ramp.best_lr
+    par = results[0].to_dict()
+    with pytest.raises(ValueError, match="not a RampResult dict"):
+        lrjax.RampResult.from_dict(par)
 
 
 def test_parallel_fields_and_best_lr(results):
@@ -87,8 +104,8 @@ def test_plot_shades_the_interval_of_rates_as_good_as_the_best():
 
 
 def test_plots(results):
-    par, swp = results
-    for r in (par, swp):
+    par, ramp = results
+    for r in (par, ramp):
         fig = r.plot()
         ax = fig.axes[0]
         labels = [t.get_text() for t in ax.get_legend().get_texts()]

@@ -17,7 +17,7 @@ val_loader = torch.utils.data.DataLoader(
 
 
 def loss_fn(params, batch):
-    x, y = batch  # NumPy arrays by now: lrjax converts the tensors on the host
+    x, y = batch  # traced JAX arrays here: lrjax converted the tensors on the host
     logits = jax.nn.relu(x @ params["w1"]) @ params["w2"]
     return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 

@@ -29,7 +29,7 @@ result.plot()
 
 # The classic single run (lrjax.lr_find): one copy, the rate ramped from 1e-5 to 10
 # over 100 steps.
-sweep = lrjax.lr_find(
+ramp = lrjax.lr_find(
     loss_fn,
     params,
     batches,
@@ -39,7 +39,7 @@ sweep = lrjax.lr_find(
     num_steps=100,
     progress=False,
 )
-print(sweep)
-for method, lr in sweep.suggestions().items():
-    print(f"sweep suggest({method!r}):".ljust(26), "none" if lr is None else f"{lr:.3g}")
-sweep.plot()
+print(ramp)
+for method, lr in ramp.suggestions().items():
+    print(f"ramp suggest({method!r}):".ljust(25), "none" if lr is None else f"{lr:.3g}")
+ramp.plot()

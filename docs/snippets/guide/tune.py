@@ -29,7 +29,8 @@ result = lrjax.tune(  # successive halving, 40 members over 5 rounds, by default
 )  # fmt: skip
 print("best:", {k: float(f"{v:.3g}") for k, v in result.best.items()})
 low, high = result.rate_range
-print(f"rate test: lr narrowed to [{low:.2e}, {high:.2e}] in {result.rate_test_steps} steps")
+copies, each = len(result.rate_test.scores), result.rate_test_steps
+print(f"rate test: lr narrowed to [{low:.2e}, {high:.2e}] by {copies} rates x {each} steps")
 n = round(result.steps / steps)  # random search with the same training steps
 print(f"tune, 40 members:           validation loss {result.best_score:.3f} ({result.steps} steps)")
 

@@ -1,4 +1,5 @@
-"""Sweep mode vs a hand-written fastai-style loop, and its suggestions."""
+"""The ramp (``lr_find``) vs a hand-written fastai-style loop, and its suggestions;
+the deprecated ``range_test(mode="sweep")`` shim that runs it."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def fastai_lr_find_slice(lrs, recorded, num_it):
         ("linear", lambda lr: optax.sgd(lr, momentum=0.9), 2.0),
     ],
 )
-def test_sweep_equals_reference_loop(helpers, tiny, step_mode, make_tx, max_lr):
+def test_ramp_equals_reference_loop(helpers, tiny, step_mode, make_tx, max_lr):
     loss_fn, params, _ = tiny
     T = 40
     batches = helpers.make_batches(T, seed=3)
@@ -87,7 +88,7 @@ def test_sweep_equals_reference_loop(helpers, tiny, step_mode, make_tx, max_lr):
     raw, smooth, stop = fastai_style_loop(loss_fn, params, batches, make_tx, want_lrs)
     n = len(raw)
     assert r.stop_step == stop
-    assert 10 < stop < T - 5  # the sweeps above do diverge, late enough for a curve
+    assert 10 < stop < T - 5  # the ramps above do diverge, late enough for a curve
     # The engine (vmap + scan) and the loop (one jitted step) round differently,
     # by float32 rounding (rtol 2e-5) while the loss stays within 4x its first
     # value. Past that the copy is diverging: each step multiplies a rounding
@@ -114,7 +115,7 @@ def test_sweep_equals_reference_loop(helpers, tiny, step_mode, make_tx, max_lr):
     assert r.best_lr == r.suggest("valley")
 
 
-def test_sweep_without_divergence_runs_all_steps(tiny, helpers):
+def test_ramp_without_divergence_runs_all_steps(tiny, helpers):
     loss_fn, params, batches = tiny
     r = lrjax.lr_find(
         loss_fn, params, batches, optax.sgd, min_lr=1e-4, max_lr=1e-2, num_steps=helpers.T
@@ -125,7 +126,7 @@ def test_sweep_without_divergence_runs_all_steps(tiny, helpers):
     assert lrs.size == helpers.T - helpers.T // 10 - 5
 
 
-def test_sweep_that_stops_immediately_has_no_suggestion(tiny, helpers):
+def test_ramp_that_stops_immediately_has_no_suggestion(tiny, helpers):
     loss_fn, params, batches = tiny
     r = lrjax.lr_find(
         loss_fn, params, batches, optax.sgd, min_lr=1e2, max_lr=1e4, num_steps=helpers.T
@@ -154,5 +155,7 @@ def test_sweep_mode_rejects_parallel_options(tiny):
             lrjax.range_test(loss_fn, params, batches, mode="sweep", seeds=2, num_steps=5)
         with pytest.raises(ValueError, match="chunk_size"):
             lrjax.range_test(loss_fn, params, batches, mode="sweep", chunk_size=2, num_steps=5)
+        with pytest.raises(ValueError, match=r"^val_batches apply to mode='parallel' only"):
+            lrjax.range_test(loss_fn, params, batches, mode="sweep", val_batches=batches)
     with pytest.raises(ValueError, match="step_mode"):
         lrjax.lr_find(loss_fn, params, batches, step_mode="cos", num_steps=5)
