@@ -44,9 +44,11 @@ from lrjax.transforms import (
     get_hyperparam,
     get_learning_rate,
     layer_multipliers,
+    mup_shapes,
     parameter_paths,
     reduce_on_plateau,
     scale_by_layer,
+    scale_by_mup,
 )
 
 # --- range test, sweeps and tuning: thin fronts over lrjax/_engine, _search, _results ---

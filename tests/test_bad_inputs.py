@@ -336,6 +336,21 @@ def transform_cases():
         ("scale_by_layer bad regex", bad_regex, (ValueError, TypeError), "dense["),
         ("scale_by_layer nan multiplier", lambda: sbl({"dense": nan}), ValueError, "dense"),
     ]
+    mup_base = {"dense": {"kernel": jnp.ones((2, 2))}}
+    mup_params = {"dense": {"kernel": jnp.ones((4, 4))}}
+    cases += [
+        ("scale_by_mup unknown optimizer", lambda: transforms.scale_by_mup(mup_base, "lamb"),
+         ValueError, "optimizer"),
+        ("scale_by_mup base of another tree",
+         lambda: transforms.scale_by_mup({"head": jnp.ones(2)}, "adam").init(mup_params),
+         ValueError, "base_shapes"),
+        ("scale_by_mup base of another rank",
+         lambda: transforms.scale_by_mup({"dense": {"kernel": jnp.ones(2)}}, "sgd").init(
+             mup_params), ValueError, "dense/kernel"),
+        ("mup_shapes unknown layout",
+         lambda: transforms.mup_shapes(mup_params, mup_base, layout="torch"),
+         ValueError, "layout"),
+    ]  # fmt: skip
     lm = transforms.layer_multipliers
     cases += [
         ("layer_multipliers 0 groups", lambda: lm(0, 1e-4, 1e-2), ValueError, "n_groups"),

@@ -102,6 +102,11 @@ def _transform_subjects() -> dict[str, Subject]:
             optax.adam(0.05), transforms.scale_by_layer({"hidden": 0.1, "out": 2.0})
         )
     )
+    # Base width 2 against the problem's 8: the hidden kernel [4, 8] is vector-like.
+    mup_base = {"hidden": {"kernel": jnp.ones((4, 2))}, "out": {"kernel": jnp.ones((2,))}}
+    out["chain(sgd, scale_by_mup)"] = Subject(
+        lambda: optax.chain(optax.sgd(0.05, momentum=0.9), transforms.scale_by_mup(mup_base, "sgd"))
+    )
     out["adabound"] = Subject(lambda: transforms.adabound(0.01, final_lr=0.1))
     out["adabound(amsbound, weight_decay)"] = Subject(
         lambda: transforms.adabound(0.01, amsbound=True, weight_decay=1e-3)
@@ -189,7 +194,7 @@ def test_state_roundtrip_and_bit_exact_resume(name, backend, tmp_path):
 
 def test_subjects_cover_the_transforms():
     covered = " ".join(SUBJECTS)
-    for name in ("reduce_on_plateau", "bold_driver", "scale_by_layer", "adabound"):
+    for name in ("reduce_on_plateau", "bold_driver", "scale_by_layer", "scale_by_mup", "adabound"):
         assert name in covered
 
 

@@ -31,8 +31,8 @@ def test_public_names_have_examples() -> None:
     missing = [
         n
         for n in ("cosine", "one_cycle", "reduce_on_plateau", "bold_driver", "scale_by_layer",
-                  "adabound", "get_learning_rate", "early_stopping", "range_test", "sweep",
-                  "tune")
+                  "scale_by_mup", "mup_shapes", "adabound", "get_learning_rate",
+                  "early_stopping", "range_test", "sweep", "tune")
         if ">>>" not in (getattr(lrjax, n).__doc__ or "")
     ]  # fmt: skip
     assert not missing, missing

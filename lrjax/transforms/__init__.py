@@ -14,12 +14,14 @@ from lrjax.transforms._layers import (
     parameter_paths,
     scale_by_layer,
 )
+from lrjax.transforms._mup import MupShape, mup_shapes, scale_by_mup
 from lrjax.transforms._plateau import ReduceOnPlateauState, reduce_on_plateau
 from lrjax.transforms._readout import get_hyperparam, get_learning_rate
 
 __all__ = [
     "AdaBoundState",
     "BoldDriverState",
+    "MupShape",
     "ReduceOnPlateauState",
     "ScaleByLayerState",
     "adabound",
@@ -27,7 +29,9 @@ __all__ = [
     "get_hyperparam",
     "get_learning_rate",
     "layer_multipliers",
+    "mup_shapes",
     "parameter_paths",
     "reduce_on_plateau",
     "scale_by_layer",
+    "scale_by_mup",
 ]
