@@ -2,7 +2,8 @@
 
 One class per kind of run (:class:`SweepResult` for a grid, :class:`RangeTestResult`
 for the parallel range test, :class:`RampResult` for the classic ramp, the tune
-result in ``lrjax._tune``), the per-copy diagnosis (:class:`Thresholds`), the
+result in ``lrjax._tune``, :class:`TransferResult` for the rate at a larger
+size from sweeps at small ones), the per-copy diagnosis (:class:`Thresholds`), the
 suggestion rules (``_suggest``) and JSON helpers.
 """
 
@@ -13,4 +14,5 @@ from lrjax._results._score import copy_scores, score_label, seed_scores
 from lrjax._results._suggest import METHODS as FASTAI_METHODS
 from lrjax._results._suggest import minimum, near_best, slide, steep, suggest, valley
 from lrjax._results._sweep import SweepResult, from_json, json_scalar, summarize_values, to_json
+from lrjax._results._transfer import TransferResult
 from lrjax._results._tune import TuneHistory, TuneResult

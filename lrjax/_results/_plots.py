@@ -270,3 +270,111 @@ def tune_plot(result: Any):
         ax.set_title(title, fontsize=9)
         ax.grid(alpha=0.3, which="both")
     return fig
+
+
+#: Each rule's marker at the target in :func:`transfer_plot` (hollow, its own color).
+TRANSFER_MARKERS = {"fit": "s", "theory": "^", "shrunk": "v", "reuse": "D"}
+
+
+def transfer_plot(result: Any, ax: Any = None):
+    """:meth:`TransferResult.plot`: score vs rate per size; the law in log-log."""
+    if ax is None:
+        from lrjax.plotting import require_matplotlib
+
+        plt = require_matplotlib()
+        fig, (curves, law) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    else:
+        axes = list(ax) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
+        if len(axes) != 2:
+            raise ValueError(f"ax must be two matplotlib Axes (curves, law), got {ax!r}")
+        curves, law = axes
+        fig = curves.figure
+    size_name = "width" if result.along == "width" else "training steps"
+    values = []
+    for i, (size, rates, mean) in enumerate(zip(result.sizes, result.rates, result.mean_curves())):
+        ok = np.isfinite(mean)
+        color = f"C{i % 10}"
+        curves.plot(rates[ok], mean[ok], "o-", ms=3, color=color, label=f"{size_name} {size:g}")
+        values.append(mean[ok])
+        best = result.optima[i]
+        if not np.isfinite(best):
+            continue
+        y = float(np.interp(np.log(best), np.log(rates[ok]), mean[ok]))
+        lo, hi = result.optima_intervals[i]
+        xerr = [[best - lo], [hi - best]] if np.isfinite(lo) else None
+        marker = "X" if result.at_edge[i] else "D"  # X: at the edge of the rates tried
+        curves.errorbar([best], [y], xerr=xerr, fmt=marker, ms=7, color=color, capsize=3, zorder=5)
+    finite_init = result.init_losses[np.isfinite(result.init_losses)]
+    ref = float(finite_init.max()) if finite_init.size else math.nan
+    clip_ylim(curves, np.concatenate(values) if values else np.array([]), ref)
+    curves.set_xscale("log")
+    curves.set_xlabel("learning rate (log scale); diamonds: each size's best, with its interval")
+    curves.set_ylabel(textwrap.fill(f"{result.score_label} (mean over seeds)", 50))
+    curves.grid(alpha=0.3, which="both")
+    curves.legend(fontsize=8)
+    curves.set_title("score against rate at each size", fontsize=10)
+
+    ok = np.isfinite(result.optima)
+    pct = f"{result.level:.0%}"
+    if ok.any():
+        lo, hi = result.optima_intervals[ok].T
+        opt = result.optima[ok]
+        yerr = np.where(np.isfinite(lo), [opt - lo, hi - opt], 0.0)
+        law.errorbar(
+            result.sizes[ok],
+            opt,
+            yerr=yerr,
+            fmt="o",
+            color="C0",
+            capsize=3,
+            label=f"best rate per size ({pct} interval)",
+        )
+    if np.isfinite(result.rate):
+        span = np.concatenate([result.sizes, [result.target]])
+        line = np.geomspace(span.min(), span.max(), 100)
+        law.plot(
+            line,
+            result.predict(line),
+            "-",
+            color="k",
+            lw=1.2,
+            label=f"{result.rule}: rate ~ {size_name}^{result.exponent:.3g}",
+        )
+        lo, hi = result.interval
+        yerr = [[result.rate - lo], [hi - result.rate]] if np.isfinite(lo) else None
+        law.errorbar(
+            [result.target],
+            [result.rate],
+            yerr=yerr,
+            fmt="*",
+            ms=14,
+            color="red",
+            capsize=4,
+            zorder=6,
+            label=f"target {result.target:g}: {result.rate:.3g} ({pct} interval)",
+        )
+    for k, (rule, rate) in enumerate(result.predictions.items()):
+        if np.isfinite(rate):
+            law.plot(
+                [result.target],
+                [rate],
+                TRANSFER_MARKERS[rule],
+                ms=9,
+                mfc="none",
+                color=f"C{k + 1}",
+                label=f"{rule}: {rate:.3g}",
+            )
+    law.set_xscale("log")
+    law.set_yscale("log")
+    # ticks at the sizes and the target (log ticks' minor labels collide within a decade)
+    from matplotlib.ticker import NullFormatter
+
+    ticks = np.unique(np.concatenate([result.sizes, [result.target]]))
+    law.set_xticks(ticks, labels=[f"{t:g}" for t in ticks])
+    law.xaxis.set_minor_formatter(NullFormatter())
+    law.set_xlabel(f"{size_name} (log scale)")
+    law.set_ylabel("best learning rate (log scale)")
+    law.grid(alpha=0.3, which="both")
+    law.legend(fontsize=8)
+    law.set_title(f"the law, and the rate at {size_name} {result.target:g}", fontsize=10)
+    return fig
