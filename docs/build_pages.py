@@ -607,9 +607,10 @@ def gallery_figures() -> dict[str, tuple[bytes, dict[str, Any]]]:
 
 def readme_figures() -> dict[str, tuple[bytes, dict[str, Any]]]:
     """``{range_test.png: (png, figure data)}``: ``lrjax find``'s own picture."""
-    from lrjax._cli import find_figure, find_result
+    from lrjax._cli import find_result
+    from lrjax._results import range_test_figure
 
-    fig = find_figure(find_result([]))
+    fig = range_test_figure(find_result([]))
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
     return {README_PICTURE: (buf.getvalue(), figure_data(fig))}

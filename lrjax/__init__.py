@@ -54,7 +54,7 @@ from lrjax.transforms import (
 # --- range test, sweeps and tuning: thin fronts over lrjax/_engine, _search, _results ---
 # isort: split
 from lrjax import data
-from lrjax._adapters import from_linen, from_nnx
+from lrjax._flax_losses import from_linen, from_nnx
 from lrjax._lr_find import lr_find
 from lrjax._range_test import range_test
 from lrjax._results import RampResult, RangeTestResult, SweepResult, Thresholds, TuneResult
@@ -70,6 +70,63 @@ from lrjax._compile_cache import disable_compilation_cache, enable_compilation_c
 SUGGESTION_METHODS = RangeTestResult.methods
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "SUGGESTION_METHODS",
+    "RampResult",
+    "RangeTestResult",
+    "Schedule",
+    "SweepResult",
+    "Thresholds",
+    "TuneResult",
+    "adabound",
+    "add",
+    "bold_driver",
+    "callbacks",
+    "clip",
+    "constant",
+    "cosine",
+    "cosine_restarts",
+    "cyclic",
+    "data",
+    "disable_compilation_cache",
+    "early_stopping",
+    "enable_compilation_cache",
+    "exponential",
+    "flat_cos",
+    "from_dict",
+    "from_linen",
+    "from_nnx",
+    "get_hyperparam",
+    "get_learning_rate",
+    "inverse_sqrt",
+    "inverse_time",
+    "join",
+    "layer_multipliers",
+    "linear",
+    "lr_find",
+    "multistep",
+    "mup_shapes",
+    "one_cycle",
+    "one_cycle_momentum",
+    "parameter_paths",
+    "piecewise_constant",
+    "polynomial",
+    "product",
+    "range_test",
+    "reduce_on_plateau",
+    "rex",
+    "scale",
+    "scale_by_layer",
+    "scale_by_mup",
+    "schedules",
+    "step_decay",
+    "sweep",
+    "transforms",
+    "tune",
+    "warmup",
+    "wsd",
+]
 
 # Modules whose import would be slow or pull in an optional extra (matplotlib):
 # reachable as ``lrjax.plotting`` after ``import lrjax``, imported on first use (PEP 562).

@@ -30,6 +30,18 @@ import optax
 
 Params = list[dict[str, jax.Array]]
 
+__all__ = [
+    "DEMO_HIDDEN",
+    "init_mlp",
+    "load_digits",
+    "load_npz",
+    "make_batches",
+    "make_demo",
+    "mlp_apply",
+    "mlp_loss",
+    "mlp_sizes",
+]
+
 DEMO_HIDDEN = (64,)
 
 

@@ -53,7 +53,7 @@ def test_plotting_is_a_lazy_attribute():
     )
     out = _python(code).splitlines()
     assert out == [
-        "lrjax.plotting False",  # reachable; matplotlib waits for the first plot
+        "lrjax._results._plots False",  # reachable; matplotlib waits for the first plot
         "Figure lrjax._cli",
         "module 'lrjax' has no attribute 'no_such_name'",
     ]
@@ -76,3 +76,30 @@ def test_lrjax_find_on_digits_imports_neither_sklearn_nor_rich_nor_a_gui(tmp_pat
     out = _python(code, cwd=tmp_path, MPLBACKEND=None, DISPLAY=":99").splitlines()
     assert out[-2:] == ["0", "[]"]
     assert (tmp_path / "lr_find.png").read_bytes()[:4] == b"\x89PNG"
+
+
+PUBLIC_MODULES = [
+    "lrjax",
+    "lrjax.schedules",
+    "lrjax.transforms",
+    "lrjax.callbacks",
+    "lrjax.data",
+    "lrjax.plotting",
+    "lrjax.cli",
+]
+
+
+@pytest.mark.parametrize("name", PUBLIC_MODULES)
+def test_every_public_module_says_what_it_exports(name):
+    """``__all__`` lists the public names, each resolves, and ``import *`` brings
+    no helper (``np``, ``jax``, ``os``) and nothing private."""
+    import importlib
+
+    module = importlib.import_module(name)
+    exported = module.__all__
+    assert len(set(exported)) == len(exported)
+    for n in exported:
+        assert not n.startswith("_") and getattr(module, n, None) is not None, n
+    star: dict = {}
+    exec(f"from {name} import *", star)
+    assert not {"np", "jax", "jnp", "os", "optax", "zipfile"} & set(star), name

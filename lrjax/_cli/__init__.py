@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from lrjax._cli._errors import EXIT_USAGE, UsageError
-from lrjax._cli._find import compute, find_figure
+from lrjax._cli._find import compute
 from lrjax._cli._parser import build_parser
 from lrjax._cli._schedules import parse_spec, plain_text
 
-__all__ = ["build_parser", "find_figure", "find_result", "main", "parse_spec", "plain_text", "run"]
+__all__ = ["build_parser", "find_result", "main", "parse_spec", "plain_text", "run"]
 
 
 def find_result(argv: list[str] | None = None) -> Any:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from lrjax._cli._errors import UsageError, save_figure
+from lrjax._results import range_test_figure
 
 OPTIMIZERS = ("adam", "sgd", "momentum", "adamw", "rmsprop", "adabound")
 MODES = ("parallel", "ramp")
@@ -211,7 +212,7 @@ def run_find(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - start
         _report(args, result, name, X.shape[0], sizes, seconds)
         with phases.phase("plot"):
-            save_figure(find_figure(result), args.out, dpi=100)
+            save_figure(range_test_figure(result), args.out, dpi=100)
     print(f"wrote {args.out}")
     if timings_requested(args):
         phases.seconds["compile"] = compiles.seconds
@@ -345,26 +346,3 @@ def compute(args: argparse.Namespace) -> Any:
     X, y, _ = _load(args)
     params, init_fn, batches, val, _ = _setup(args, X, y)
     return _range_test(args, params, init_fn, batches, val, optimizer_by_name(args.optimizer))
-
-
-def find_figure(result: Any) -> Any:
-    """The range-test plot and the training curves, side by side.
-
-    Drawn on an Agg figure without pyplot, with fixed margins (no layout engine
-    passes) at a moderate resolution, and with one tick per decade on the log
-    axes (the rates span many decades; minor ticks there are a hundred artists
-    that cost a tenth of a second and add only clutter).
-    """
-    from matplotlib.ticker import NullLocator
-
-    from lrjax.plotting import agg_figure
-
-    fig = agg_figure((12, 4.2))
-    fig.subplots_adjust(left=0.06, right=0.97, bottom=0.12, top=0.92, wspace=0.18)
-    ax1, ax2 = fig.subplots(1, 2)
-    result.plot(ax=ax1)
-    result.plot_curves(ax=ax2)
-    for axis in (a for ax in fig.axes for a in (ax.xaxis, ax.yaxis)):
-        if axis.get_scale() == "log":  # the rate axis and the colour bar
-            axis.set_minor_locator(NullLocator())
-    return fig

@@ -61,6 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--version", action=_Version, help="print the versions of lrjax, jax and optax and exit"
     )
     sub = parser.add_subparsers(dest="command", metavar="{find,plot,list}", parser_class=Parser)
+    _add_find(sub)
+    _add_plot(sub)
+    lst = sub.add_parser("list", help="list the schedule catalogue", formatter_class=HelpFormatter)
+    lst.set_defaults(func=cmd_list)
+    return parser
+
+
+def _add_find(sub: Any) -> None:
+    """``lrjax find``: the range test on the demo or ``--data``."""
     find = sub.add_parser(
         "find",
         help="run the learning-rate range test (on the embedded digits demo or --data)",
@@ -121,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cache_flag(find)
     find.set_defaults(func=run_find)
 
+
+def _add_plot(sub: Any) -> None:
+    """``lrjax plot SPEC``: a schedule's picture."""
     plot = sub.add_parser(
         "plot",
         help="plot a schedule given as name(key=value, ...) or JSON",
@@ -142,7 +154,3 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_cache_flag(plot)
     plot.set_defaults(func=cmd_plot)
-
-    lst = sub.add_parser("list", help="list the schedule catalogue", formatter_class=HelpFormatter)
-    lst.set_defaults(func=cmd_list)
-    return parser

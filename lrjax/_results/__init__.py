@@ -8,6 +8,15 @@ suggestion rules (``_suggest``) and JSON helpers.
 """
 
 from lrjax._results._diagnose import Thresholds, diagnose_curves, diagnose_ramp
+from lrjax._results._plots import (
+    MAX_POINTS,
+    agg_figure,
+    figure_and_axes,
+    image_formats,
+    plot_schedule,
+    range_test_figure,
+    require_matplotlib,
+)
 from lrjax._results._ramp import STEP_MODES, ramp
 from lrjax._results._range_test import RampResult, RangeTestResult
 from lrjax._results._score import copy_scores, score_label, seed_scores

@@ -1,7 +1,10 @@
-"""Every picture of a result, in one module (matplotlib imported when drawing).
+"""Every picture lrjax draws, in one module (matplotlib imported when drawing).
 
-The result classes' ``plot`` methods call these functions; nothing here
-computes a result, it reads the fields and the rules of the result it is given.
+The matplotlib helpers (a figure without pyplot, axes to draw on), schedules
+against the step (:func:`plot_schedule`, public as ``lrjax.plotting``), and
+every result's pictures: the result classes' ``plot`` methods call these
+functions, and ``lrjax find`` draws :func:`range_test_figure`. Nothing here
+computes a result: it reads the fields and the rules of the result it is given.
 """
 
 from __future__ import annotations
@@ -14,15 +17,186 @@ from typing import Any
 
 import numpy as np
 
+from lrjax._checks import int_dtype
 from lrjax._results._score import copy_scores
 from lrjax._rules import score_window
+
+# ------------------------------------------------------------ matplotlib
+
+
+def require_matplotlib():
+    """Imports ``matplotlib.pyplot`` (Agg when there is no display) or explains how to get it."""
+    try:
+        import matplotlib
+
+        if not _has_display():
+            matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ImportError as e:  # pragma: no cover - exercised only without the extra
+        raise ImportError(
+            "plotting needs matplotlib: pip install 'lrjax[demo]' (or pip install matplotlib)"
+        ) from e
+    return plt
+
+
+def agg_figure(figsize: tuple[float, float] = (6.5, 4), **kwargs: Any):
+    """A matplotlib ``Figure`` on the Agg canvas, made without ``pyplot``.
+
+    For writing image files from scripts and servers: no GUI backend is
+    loaded and pyplot keeps no reference to the figure (no ``plt.close`` needed).
+    ``kwargs`` go to ``matplotlib.figure.Figure`` (e.g. ``layout="constrained"``).
+
+    Example:
+      >>> import io
+      >>> fig = agg_figure((3, 2))
+      >>> _ = fig.add_subplot().plot([0, 1], [1, 0])
+      >>> fig.savefig(io.BytesIO(), format="png")
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as e:  # pragma: no cover - exercised only without the extra
+        raise ImportError(
+            "plotting needs matplotlib: pip install 'lrjax[demo]' (or pip install matplotlib)"
+        ) from e
+    fig = Figure(figsize=figsize, **kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def image_formats() -> dict[str, str]:
+    """The file extensions ``Figure.savefig`` can write, each with its description.
+
+    Example:
+      >>> "png" in image_formats()
+      True
+    """
+    fig = agg_figure()
+    return dict(fig.canvas.get_supported_filetypes())
+
+
+def figure_and_axes(ax: Any = None, figsize: tuple[float, float] = (6.5, 4)) -> tuple[Any, Any]:
+    """``(figure, axes)``: those of ``ax`` when given, else a new figure's."""
+    if ax is not None:
+        return ax.figure, ax
+    plt = require_matplotlib()
+    return plt.subplots(figsize=figsize, layout="constrained")
+
+
+def _has_display() -> bool:
+    import os
+    import sys
+
+    return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY"))
+
+
+#: Longer step ranges are plotted at this many evenly spaced steps (a figure has
+#: far fewer pixels, and a billion steps would not fit in memory).
+MAX_POINTS = 100_000
+
+
+def plot_schedule(
+    schedules: Any,
+    steps: int | Sequence[int] | np.ndarray,
+    ax: Any = None,
+    labels: Sequence[str] | None = None,
+    logy: bool = False,
+):
+    """Plots one schedule or a list of schedules against the step.
+
+    Args:
+      schedules: a schedule (any ``step -> rate`` callable) or a list of them.
+      steps: the number of steps (plots ``0 .. steps-1``; more than ``MAX_POINTS``
+        are sampled at ``MAX_POINTS`` evenly spaced integer steps) or the steps
+        themselves.
+      ax: a matplotlib Axes to draw on; a new figure is made when ``None``.
+      labels: one legend label per schedule (default: each schedule's ``repr``).
+      logy: use a log scale for the rate.
+
+    Returns:
+      The matplotlib Figure.
+
+    Example:
+      >>> import lrjax
+      >>> from lrjax.plotting import plot_schedule
+      >>> fig = plot_schedule(lrjax.one_cycle(0.1, 1000), 1000)
+    """
+    require_matplotlib()  # a missing extra is reported before anything else
+    if callable(schedules):
+        schedules = [schedules]
+    schedules = list(schedules)
+    if not schedules:
+        raise ValueError("schedules must hold at least one schedule, got an empty list")
+    for i, s in enumerate(schedules):
+        if not callable(s):
+            raise TypeError(f"schedules[{i}] must be callable (step -> rate), got {s!r}")
+    if isinstance(steps, (int, np.integer)):
+        top = np.iinfo(int_dtype()).max + 1  # steps are ints of JAX's default width
+        if not 1 <= steps <= top:
+            raise ValueError(f"steps must be between 1 and {top}, got {steps!r}")
+        if steps <= MAX_POINTS:
+            xs = np.arange(int(steps))
+        else:
+            xs = np.unique(np.linspace(0, int(steps) - 1, MAX_POINTS).round().astype(np.int64))
+    else:
+        xs = np.asarray(steps)
+        if xs.ndim != 1 or xs.size == 0:
+            raise ValueError(f"steps must be an int or a non-empty 1-D array, got shape {xs.shape}")
+    if labels is not None and len(labels) != len(schedules):
+        raise ValueError(
+            f"labels must have one entry per schedule, got {len(labels)} for {len(schedules)}"
+        )
+    fig, ax = figure_and_axes(ax, (6, 3.5))
+    for i, s in enumerate(schedules):
+        ys = np.asarray(s(xs))
+        label = labels[i] if labels is not None else _label(s)
+        ax.plot(xs, ys, label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("learning rate (log scale)" if logy else "learning rate")
+    if logy:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    if len(schedules) > 1 or labels is not None:
+        ax.legend(fontsize=8)
+    else:
+        ax.set_title(_label(schedules[0]), fontsize=8)
+    return fig
+
+
+def _label(s: Any) -> str:
+    text = repr(s)
+    return text if len(text) <= 90 else text[:87] + "..."
+
+
+def range_test_figure(result: Any) -> Any:
+    """The range-test plot and the training curves, side by side (``lrjax find``).
+
+    Drawn on an Agg figure without pyplot, with fixed margins (no layout engine
+    passes) at a moderate resolution, and with one tick per decade on the log
+    axes (the rates span many decades; minor ticks there are a hundred artists
+    that cost a tenth of a second and add only clutter).
+    """
+    from matplotlib.ticker import NullLocator
+
+    fig = agg_figure((12, 4.2))
+    fig.subplots_adjust(left=0.06, right=0.97, bottom=0.12, top=0.92, wspace=0.18)
+    ax1, ax2 = fig.subplots(1, 2)
+    result.plot(ax=ax1)
+    result.plot_curves(ax=ax2)
+    for axis in (a for ax in fig.axes for a in (ax.xaxis, ax.yaxis)):
+        if axis.get_scale() == "log":  # the rate axis and the colour bar
+            axis.set_minor_locator(NullLocator())
+    return fig
+
+
+# --------------------------------------------------------------- results
 
 
 def mark_suggestions(ax: Any, result: Any, methods: Sequence[str], strict: bool) -> None:
     """The first method is the suggestion (a large star); the others small circles."""
     for i, m in enumerate(methods):
         try:
-            lr, (px, py) = result._suggestion(m)
+            lr, (px, py) = result.suggestion(m)
         except ValueError:
             if strict:
                 raise
@@ -49,8 +223,6 @@ def clip_ylim(ax: Any, values: np.ndarray, ref: float) -> None:
 
 def range_test_plot(result: Any, ax: Any = None, suggestions: Sequence[str] | None = None):
     """:meth:`RangeTestResult.plot`: score vs rate, the suggestion marked."""
-    from lrjax.plotting import figure_and_axes
-
     fig, ax = figure_and_axes(ax, (6.5, 4))
     lrs = result.lrs
     ok = np.isfinite(result.scores)
@@ -118,8 +290,6 @@ def range_test_shade_diverged(result: Any, ax: Any):
 
 def range_test_plot_curves(result: Any, ax: Any = None):
     """:meth:`RangeTestResult.plot_curves`: loss vs step for each rate."""
-    from lrjax.plotting import figure_and_axes
-
     fig, ax = figure_and_axes(ax, (6.5, 4))
     # colormaps and ScalarMappable without pyplot: drawing on a given
     # (e.g. Agg) figure needs no GUI backend
@@ -148,8 +318,6 @@ def range_test_plot_curves(result: Any, ax: Any = None):
 
 def ramp_plot(result: Any, ax: Any = None, suggestions: Sequence[str] | None = None):
     """:meth:`RampResult.plot`: the smoothed loss along the ramp."""
-    from lrjax.plotting import figure_and_axes
-
     fig, ax = figure_and_axes(ax, (6.5, 4))
     lrs = result.lrs
     stop = result.num_steps if result.stop_step < 0 else result.stop_step + 1
@@ -172,8 +340,6 @@ def ramp_plot(result: Any, ax: Any = None, suggestions: Sequence[str] | None = N
 
 def ramp_plot_curves(result: Any, ax: Any = None):
     """The raw and smoothed loss vs step (:meth:`RampResult.plot_curves`)."""
-    from lrjax.plotting import figure_and_axes
-
     fig, ax = figure_and_axes(ax, (6.5, 4))
     steps = np.arange(result.num_steps)
     ax.plot(steps, result.losses, color="C0", alpha=0.3, lw=0.8, label="loss")
@@ -190,8 +356,6 @@ def ramp_plot_curves(result: Any, ax: Any = None):
 
 def sweep_plot(result: Any, ax: Any = None):
     """:meth:`SweepResult.plot`: score vs the first hyperparameter."""
-    from lrjax.plotting import figure_and_axes
-
     fig, ax = figure_and_axes(ax, (6.5, 4))
     x = result.grid[result.names[0]].astype(np.float64)
     ok = np.isfinite(result.scores)
@@ -228,15 +392,13 @@ def sweep_plot(result: Any, ax: Any = None):
 
 def tune_plot(result: Any):
     """:meth:`TuneResult.plot`: scores per round and each hyperparameter's path."""
-    from lrjax.plotting import require_matplotlib
-
     plt = require_matplotlib()
     h = result.history
     panels = [("score", h.scores), *((n, h.values[n]) for n in result.names)]
     fig, axes = plt.subplots(
         1, len(panels), figsize=(3.6 * len(panels), 3.4), layout="constrained", squeeze=False
     )
-    lineage = result._lineage()
+    lineage = result.lineage()
     R, P = h.scores.shape
     for ax, (name, y) in zip(axes[0], panels):
         y = np.asarray(y, np.float64)
@@ -279,8 +441,6 @@ TRANSFER_MARKERS = {"fit": "s", "theory": "^", "shrunk": "v", "reuse": "D"}
 def transfer_plot(result: Any, ax: Any = None):
     """:meth:`TransferResult.plot`: score vs rate per size; the law in log-log."""
     if ax is None:
-        from lrjax.plotting import require_matplotlib
-
         plt = require_matplotlib()
         fig, (curves, law) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
     else:

@@ -53,7 +53,10 @@ class _Suggestions:
     def _why_empty(self) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _suggestion(self, method: str | None, **kwargs: Any) -> _suggest.Suggestion:
+    def suggestion(self, method: str | None = None, **kwargs: Any) -> _suggest.Suggestion:
+        """``(rate, (x, y))``: the rate ``method`` suggests (default: :attr:`default_method`)
+        and the point of the curve it marks (fastai's ``minimum`` marks the lowest
+        point, though it suggests a tenth of it); :meth:`suggest` is its rate."""
         method = self.default_method if method is None else method
         if method not in self.methods:
             raise ValueError(f"method must be one of {list(self.methods)}, got {method!r}")
@@ -67,7 +70,7 @@ class _Suggestions:
         out: dict[str, float | None] = {}
         for m in self.methods:
             try:
-                out[m] = self._suggestion(m)[0]
+                out[m] = self.suggestion(m)[0]
             except ValueError:
                 out[m] = None
         return out
@@ -172,10 +175,11 @@ class RangeTestResult(_Suggestions, SweepResult):
         """The ``K`` rates, increasing."""
         return self.grid["lr"]
 
-    def _suggestion(self, method: str | None, **kwargs: Any) -> _suggest.Suggestion:
+    def suggestion(self, method: str | None = None, **kwargs: Any) -> _suggest.Suggestion:
+        """``(rate, (x, y))``: the suggested rate and the point of the curve it marks."""
         method = self.default_method if method is None else method
         if method not in ("best", "budget"):
-            return super()._suggestion(method, **kwargs)
+            return super().suggestion(method, **kwargs)
         if kwargs:
             raise TypeError(f"suggestion {method!r} takes no options, got {sorted(kwargs)}")
         if method == "budget" and self.val_losses is None:
@@ -255,7 +259,7 @@ class RangeTestResult(_Suggestions, SweepResult):
           >>> float(r.suggest("best")), float(r.suggest()), float(r.suggest("minimum"))
           (0.1, 0.01, 0.01)
         """
-        return self._suggestion(method, **kwargs)[0]
+        return self.suggestion(method, **kwargs)[0]
 
     @property
     def best_lr(self) -> float | None:
@@ -589,7 +593,7 @@ class RampResult(_Suggestions):
         Returns:
           The suggested rate.
         """
-        return self._suggestion(method, **kwargs)[0]
+        return self.suggestion(method, **kwargs)[0]
 
     @property
     def best_lr(self) -> float | None:

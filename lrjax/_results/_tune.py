@@ -186,8 +186,9 @@ class TuneResult:
         """
         return _plots.tune_plot(self)
 
-    def _lineage(self) -> list[int | None]:
-        """The best member's slot in every round, following its parents back."""
+    def lineage(self) -> list[int | None]:
+        """The best member's slot in every round, following its parents back (PBT
+        copies a member's state into another slot; ``None`` if every member diverged)."""
         h = self.history
         R = h.scores.shape[0]
         out: list[int | None] = [None] * R
