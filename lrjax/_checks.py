@@ -39,13 +39,23 @@ def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
     return value
 
 
-def check_count(name: str, value: Any, *, minimum: int | None = None) -> int:
-    """``value`` as an ``int`` (no bools, no floats), at least ``minimum``."""
+def check_count(
+    name: str,
+    value: Any,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    at_most: str = "",
+) -> int:
+    """``value`` as an ``int`` (no bools, no floats), at least ``minimum`` and at most
+    ``maximum`` (``at_most`` says what the maximum is and why, for the message)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         bound = "" if minimum is None else f" >= {minimum}"
         raise TypeError(f"{name} must be an int{bound}, got {value!r}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name}={value} must be at most {at_most or maximum}")
     return int(value)
 
 

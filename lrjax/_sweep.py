@@ -2,8 +2,8 @@
 
 :func:`sweep` is the general form of the range test: ``make_optimizer`` builds
 an Optax transformation from named hyperparameters, and every setting of the
-grid is one copy of the model in a single ``jax.jit(jax.vmap(lax.scan))``
-(the range test's engine: same divergence freezing, chunking and sharding).
+grid is one copy of the model, trained side by side on the range test's
+engine (the same strategies, divergence freezing, chunking and sharding).
 lrjax schedules are pytrees with traceable fields, so a grid over a schedule's
 parameters works: ``make_optimizer(max_value, pct_start)`` may return
 ``optax.adam(lrjax.one_cycle(max_value, total_steps, pct_start=pct_start))``.

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from lrjax._cli._errors import UsageError, save_figure
-from lrjax._results import range_test_figure
+from lrjax._results import STATUSES, range_test_figure
 
 OPTIMIZERS = ("adam", "sgd", "momentum", "adamw", "rmsprop", "adabound")
 MODES = ("parallel", "ramp")
@@ -255,11 +255,7 @@ def _range_test(
     from lrjax._lr_find import lr_find
     from lrjax._range_test import range_test
 
-    if args.mode == "ramp":
-        import jax
-
-        if params is None:  # as range_test did: seed 0's initialisation
-            params = init_fn(jax.random.split(jax.random.PRNGKey(0), 1)[0])
+    if args.mode == "ramp":  # one run: --seeds 1 (checked), so params is seed 0's
         return lr_find(
             data.mlp_loss,
             params,
@@ -316,7 +312,7 @@ def _report(
         print(f"suggested rate: {lr}: {why}")
     if args.mode == "ramp" or args.fastai_rules:
         _print_fastai(args, result)
-    counts = {s: int((result.status == s).sum()) for s in ("good", "slow", "unstable", "diverged")}
+    counts = {s: int((result.status == s).sum()) for s in STATUSES}
     print("status: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
 
 

@@ -4,14 +4,15 @@ It trains copies of one model side by side and knows nothing about learning
 rates: a copy's optimizer is built from its hyperparameters ``h`` by a
 ``make_tx(h, step)`` the front gives it.
 
-- :func:`prepare` checks and normalises the user's model, data and randomness
-  (``_prepare``, ``_model``, ``_data``);
-- the runner (``_runner``) owns every host loop: :func:`run` trains chunks of
-  independent copies (range test, ramp, sweep: it plans chunks and blocks,
-  places inputs on the devices, picks an execution strategy and runs the
-  compiled kernel, ``_kernel``), :func:`run_rounds` trains a program in rounds
-  with a step between them (tune's searches); both stream data, report
-  progress and copy results back;
+- :func:`prepare` checks and normalises the user's model (``_models``: one
+  module per framework behind a ``Behaviour`` protocol), data (``_data``) and
+  randomness;
+- the runner (``_runner``) plans a run, places its inputs (``_placement``) and
+  hands it to an execution strategy (``_strategies``: one module each):
+  :func:`run` trains chunks of independent copies (range test, ramp, sweep),
+  :func:`run_rounds` a program in rounds with a step between them (tune's
+  searches); both stream data, report progress and copy results back;
+- the compiled kernel (``_kernel``) trains copies side by side.
 
 ``lrjax._search`` builds tune's programs from the kernel's per-copy functions
 (:func:`init_copies`, :func:`train_copies`, ...), exported here.

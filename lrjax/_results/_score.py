@@ -44,13 +44,17 @@ def copy_scores(
     return scores, std, diverged
 
 
-def score_label(validated: bool, num_steps: int, suffix: str = "") -> str:
-    """What the scores of a run of ``num_steps`` steps measure, for tables and axes.
+def score_label(validated: bool, num_steps: int, span: str | None = None) -> str:
+    """What the scores of a run of ``num_steps`` steps measure, for tables and axes
+    (``span``: the stretch a score ends, such as a search's ``"round"``).
 
     Example:
       >>> score_label(False, 100), score_label(True, 100)
       ('mean training loss, last 10 steps', 'validation loss after the last step')
+      >>> score_label(False, 30, span="round")
+      'mean training loss, last 3 steps of the round'
     """
     if validated:
-        return "validation loss after the last step" + suffix
-    return f"mean training loss, last {score_window(num_steps)} steps{suffix}"
+        return f"validation loss after the {span or 'last step'}"
+    of = f" of the {span}" if span else ""
+    return f"mean training loss, last {score_window(num_steps)} steps{of}"
