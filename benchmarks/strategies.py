@@ -1,4 +1,4 @@
-"""The range test's execution strategies against the user's own training loop.
+"""The range test's and tune's execution strategies against the user's own training loop.
 
 Workloads:
 
@@ -15,7 +15,11 @@ Methods, each training K copies (rates) for S steps, side by side in one run:
   ``jax.jit`` training step with the rate as an argument, dispatched from
   Python, the K models one after another (K x S calls);
 * **range test, scan / blocks / auto**: ``lrjax.range_test(num_lrs=K,
-  num_steps=S, strategy=...)``.
+  num_steps=S, strategy=...)``;
+* **tune, scan / auto**: ``lrjax.tune(method="random", population=K,
+  num_steps=S, strategy=...)`` with the rate drawn from the range test's
+  range, no rate test and no probe: K members of S steps in one round, the
+  same work as the user's loop.
 
 "first" is the first call with fresh functions (tracing and compilation
 included); "steady" the median of ``--repeats`` further calls, interleaved
@@ -174,15 +178,25 @@ def main() -> None:
                     ),
                     strategy,
                 )  # fmt: skip
+            make = lambda lr, optimizer=optimizer: optimizer(lr)
+            for strategy in ("scan", "auto"):
+                fns[f"tune, {strategy}"] = functools.partial(
+                    lambda s, make=make: lrjax.tune(
+                        loss_fn, make_model(), batches, make, {"lr": ("log", lo, hi)},
+                        population=K, num_steps=args.steps, method="random", rate=False,
+                        cooldown_steps=0, progress=False, strategy=s,
+                    ),
+                    strategy,
+                )  # fmt: skip
             first = {}
-            picked = None
+            picked = {}
             for label, fn in fns.items():
                 start = time.perf_counter()
                 result = fn()
                 block(result if label == "user loop" else result.losses)
                 first[label] = time.perf_counter() - start
-                if label == "range test, auto":
-                    picked = result.strategy
+                if label.endswith(", auto"):
+                    picked[label] = result.strategy
             steady = interleaved(fns, repeats=args.repeats)
             base_first, base_steady = first["user loop"], steady["user loop"]
             for label in fns:
@@ -190,7 +204,7 @@ def main() -> None:
                     [
                         name,
                         K,
-                        label + (f" ({picked})" if label == "range test, auto" else ""),
+                        label + (f" ({picked[label]})" if label in picked else ""),
                         f"{first[label]:.2f}",
                         f"{steady[label]:.2f}",
                         f"{base_first / first[label]:.2f}x",

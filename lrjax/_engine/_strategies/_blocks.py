@@ -55,7 +55,9 @@ def advance(
       val: evaluation data, with ``eval_every``.
       eval_every: evaluate after every this many steps (counted from step 0).
       owned: ``stage.carry``'s buffers belong to it alone (fresh from ``init``),
-        so the first step may reuse them; otherwise only later steps do.
+        so each step may reuse its input's; otherwise (a search's members,
+        which may share buffers with the population) none does: one program
+        to compile, not two.
 
     Returns:
       ``(carry, step outputs per step, evaluations)`` on the devices.
@@ -64,7 +66,7 @@ def advance(
     outs, curves = [], []
     for i, (data, index) in enumerate(steps):
         t = stage.t0 + i
-        step = _kernel.train_block if owned or i else _kernel.train_block_kept
+        step = _kernel.train_block if owned else _kernel.train_block_kept
         carry, out = step(
             carry, data, index, np.int32(t), stage.hs, stage.keys, factor, spec=stage.spec,
             out_sharding=out_sharding,
