@@ -55,6 +55,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from lrjax._checks import check_choice, check_count, check_finite
 from lrjax._results import _plots
 from lrjax._results._score import seed_scores
 from lrjax._results._sweep import from_json, json_scalar, to_json
@@ -1279,20 +1280,18 @@ def check_options(
     flops: Any,
     target_flops: Any,
 ) -> Options:
-    """The settings as :class:`Options`; a ValueError naming a bad one."""
-    if along not in ALONG:
-        raise ValueError(f"along must be one of {ALONG}, got {along!r}")
+    """The settings as :class:`Options`; a ValueError or TypeError naming a bad one."""
+    check_choice("along", along, ALONG)
     if rule != "auto" and rule not in RULES:
         raise ValueError(f"rule must be 'auto' or one of {RULES}, got {rule!r}")
-    if not _is_number(target) or not (math.isfinite(target) and target > 0):
+    check_finite("target", target)
+    if not target > 0:
         raise ValueError(f"target must be a positive finite size, got {target!r}")
-    if not _is_number(level) or not 0 < level < 1:
+    check_finite("level", level)
+    if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level!r}")
-    if (
-        isinstance(bootstrap, bool)
-        or not isinstance(bootstrap, (int, np.integer))
-        or bootstrap < 100
-    ):
+    check_count("bootstrap", bootstrap)
+    if bootstrap < 100:
         raise ValueError(f"bootstrap must be an int >= 100, got {bootstrap!r}")
     return Options(
         target=float(target),
@@ -1308,16 +1307,6 @@ def check_options(
 
 def _kind(x: Any) -> str:
     return f"{len(x)} item(s)" if isinstance(x, (list, tuple)) else type(x).__name__
-
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
-
-
-def _check_steps(steps: Any, name: str) -> int:
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {steps!r}")
-    return int(steps)
 
 
 def _check_sizes(sizes: Any) -> np.ndarray:
@@ -1397,16 +1386,17 @@ def _check_num_steps(num_steps: Any, sizes: np.ndarray, along: str) -> list[int]
             raise ValueError("num_steps is needed along='width' (the steps of each run)")
         return [int(s) for s in sizes]
     if np.ndim(num_steps) == 0:
-        return [_check_steps(num_steps, "num_steps")] * n
+        return [check_count("num_steps", num_steps, minimum=1)] * n
     if len(num_steps) != n:
         raise ValueError(f"num_steps must be one int or one per size ({n}), got {len(num_steps)}")
-    return [_check_steps(s, f"num_steps[{i}]") for i, s in enumerate(num_steps)]
+    return [check_count(f"num_steps[{i}]", s, minimum=1) for i, s in enumerate(num_steps)]
 
 
 def _check_flops(flops: Any, name: str) -> float:
     if flops is None:
         return math.nan
-    if not _is_number(flops) or not flops >= 0:
+    check_finite(name, flops)
+    if not flops >= 0:
         raise ValueError(f"{name} must be a number >= 0 or None, got {flops!r}")
     return float(flops)
 
