@@ -448,22 +448,42 @@ def make_sweep(seed_scores: np.ndarray, rates: np.ndarray, num_steps: int, *, va
     )  # fmt: skip
 
 
-def test_seed_scores_follow_the_engine_s_rule():
-    """``seed_scores`` averaged over seeds is ``lrjax._engine.copy_scores`` (the
-    engine imports JAX, so the result module retypes its one-line rule)."""
-    from lrjax._engine import copy_scores
+@pytest.mark.parametrize("val", [False, True])
+def test_from_sweeps_scores_each_seed_by_the_sweeps_rule(val):
+    """Each seed's score is ``lrjax._results.seed_scores`` (the one rule; a sweep's own
+    scores, ``copy_scores``, are its mean over seeds), checked against a loop: the
+    evaluation loss, else the mean of the last ``max(1, T // 10)`` losses; ``inf``
+    where that seed diverged."""
+    from lrjax._results import copy_scores, seed_scores
 
     rng = np.random.default_rng(0)
     for T_steps in (1, 9, 10, 57):
-        losses = rng.normal(size=(3, 5, T_steps))
-        stop = np.full((3, 5), -1)
-        stop[1, 2] = 0
-        val = rng.normal(size=(3, 5))
-        for v in (None, val):
-            mine = T.seed_scores(losses, stop, v)
-            theirs = copy_scores(losses, stop, v)[0]
-            np.testing.assert_allclose(np.mean(mine, 0), theirs, rtol=1e-12)
-            assert np.isinf(mine[1, 2])
+        sweeps, refs = [], []
+        for _ in range(3):
+            losses = rng.normal(size=(3, 16, T_steps))
+            stop = np.full((3, 16), -1)
+            stop[1, 2] = 0
+            evals = rng.normal(size=(3, 16)) if val else None
+            window = max(1, T_steps // 10)
+            ref = np.empty((3, 16))
+            for s in range(3):
+                for k in range(16):
+                    tail = losses[s, k, T_steps - window :]
+                    ref[s, k] = evals[s, k] if val else sum(tail) / len(tail)
+                    ref[s, k] = np.inf if stop[s, k] >= 0 else ref[s, k]
+            np.testing.assert_allclose(seed_scores(losses, stop, evals), ref, rtol=1e-12)
+            mean = np.mean(ref, 0)
+            np.testing.assert_allclose(copy_scores(losses, stop, evals)[0], mean, rtol=1e-12)
+            order = rng.permutation(16)  # a grid in any order
+            sw = make_sweep(np.ones((3, 16)), RATES[order], T_steps, val=val)
+            sweeps.append(SweepResult(**{**sw.__dict__, "losses": losses, "stop_step": stop,
+                                         "val_losses": evals}))  # fmt: skip
+            refs.append(ref[:, np.argsort(order)])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = TransferResult.from_sweeps(sweeps, [16, 32, 64], target=256, bootstrap=100)
+        for mine, ref in zip(res.scores, refs):
+            np.testing.assert_allclose(mine, ref, rtol=1e-12)
 
 
 @pytest.mark.parametrize("val", [False, True])

@@ -440,101 +440,100 @@ TRANSFER_MARKERS = {"fit": "s", "theory": "^", "shrunk": "v", "reuse": "D"}
 
 def transfer_plot(result: Any, ax: Any = None):
     """:meth:`TransferResult.plot`: score vs rate per size; the law in log-log."""
+    fig, curves, law = transfer_axes(ax)
+    size_name = "width" if result.along == "width" else "training steps"
+    transfer_draw_curves(curves, result, size_name)
+    transfer_draw_law(law, result, size_name)
+    return fig
+
+
+def transfer_axes(ax: Any) -> tuple[Any, Any, Any]:
+    """``(figure, curves, law)``: a new figure with two panels, or the two Axes given."""
     if ax is None:
         plt = require_matplotlib()
         fig, (curves, law) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
-    else:
-        axes = list(ax) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
-        if len(axes) != 2:
-            raise ValueError(f"ax must be two matplotlib Axes (curves, law), got {ax!r}")
-        curves, law = axes
-        fig = curves.figure
-    size_name = "width" if result.along == "width" else "training steps"
+        return fig, curves, law
+    axes = list(ax) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
+    if len(axes) != 2:
+        raise ValueError(f"ax must be two matplotlib Axes (curves, law), got {ax!r}")
+    curves, law = axes
+    return curves.figure, curves, law
+
+
+def transfer_draw_curves(ax: Any, result: Any, size_name: str) -> None:
+    """Each size's mean score against rate, its optimum marked with its interval."""
     values = []
     for i, (size, rates, mean) in enumerate(zip(result.sizes, result.rates, result.mean_curves())):
         ok = np.isfinite(mean)
         color = f"C{i % 10}"
-        curves.plot(rates[ok], mean[ok], "o-", ms=3, color=color, label=f"{size_name} {size:g}")
+        ax.plot(rates[ok], mean[ok], "o-", ms=3, color=color, label=f"{size_name} {size:g}")
         values.append(mean[ok])
-        best = result.optima[i]
-        if not np.isfinite(best):
-            continue
-        y = float(np.interp(np.log(best), np.log(rates[ok]), mean[ok]))
-        lo, hi = result.optima_intervals[i]
-        xerr = [[best - lo], [hi - best]] if np.isfinite(lo) else None
-        marker = "X" if result.at_edge[i] else "D"  # X: at the edge of the rates tried
-        curves.errorbar([best], [y], xerr=xerr, fmt=marker, ms=7, color=color, capsize=3, zorder=5)
+        if np.isfinite(result.optima[i]):
+            transfer_mark_optimum(ax, result, i, rates[ok], mean[ok], color)
     finite_init = result.init_losses[np.isfinite(result.init_losses)]
     ref = float(finite_init.max()) if finite_init.size else math.nan
-    clip_ylim(curves, np.concatenate(values) if values else np.array([]), ref)
-    curves.set_xscale("log")
-    curves.set_xlabel("learning rate (log scale); diamonds: each size's best, with its interval")
-    curves.set_ylabel(textwrap.fill(f"{result.score_label} (mean over seeds)", 50))
-    curves.grid(alpha=0.3, which="both")
-    curves.legend(fontsize=8)
-    curves.set_title("score against rate at each size", fontsize=10)
+    clip_ylim(ax, np.concatenate(values) if values else np.array([]), ref)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate (log scale); diamonds: each size's best, with its interval")
+    ax.set_ylabel(textwrap.fill(f"{result.score_label} (mean over seeds)", 50))
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    ax.set_title("score against rate at each size", fontsize=10)
 
-    ok = np.isfinite(result.optima)
+
+def transfer_mark_optimum(
+    ax: Any, result: Any, i: int, rates: np.ndarray, mean: np.ndarray, color: str
+) -> None:
+    """Size ``i``'s best rate on its curve (finite ``rates`` and ``mean``), with its interval."""
+    best = result.optima[i]
+    y = float(np.interp(np.log(best), np.log(rates), mean))
+    lo, hi = result.optima_intervals[i]
+    xerr = [[best - lo], [hi - best]] if np.isfinite(lo) else None
+    marker = "X" if result.at_edge[i] else "D"  # X: at the edge of the rates tried
+    ax.errorbar([best], [y], xerr=xerr, fmt=marker, ms=7, color=color, capsize=3, zorder=5)
+
+
+def transfer_draw_law(ax: Any, result: Any, size_name: str) -> None:
+    """The optima with their intervals, the chosen rule's line through the target, the
+    target's rate with its interval, and each rule's prediction at the target."""
     pct = f"{result.level:.0%}"
+    ok = np.isfinite(result.optima)
     if ok.any():
         lo, hi = result.optima_intervals[ok].T
         opt = result.optima[ok]
         yerr = np.where(np.isfinite(lo), [opt - lo, hi - opt], 0.0)
-        law.errorbar(
-            result.sizes[ok],
-            opt,
-            yerr=yerr,
-            fmt="o",
-            color="C0",
-            capsize=3,
-            label=f"best rate per size ({pct} interval)",
-        )
+        label = f"best rate per size ({pct} interval)"
+        ax.errorbar(result.sizes[ok], opt, yerr=yerr, fmt="o", color="C0", capsize=3, label=label)
     if np.isfinite(result.rate):
-        span = np.concatenate([result.sizes, [result.target]])
-        line = np.geomspace(span.min(), span.max(), 100)
-        law.plot(
-            line,
-            result.predict(line),
-            "-",
-            color="k",
-            lw=1.2,
-            label=f"{result.rule}: rate ~ {size_name}^{result.exponent:.3g}",
-        )
-        lo, hi = result.interval
-        yerr = [[result.rate - lo], [hi - result.rate]] if np.isfinite(lo) else None
-        law.errorbar(
-            [result.target],
-            [result.rate],
-            yerr=yerr,
-            fmt="*",
-            ms=14,
-            color="red",
-            capsize=4,
-            zorder=6,
-            label=f"target {result.target:g}: {result.rate:.3g} ({pct} interval)",
-        )
+        transfer_draw_rule(ax, result, size_name, pct)
     for k, (rule, rate) in enumerate(result.predictions.items()):
         if np.isfinite(rate):
-            law.plot(
-                [result.target],
-                [rate],
-                TRANSFER_MARKERS[rule],
-                ms=9,
-                mfc="none",
-                color=f"C{k + 1}",
-                label=f"{rule}: {rate:.3g}",
-            )
-    law.set_xscale("log")
-    law.set_yscale("log")
+            style = {"ms": 9, "mfc": "none", "color": f"C{k + 1}", "label": f"{rule}: {rate:.3g}"}
+            ax.plot([result.target], [rate], TRANSFER_MARKERS[rule], **style)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
     # ticks at the sizes and the target (log ticks' minor labels collide within a decade)
     from matplotlib.ticker import NullFormatter
 
     ticks = np.unique(np.concatenate([result.sizes, [result.target]]))
-    law.set_xticks(ticks, labels=[f"{t:g}" for t in ticks])
-    law.xaxis.set_minor_formatter(NullFormatter())
-    law.set_xlabel(f"{size_name} (log scale)")
-    law.set_ylabel("best learning rate (log scale)")
-    law.grid(alpha=0.3, which="both")
-    law.legend(fontsize=8)
-    law.set_title(f"the law, and the rate at {size_name} {result.target:g}", fontsize=10)
-    return fig
+    ax.set_xticks(ticks, labels=[f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel(f"{size_name} (log scale)")
+    ax.set_ylabel("best learning rate (log scale)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    ax.set_title(f"the law, and the rate at {size_name} {result.target:g}", fontsize=10)
+
+
+def transfer_draw_rule(ax: Any, result: Any, size_name: str, pct: str) -> None:
+    """The chosen rule's line over the sizes and the target, and the target's rate (a
+    star) with its interval."""
+    span = np.concatenate([result.sizes, [result.target]])
+    line = np.geomspace(span.min(), span.max(), 100)
+    label = f"{result.rule}: rate ~ {size_name}^{result.exponent:.3g}"
+    ax.plot(line, result.predict(line), "-", color="k", lw=1.2, label=label)
+    lo, hi = result.interval
+    yerr = [[result.rate - lo], [hi - result.rate]] if np.isfinite(lo) else None
+    label = f"target {result.target:g}: {result.rate:.3g} ({pct} interval)"
+    style = {"fmt": "*", "ms": 14, "color": "red", "capsize": 4, "zorder": 6, "label": label}
+    ax.errorbar([result.target], [result.rate], yerr=yerr, **style)

@@ -55,7 +55,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from lrjax._checks import check_choice, check_count, check_finite
 from lrjax._results import _plots
+from lrjax._results._score import seed_scores
 from lrjax._results._sweep import from_json, json_scalar, to_json
 
 #: The rules, in the order the result lists them.
@@ -100,27 +102,6 @@ ALONG = ("width", "steps")
 
 
 # ---------------------------------------------------------------- scores
-
-
-def seed_scores(
-    losses: np.ndarray, stop_step: np.ndarray, val_losses: np.ndarray | None = None
-) -> np.ndarray:
-    """``[seeds, K]`` score of each seed's copy: ``inf`` where it diverged.
-
-    The rule of every lrjax score (``lrjax._engine.copy_scores`` averages these
-    over seeds): the evaluation loss after the last step with evaluation data,
-    else the mean training loss over the last 10% of steps (at least one).
-    """
-    losses = np.asarray(losses)
-    T = losses.shape[-1]
-    window = max(1, T // 10)
-    with np.errstate(invalid="ignore"):
-        raw = (
-            losses[..., T - window :].astype(np.float64).mean(-1)
-            if val_losses is None
-            else np.asarray(val_losses, np.float64)
-        )
-    return np.where(np.asarray(stop_step) >= 0, np.inf, raw)
 
 
 def mean_curve(scores: np.ndarray) -> np.ndarray:
@@ -169,41 +150,62 @@ def window_points(x: np.ndarray) -> int:
     return max(1, math.floor(WINDOW_DECADES * math.log(10) / grid_step(x) + 1e-9))
 
 
-def vertex(x: np.ndarray, curves: np.ndarray) -> Vertex:
-    """The optimum of each curve ``[..., K]`` over log-rates ``x [K]`` (see the module)."""
-    curves = np.asarray(curves, np.float64)
-    K = x.size
-    step = grid_step(x)
+def fit_window(
+    x: np.ndarray, argmin: np.ndarray, finite: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(index, ok)``, each ``[..., 2W + 1]``: the grid points of each curve's fit
+    window around its ``argmin`` (indices clipped to the grid), and which of them
+    lie on the grid and are ``finite`` (``[..., K]``)."""
     W = window_points(x)
-    finite = np.isfinite(curves)
-    j = np.argmin(np.where(finite, curves, np.inf), axis=-1)
-    idx = j[..., None] + np.arange(-W, W + 1)
-    idx_c = np.clip(idx, 0, K - 1)
-    ok = (idx >= 0) & (idx < K) & np.take_along_axis(finite, idx_c, -1)
-    xj = x[j]
-    t = np.where(ok, (x[idx_c] - xj[..., None]) / step, 0.0)
-    y_j = np.take_along_axis(curves, j[..., None], -1)
-    with np.errstate(invalid="ignore"):
-        y = np.where(ok, np.take_along_axis(curves, idx_c, -1) - y_j, 0.0)
-    # least squares by the normal equations, solved in closed form for every curve at
-    # once (t is centred and scaled, near-integer: the sums are well conditioned)
+    index = argmin[..., None] + np.arange(-W, W + 1)
+    clipped = np.clip(index, 0, x.size - 1)
+    ok = (index >= 0) & (index < x.size) & np.take_along_axis(finite, clipped, -1)
+    return clipped, ok
+
+
+def fit_parabola(
+    t: np.ndarray, y: np.ndarray, ok: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(coef [..., 3], solvable, rss)``: the least-squares parabola ``c + b t + a t^2``
+    through the ``ok`` points of ``(t, y)`` (``[..., P]``, zero elsewhere), its
+    residual sum of squares; zeros where fewer than 3 points or a singular system.
+
+    The normal equations are solved in closed form for every curve at once (``t``
+    is centred and scaled, near-integer: the sums are well conditioned).
+    """
     t2 = t * t
     s0, s1, s2 = ok.sum(-1).astype(np.float64), t.sum(-1), t2.sum(-1)
     s3, s4 = (t2 * t).sum(-1), (t2 * t2).sum(-1)
     r0, r1, r2 = y.sum(-1), (t * y).sum(-1), (t2 * y).sum(-1)
     m0, m1, m2 = s2 * s4 - s3 * s3, s1 * s4 - s2 * s3, s1 * s3 - s2 * s2
     det = s0 * m0 - s1 * m1 + s2 * m2
-    count = ok.sum(-1)
-    solvable = (count >= 3) & (det > 0)
+    solvable = (ok.sum(-1) >= 3) & (det > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         d = np.where(solvable, det, 1.0)
         c = (r0 * m0 - s1 * (r1 * s4 - s3 * r2) + s2 * (r1 * s3 - s2 * r2)) / d
         b = (s0 * (r1 * s4 - s3 * r2) - r0 * m1 + s2 * (s1 * r2 - r1 * s2)) / d
         a = (s0 * (s2 * r2 - r1 * s3) - s1 * (s1 * r2 - r1 * s2) + r0 * m2) / d
     c, b, a = (np.where(solvable, e, 0.0) for e in (c, b, a))
-    coef = np.stack([c, b, a], axis=-1)
     resid = c[..., None] + b[..., None] * t + a[..., None] * t2 - y
     rss = np.where(solvable, (resid * resid * ok).sum(-1), 0.0)
+    return np.stack([c, b, a], axis=-1), solvable, rss
+
+
+def vertex(x: np.ndarray, curves: np.ndarray) -> Vertex:
+    """The optimum of each curve ``[..., K]`` over log-rates ``x [K]`` (see the module)."""
+    curves = np.asarray(curves, np.float64)
+    step = grid_step(x)
+    finite = np.isfinite(curves)
+    j = np.argmin(np.where(finite, curves, np.inf), axis=-1)
+    index, ok = fit_window(x, j, finite)
+    # the window in grid steps from the argmin, its scores above the argmin's
+    xj = x[j]
+    t = np.where(ok, (x[index] - xj[..., None]) / step, 0.0)
+    with np.errstate(invalid="ignore"):
+        y_j = np.take_along_axis(curves, j[..., None], -1)
+        y = np.where(ok, np.take_along_axis(curves, index, -1) - y_j, 0.0)
+    coef, solvable, rss = fit_parabola(t, y, ok)
+    b, a = coef[..., 1], coef[..., 2]
     t_lo = np.where(ok, t, np.inf).min(-1)
     t_hi = np.where(ok, t, -np.inf).max(-1)
     convex = solvable & (a > 0)
@@ -211,15 +213,14 @@ def vertex(x: np.ndarray, curves: np.ndarray) -> Vertex:
         v = np.where(convex, -b / (2 * np.where(convex, a, 1.0)), 0.0)
     fitted = convex & (v >= t_lo) & (v <= t_hi)
     any_finite = finite.any(-1)
-    x_opt = np.where(any_finite, np.where(fitted, xj + step * v, xj), np.nan)
     return Vertex(
-        x=x_opt,
+        x=np.where(any_finite, np.where(fitted, xj + step * v, xj), np.nan),
         argmin=j,
         fitted=fitted & any_finite,
         coef=coef,
         lo=xj + step * t_lo,
         hi=xj + step * t_hi,
-        count=count,
+        count=ok.sum(-1),
         rss=rss,
     )
 
@@ -245,6 +246,21 @@ def edge_kind(curve: np.ndarray) -> str | None:
 # ---------------------------------------------------------------- bootstrap
 
 
+def seed_residuals(scores: np.ndarray, index: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """``[..., S, P]`` the scores ``[..., S, K]`` at a fit window's points (``index``
+    and ``ok`` from :func:`fit_window`) less each seed's and each rate's mean, plus
+    the grand mean (zero outside the window)."""
+    S = scores.shape[-2]
+    index_s = np.broadcast_to(index[..., None, :], (*index.shape[:-1], S, index.shape[-1]))
+    m = ok[..., None, :]
+    Y = np.where(m, np.take_along_axis(scores, index_s, -1), 0.0)
+    n_safe = np.maximum(ok.sum(-1), 1)[..., None, None]
+    row = Y.sum(-1, keepdims=True) / n_safe
+    col = Y.sum(-2, keepdims=True) / S
+    grand = row.sum(-2, keepdims=True) / S
+    return np.where(m, Y - row - col + grand, 0.0)
+
+
 def noise(x: np.ndarray, scores: np.ndarray, v: Vertex) -> tuple[np.ndarray, np.ndarray]:
     """``(variance of the mean curve at a rate, degrees of freedom)`` per curve.
 
@@ -255,30 +271,16 @@ def noise(x: np.ndarray, scores: np.ndarray, v: Vertex) -> tuple[np.ndarray, np.
     residuals (``n - 3``). Zero degrees of freedom: no estimate (variance 0).
     """
     scores = np.asarray(scores, np.float64)
-    S, K = scores.shape[-2:]
-    W = window_points(x)
-    idx = v.argmin[..., None] + np.arange(-W, W + 1)
-    idx_c = np.clip(idx, 0, K - 1)
-    curve = mean_curve(scores)
-    ok = (idx >= 0) & (idx < K) & np.isfinite(np.take_along_axis(curve, idx_c, -1))
+    S = scores.shape[-2]
+    index, ok = fit_window(x, v.argmin, np.isfinite(mean_curve(scores)))
     n = ok.sum(-1)
     if S == 1:
-        df = np.maximum(n - 3, 0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            var = np.where(df > 0, v.rss / np.maximum(df, 1), 0.0)
-        return var, df
-    idx_s = np.broadcast_to(idx_c[..., None, :], (*idx_c.shape[:-1], S, idx_c.shape[-1]))
-    Y = np.take_along_axis(scores, idx_s, -1)
-    m = ok[..., None, :]
-    Y = np.where(m, Y, 0.0)
-    n_safe = np.maximum(n, 1)[..., None, None]
-    row = Y.sum(-1, keepdims=True) / n_safe
-    col = Y.sum(-2, keepdims=True) / S
-    grand = row.sum(-2, keepdims=True) / S
-    resid = np.where(m, Y - row - col + grand, 0.0)
-    df = (S - 1) * np.maximum(n - 1, 0)
+        df, squares = np.maximum(n - 3, 0), v.rss
+    else:
+        df = (S - 1) * np.maximum(n - 1, 0)
+        squares = (seed_residuals(scores, index, ok) ** 2).sum((-2, -1))
     with np.errstate(invalid="ignore", divide="ignore"):
-        var = np.where(df > 0, (resid**2).sum((-2, -1)) / np.maximum(df, 1) / S, 0.0)
+        var = np.where(df > 0, squares / np.maximum(df, 1) / S, 0.0)
     return var, df
 
 
@@ -363,6 +365,43 @@ def at(line: tuple[np.ndarray, np.ndarray], u: float) -> np.ndarray:
     return line[0] + line[1] * u
 
 
+def linear_at(
+    x: np.ndarray, curves: np.ndarray, x_pred: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(value, checked)``: the curves ``[..., K]`` interpolated linearly in log-rate
+    at ``x_pred [..., R]``, and where that is a measurement (on a finite rate, or
+    between two finite rates)."""
+    finite = np.isfinite(curves)
+    with np.errstate(invalid="ignore"):
+        k = np.clip(np.searchsorted(x, x_pred, side="right"), 1, x.size - 1)
+        t = (x_pred - x[k - 1]) / (x[k] - x[k - 1])
+    f0, f1 = np.take_along_axis(finite, k - 1, -1), np.take_along_axis(finite, k, -1)
+    y0, y1 = np.take_along_axis(curves, k - 1, -1), np.take_along_axis(curves, k, -1)
+    checked = (t >= 0) & (t <= 1) & ((f0 & f1) | ((t == 0) & f0) | ((t == 1) & f1))
+    with np.errstate(invalid="ignore"):
+        value = np.where(t == 0, y0, np.where(t == 1, y1, y0 + t * (y1 - y0)))
+    return value, checked
+
+
+def parabola_at(
+    x: np.ndarray, curves: np.ndarray, x_pred: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(value, in_window, low)``: each curve's fitted parabola (:func:`vertex`) at
+    ``x_pred [..., R]``, where that lies in its fit window (when the optimum is a
+    vertex), and ``L*`` (``[..., 1]``): the lower of the parabola's minimum and the
+    curve's."""
+    v = vertex(x, curves)
+    yj = np.take_along_axis(curves, v.argmin[..., None], -1)  # [..., 1]
+    c, b, a = (v.coef[..., i : i + 1] for i in range(3))
+    fitted = v.fitted[..., None]
+    tt = (x_pred - x[v.argmin][..., None]) / grid_step(x)
+    in_window = fitted & (x_pred >= v.lo[..., None]) & (x_pred <= v.hi[..., None])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = yj + c + b * tt + a * tt * tt
+        low = np.where(fitted, np.minimum(yj, yj + c - b * b / (4 * np.where(fitted, a, 1))), yj)
+    return value, in_window, low
+
+
 def holdout_excess(
     x: np.ndarray, curves: np.ndarray, init_loss: float, x_pred: np.ndarray
 ) -> np.ndarray:
@@ -381,32 +420,17 @@ def holdout_excess(
     """
     curves = np.asarray(curves, np.float64)
     x_pred = np.asarray(x_pred, np.float64)
-    K = x.size
     finite = np.isfinite(curves)
-    fin = finite[..., None, :]  # [..., 1, K] against the R predictions
-    with np.errstate(invalid="ignore"):
-        dist = np.where(fin, np.abs(x - x_pred[..., None]), np.inf).min(-1)
-        k = np.clip(np.searchsorted(x, x_pred, side="right"), 1, K - 1)
-        t = (x_pred - x[k - 1]) / (x[k] - x[k - 1])
-    f0 = np.take_along_axis(finite, k - 1, -1)
-    f1 = np.take_along_axis(finite, k, -1)
-    inside = (t >= 0) & (t <= 1) & ((f0 & f1) | ((t == 0) & f0) | ((t == 1) & f1))
-    y0 = np.take_along_axis(curves, k - 1, -1)
-    y1 = np.take_along_axis(curves, k, -1)
-    v = vertex(x, curves)
-    yj = np.take_along_axis(curves, v.argmin[..., None], -1)  # [..., 1]
-    c, b, a = (v.coef[..., i : i + 1] for i in range(3))
-    fitted = v.fitted[..., None]
-    tt = (x_pred - x[v.argmin][..., None]) / grid_step(x)
-    in_window = fitted & (x_pred >= v.lo[..., None]) & (x_pred <= v.hi[..., None])
+    linear, checked = linear_at(x, curves, x_pred)
+    fitted, in_window, low = parabola_at(x, curves, x_pred)
     with np.errstate(invalid="ignore", divide="ignore"):
-        linear = np.where(t == 0, y0, np.where(t == 1, y1, y0 + t * (y1 - y0)))
-        value = np.where(in_window, yj + c + b * tt + a * tt * tt, linear)
-        low = np.where(fitted, np.minimum(yj, yj + c - b * b / (4 * np.where(fitted, a, 1))), yj)
+        value = np.where(in_window, fitted, linear)
         top_curve = np.where(finite, curves, -np.inf).max(-1, keepdims=True)
         top = np.where(np.isfinite(init_loss) & (init_loss > low), init_loss, top_curve)
         excess = np.where(top > low, np.maximum(0.0, (value - low) / (top - low)), 0.0)
-    excess = np.where(inside, excess, 1.0 + dist / math.log(10))
+        # [..., R]: each prediction's distance to the nearest finite rate
+        dist = np.where(finite[..., None, :], np.abs(x - x_pred[..., None]), np.inf).min(-1)
+    excess = np.where(checked, excess, 1.0 + dist / math.log(10))
     return np.where(finite.any(-1, keepdims=True) & np.isfinite(x_pred), excess, np.nan)
 
 
@@ -460,12 +484,208 @@ class Analysis(NamedTuple):
     warnings: tuple[str, ...]
 
 
+NAN2 = (math.nan, math.nan)
+
+
 def _fmt(v: float) -> str:
     return "n/a" if not math.isfinite(v) else f"{v:.3g}"
 
 
 def _pair(v: Any) -> tuple[float, float]:
     return (float(v[0]), float(v[1]))
+
+
+class SizeOptima(NamedTuple):
+    """Each size's optimum and its bootstrap replicates (steps 1 and 2 of the module).
+
+    Attributes:
+      curves: per size, ``[K]`` the mean curve over seeds.
+      x: ``[n]`` each optimum's log-rate (NaN where every rate diverged).
+      reps: ``[n, B]`` the optimum's log-rate in each replicate.
+      draws: per size, ``[B, K]`` the replicates' mean curves (``None`` where
+        every rate diverged).
+      noisy: ``[n]`` the seeds' noise could be measured (else the size has no
+        interval).
+      edges: per size, where the argmin sits (:func:`edge_kind`).
+    """
+
+    curves: list[np.ndarray]
+    x: np.ndarray
+    reps: np.ndarray
+    draws: list[np.ndarray | None]
+    noisy: np.ndarray
+    edges: list[str | None]
+
+
+def size_optima(
+    rates: Sequence[np.ndarray],
+    scores: Sequence[np.ndarray],
+    bootstrap: int,
+    rng: np.random.Generator,
+) -> SizeOptima:
+    """Each size's optimum from its curve and ``bootstrap`` replicates of it."""
+    n = len(rates)
+    curves = [mean_curve(s) for s in scores]
+    x_opt, reps = np.full(n, np.nan), np.full((n, bootstrap), np.nan)
+    draws: list[np.ndarray | None] = [None] * n
+    noisy = np.zeros(n, bool)
+    for i in np.flatnonzero([np.isfinite(c).any() for c in curves]):
+        x = np.log(rates[i])
+        v = vertex(x, curves[i])
+        var, df = noise(x, scores[i], v)
+        x_opt[i] = float(v.x)
+        noisy[i] = bool(df > 0)
+        reps[i], draws[i] = replicate_optima(x, curves[i], var, df, bootstrap, rng)
+    return SizeOptima(curves, x_opt, reps, draws, noisy, [edge_kind(c) for c in curves])
+
+
+def size_notes(sizes: np.ndarray, found: SizeOptima, at_edge: np.ndarray) -> list[str]:
+    """The warnings about single sizes: every rate diverged, no noise measured, the
+    optimum at the edge of the rates tried."""
+    usable = np.isfinite(found.x)
+    notes = [
+        f"size {s:g}: every rate diverged; it is left out of the fit "
+        "(lower min_lr, or check the runs at this size)"
+        for s in sizes[~usable]
+    ]
+    notes += [
+        f"size {s:g}: one seed and too few rates near the best to measure "
+        "the noise: no interval (use seeds >= 2)"
+        for s in sizes[usable & ~found.noisy]
+    ]
+    optima = np.exp(found.x)
+    notes += [
+        _edge_note(found.edges[i], float(sizes[i]), float(optima[i]))
+        for i in np.flatnonzero(at_edge)
+    ]
+    return notes
+
+
+class PerSize(NamedTuple):
+    """The per-size numbers :class:`TransferResult` reports (see its attributes)."""
+
+    optima: np.ndarray
+    optima_intervals: np.ndarray
+    at_edge: np.ndarray
+
+
+def optima_intervals(found: SizeOptima, level: float) -> np.ndarray:
+    """``[n, 2]`` each optimum's bootstrap interval (NaN where none was measured)."""
+    out = np.full((found.x.size, 2), np.nan)
+    for i in np.flatnonzero(np.isfinite(found.x) & found.noisy):
+        out[i] = np.exp(percentiles(found.reps[i], level))
+    return out
+
+
+class Laws(NamedTuple):
+    """Every rule's law on the usable sizes, and on each replicate's optima."""
+
+    point: dict[str, tuple[float, float]]  # {rule: (a, alpha)}
+    reps: list[tuple[np.ndarray, np.ndarray]]  # per rule in RULES: ([B] a, [B] alpha)
+    fit_reps: np.ndarray  # [B] the fitted exponent in each replicate
+
+
+def fit_laws(u: np.ndarray, y: np.ndarray, y_reps: np.ndarray, theory: float) -> Laws:
+    """Every rule (:func:`law`) on log sizes ``u [m]`` and log optima ``y [m]``, and
+    refitted on each replicate's own optima ``y_reps [B, m]``."""
+    fit_reps = law("fit", u, y_reps, theory)[1]
+    slope_sd = spread(fit_reps)
+    point = {}
+    reps = []
+    for r in RULES:
+        a, alpha = law(r, u, y, theory, slope_sd)
+        point[r] = (float(a), float(alpha))
+        reps.append(law(r, u, y_reps, theory, slope_sd))
+    return Laws(point, reps, fit_reps)
+
+
+def eligible(
+    slope: np.ndarray, slope_fit: float, bounds: tuple[float, float], theory: float
+) -> np.ndarray:
+    """``[..., 4]`` which rules ``rule="auto"`` may choose for fitted exponent(s)
+    ``slope``: a fixed exponent (the theory's, reuse's 0) unless the measured
+    exponent's :data:`ELIGIBLE_LEVEL` interval ``bounds`` (around ``slope_fit``,
+    shifted to each ``slope``: a replicate asks the same of its own) excludes it."""
+    fixed = np.array([theory if r == "theory" else 0.0 for r in RULES])
+    is_fixed = np.array([r in ("theory", "reuse") for r in RULES])
+    lo = slope[..., None] - (slope_fit - bounds[0])
+    hi = slope[..., None] + (bounds[1] - slope_fit)
+    # (1e-9: exact optima give a zero-width interval, equal to a fixed exponent up to rounding)
+    return ~is_fixed | ((fixed >= lo - 1e-9) & (fixed <= hi + 1e-9))
+
+
+def score_holdout(
+    u: np.ndarray,
+    rates: Sequence[np.ndarray],
+    found: SizeOptima,
+    init_losses: np.ndarray,
+    usable: np.ndarray,
+    theory: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(excess [4], excess [B, 4])``: each rule fitted on the ``usable`` sizes but
+    the largest predicts the largest, scored on its mean curve; and the same in
+    each replicate (its own optima, its own curve)."""
+    held, rest = usable[-1], usable[:-1]
+    rest_reps = found.reps[rest].T
+    sd_rest = spread(law("fit", u[rest], rest_reps, theory)[1]) if rest.size >= 2 else 0.0
+
+    def at_held(y: np.ndarray) -> np.ndarray:  # [..., 4] each rule's log-rate at the held-out size
+        return np.stack([at(law(r, u[rest], y, theory, sd_rest), u[held]) for r in RULES], -1)
+
+    x_held, init_held = np.log(rates[held]), float(init_losses[held])
+    point = holdout_excess(x_held, found.curves[held], init_held, at_held(found.x[rest]))
+    reps = holdout_excess(x_held, found.draws[held], init_held, at_held(rest_reps))
+    return point, reps
+
+
+class Choice(NamedTuple):
+    """The rule chosen on the held-out size, and what the choice saw."""
+
+    rule: str  # the chosen rule
+    pick: np.ndarray  # [B] the index in RULES each replicate chose
+    excess: dict[str, float]  # each rule's held-out excess
+    allowed: np.ndarray  # [4] the rules rule="auto" could choose
+    tie: float  # excesses within this of the lowest are a tie
+    bounds: tuple[float, float]  # the measured exponent's ELIGIBLE_LEVEL interval
+    held: float  # the held-out size
+
+
+def choose_rule(
+    rule: str,
+    excess: tuple[np.ndarray, np.ndarray],
+    laws: Laws,
+    bounds: tuple[float, float],
+    theory: float,
+    tie: float,
+    held: float,
+) -> Choice:
+    """``rule``, or with ``"auto"`` the rule :func:`choose` picks from the held-out
+    excesses ``(point [4], replicates [B, 4])``, in the measurement and in each replicate."""
+    point, reps = excess
+    slope_fit = laws.point["fit"][1]
+    allowed = eligible(np.asarray(slope_fit), slope_fit, bounds, theory)
+    if rule == "auto":
+        chosen = RULES[int(choose(point, allowed, tie))]
+        pick = choose(reps, eligible(laws.fit_reps, slope_fit, bounds, theory), tie)
+    else:
+        chosen = rule
+        pick = np.full(laws.fit_reps.size, RULES.index(rule))
+    excess_d = {r: float(e) for r, e in zip(RULES, point)}
+    return Choice(chosen, pick, excess_d, allowed, tie, bounds, held)
+
+
+def intervals(
+    laws: Laws, pick: np.ndarray, u_target: float, level: float
+) -> tuple[tuple[float, float], tuple[float, float], tuple[float, float]]:
+    """The ``level`` intervals of the target's rate and of the chosen exponent (each
+    replicate's law is that of the rule it chose), and of the fitted exponent."""
+    a_reps = np.choose(pick, [lr[0] for lr in laws.reps])
+    alpha_reps = np.choose(pick, [lr[1] for lr in laws.reps])
+    return (
+        _pair(np.exp(percentiles(a_reps + alpha_reps * u_target, level))),
+        _pair(percentiles(alpha_reps, level)),
+        _pair(percentiles(laws.fit_reps, level)),
+    )
 
 
 def analyse(
@@ -481,153 +701,96 @@ def analyse(
     rng: np.random.Generator,
 ) -> Analysis:
     """The analysis of the module's docstring on checked inputs (sizes ascending)."""
-    n = sizes.size
-    u = np.log(sizes)
-    u_target = math.log(target)
-    theory = THEORY_EXPONENT[along]
-    notes: list[str] = []
-    nan2 = (math.nan, math.nan)
-    x_opt = np.full(n, np.nan)
-    reps = np.full((n, bootstrap), np.nan)
-    draws: list[np.ndarray | None] = [None] * n
-    has_noise = np.zeros(n, bool)
-    edges: list[str | None] = []
-    curves = []
-    for i in range(n):
-        x = np.log(rates[i])
-        curve = mean_curve(scores[i])
-        curves.append(curve)
-        edges.append(edge_kind(curve))
-        if not np.isfinite(curve).any():
-            notes.append(
-                f"size {sizes[i]:g}: every rate diverged; it is left out of the fit "
-                "(lower min_lr, or check the runs at this size)"
-            )
-            continue
-        v = vertex(x, curve)
-        var, df = noise(x, scores[i], v)
-        x_opt[i] = float(v.x)
-        has_noise[i] = bool(df > 0)
-        reps[i], draws[i] = replicate_optima(x, curve, var, df, bootstrap, rng)
-    usable = np.isfinite(x_opt)
-    idx = np.flatnonzero(usable)
-    optima = np.exp(x_opt)
-    optima_intervals = np.full((n, 2), np.nan)
-    for i in np.flatnonzero(usable & has_noise):
-        optima_intervals[i] = np.exp(percentiles(reps[i], level))
-    for i in np.flatnonzero(usable & ~has_noise):
-        notes.append(
-            f"size {sizes[i]:g}: one seed and too few rates near the best to measure "
-            "the noise: no interval (use seeds >= 2)"
-        )
-    at_edge = np.array([e is not None for e in edges]) & usable
-    for i in np.flatnonzero(at_edge):
-        notes.append(_edge_note(edges[i], float(sizes[i]), float(optima[i])))
-    if idx.size < 2:
-        notes.append(
-            f"only {idx.size} size(s) have a finite best rate: no law can be fitted and "
-            "the rate is NaN (lower min_lr, or check the runs)"
-        )
-        return Analysis(
-            rate=math.nan,
-            interval=nan2,
-            rule="none" if rule == "auto" else rule,
-            reason="no rule: fewer than 2 sizes have a finite best rate",
-            exponent=math.nan,
-            exponent_interval=nan2,
-            fitted_exponent=math.nan,
-            fitted_exponent_interval=nan2,
-            laws={r: nan2 for r in RULES},
-            optima=optima,
-            optima_intervals=optima_intervals,
-            at_edge=at_edge,
-            predictions=dict.fromkeys(RULES, math.nan),
-            holdout_excess=dict.fromkeys(RULES, math.nan),
-            rule_shares=dict.fromkeys(RULES, math.nan),
-            warnings=tuple(notes),
-        )
+    found = size_optima(rates, scores, bootstrap, rng)
+    usable = np.flatnonzero(np.isfinite(found.x))
+    at_edge = np.array([e is not None for e in found.edges]) & np.isfinite(found.x)
+    per_size = PerSize(np.exp(found.x), optima_intervals(found, level), at_edge)
+    notes = size_notes(sizes, found, at_edge)
+    if usable.size < 2:
+        return no_law(rule, usable.size, per_size, notes)
+    u, u_target, theory = np.log(sizes), math.log(target), THEORY_EXPONENT[along]
+    laws = fit_laws(u[usable], found.x[usable], found.reps[usable].T, theory)
+    noisy = bool(found.noisy[usable].all())
+    bounds = _pair(percentiles(laws.fit_reps, ELIGIBLE_LEVEL)) if noisy else (-np.inf, np.inf)
+    excess = score_holdout(u, rates, found, init_losses, usable, theory)
+    tie = TIE_TOLERANCE / reach(u[usable], u_target) ** 2
+    choice = choose_rule(rule, excess, laws, bounds, theory, tie, float(sizes[usable[-1]]))
+    interval, exponent_interval, fitted_interval = (
+        intervals(laws, choice.pick, u_target, level) if noisy else (NAN2, NAN2, NAN2)
+    )
+    predictions = {r: math.exp(a + alpha * u_target) for r, (a, alpha) in laws.point.items()}
+    rule_shares = {r: float(np.mean(choice.pick == i)) for i, r in enumerate(RULES)}
+    notes += choice_notes(rule, choice, rule_shares, predictions, interval, level, target)
+    return Analysis(
+        rate=predictions[choice.rule],
+        interval=interval,
+        rule=choice.rule,
+        reason=_reason(rule, choice),
+        exponent=laws.point[choice.rule][1],
+        exponent_interval=exponent_interval,
+        fitted_exponent=laws.point["fit"][1],
+        fitted_exponent_interval=fitted_interval,
+        laws=laws.point,
+        predictions=predictions,
+        holdout_excess=choice.excess,
+        rule_shares=rule_shares,
+        warnings=tuple(notes),
+        **per_size._asdict(),
+    )
 
-    # every rule on every usable size; the replicates refit on their own optima
-    u_all, y_all, y_reps = u[idx], x_opt[idx], reps[idx].T  # y_reps [B, m]
-    noisy = bool(has_noise[idx].all())
-    fit_reps = law("fit", u_all, y_reps, theory)[1]
-    slope_sd = spread(fit_reps)
-    laws: dict[str, tuple[float, float]] = {}
-    law_reps = []
-    for r in RULES:
-        a, alpha = law(r, u_all, y_all, theory, slope_sd)
-        laws[r] = (float(a), float(alpha))
-        law_reps.append(law(r, u_all, y_reps, theory, slope_sd))
-    predictions = {r: math.exp(a + alpha * u_target) for r, (a, alpha) in laws.items()}
-    # a fixed exponent that the measured one rules out is no candidate (each replicate
-    # asks the same of its own fitted exponent)
-    fixed = np.array([theory if r == "theory" else 0.0 for r in RULES])
-    is_fixed = np.array([r in ("theory", "reuse") for r in RULES])
-    if noisy:
-        lo_ok, hi_ok = percentiles(fit_reps, ELIGIBLE_LEVEL)
-    else:
-        lo_ok, hi_ok = -np.inf, np.inf
-    slope_fit = laws["fit"][1]
 
-    def allowed(slope: np.ndarray) -> np.ndarray:
-        lo = slope[..., None] - (slope_fit - lo_ok)
-        hi = slope[..., None] + (hi_ok - slope_fit)
-        # (1e-9: exact optima give a zero-width interval, equal to a fixed exponent up to rounding)
-        return ~is_fixed | ((fixed >= lo - 1e-9) & (fixed <= hi + 1e-9))
+def no_law(rule: str, found: int, per_size: PerSize, notes: list[str]) -> Analysis:
+    """The analysis when only ``found`` (< 2) sizes have a finite best rate: no law, NaN."""
+    notes = [
+        *notes,
+        f"only {found} size(s) have a finite best rate: no law can be fitted and "
+        "the rate is NaN (lower min_lr, or check the runs)",
+    ]
+    return Analysis(
+        rate=math.nan,
+        interval=NAN2,
+        rule="none" if rule == "auto" else rule,
+        reason="no rule: fewer than 2 sizes have a finite best rate",
+        exponent=math.nan,
+        exponent_interval=NAN2,
+        fitted_exponent=math.nan,
+        fitted_exponent_interval=NAN2,
+        laws=dict.fromkeys(RULES, NAN2),
+        predictions=dict.fromkeys(RULES, math.nan),
+        holdout_excess=dict.fromkeys(RULES, math.nan),
+        rule_shares=dict.fromkeys(RULES, math.nan),
+        warnings=tuple(notes),
+        **per_size._asdict(),
+    )
 
-    # hold out the largest usable size; each rule predicts it from the others
-    held, rest = idx[-1], idx[:-1]
-    x_held = np.log(rates[held])
-    rest_reps = reps[rest].T
-    sd_rest = spread(law("fit", u[rest], rest_reps, theory)[1]) if rest.size >= 2 else 0.0
 
-    def at_held(y: np.ndarray) -> np.ndarray:  # [..., 4] each rule's log-rate at the held-out size
-        return np.stack([at(law(r, u[rest], y, theory, sd_rest), u[held]) for r in RULES], -1)
-
-    init_held = float(init_losses[held])
-    excess_point = holdout_excess(x_held, curves[held], init_held, at_held(x_opt[rest]))
-    excess_reps = holdout_excess(x_held, draws[held], init_held, at_held(rest_reps))
-    excess = {r: float(e) for r, e in zip(RULES, excess_point)}
-    tie = TIE_TOLERANCE / reach(u_all, u_target) ** 2
-    ok_point = allowed(np.asarray(slope_fit))
-    if rule == "auto":
-        chosen = RULES[int(choose(excess_point, ok_point, tie))]
-        pick = choose(excess_reps, allowed(fit_reps), tie)
-    else:
-        chosen = rule
-        pick = np.full(bootstrap, RULES.index(rule))
-    rule_shares = {r: float(np.mean(pick == i)) for i, r in enumerate(RULES)}
-    a_reps = np.choose(pick, [lr[0] for lr in law_reps])
-    alpha_reps = np.choose(pick, [lr[1] for lr in law_reps])
-    if noisy:
-        interval = _pair(np.exp(percentiles(a_reps + alpha_reps * u_target, level)))
-        exponent_interval = _pair(percentiles(alpha_reps, level))
-        fitted_interval = _pair(percentiles(fit_reps, level))
-    else:
-        interval = exponent_interval = fitted_interval = nan2
-    reason = _reason(rule, chosen, excess, ok_point, tie, (lo_ok, hi_ok), float(sizes[held]))
+def choice_notes(
+    rule: str,
+    choice: Choice,
+    rule_shares: dict[str, float],
+    predictions: dict[str, float],
+    interval: tuple[float, float],
+    level: float,
+    target: float,
+) -> list[str]:
+    """The warnings about the answer: an interval wider than a decade, a choice the
+    replicates mostly did not make, rules as good on the held-out size that
+    disagree at the target beyond the interval."""
+    notes = []
     lo, hi = interval
     if math.isfinite(lo) and hi / lo > 10:
         notes.append(
             f"the target's {level:.0%} interval spans {hi / lo:.3g}x (more than a decade): "
             "use more seeds or more rates (num_lrs)"
         )
-    if rule == "auto" and rule_shares[chosen] < 0.5:
+    if rule == "auto" and rule_shares[choice.rule] < 0.5:
         most = max(rule_shares, key=rule_shares.get)
         notes.append(
-            f"the held-out size chose {chosen}, but {rule_shares[most]:.0%} of the bootstrap "
-            f"replicates chose {most}: the rule is uncertain (the interval spans both); "
-            "add seeds, or a size closer to the target"
+            f"the held-out size chose {choice.rule}, but {rule_shares[most]:.0%} of the "
+            f"bootstrap replicates chose {most}: the rule is uncertain (the interval spans "
+            "both); add seeds, or a size closer to the target"
         )
-    scored = [e for e, ok in zip(excess_point, ok_point) if ok and math.isfinite(e)]
-    best = min(scored, default=math.nan)
-    margin = DISAGREE_MARGIN * tie / TIE_TOLERANCE
-    # (a relative 1e-9: a rule equal to the chosen one up to rounding is not a rival)
-    outside = {r: not lo * (1 - 1e-9) <= p <= hi * (1 + 1e-9) for r, p in predictions.items()}
-    rivals = [
-        r for r, e, ok in zip(RULES, excess_point, ok_point)
-        if ok and math.isfinite(e) and e <= best + margin and outside[r]
-    ]  # fmt: skip
+    rivals = rival_rules(choice, predictions, interval)
     if math.isfinite(lo) and rivals:
         notes.append(
             "rules that predicted the held-out size about as well disagree at the target "
@@ -635,58 +798,50 @@ def analyse(
             + ", ".join(f"{r} {predictions[r]:.3g}" for r in rivals)
             + f"; add a size closer to the target {target:g}"
         )
-    return Analysis(
-        rate=predictions[chosen],
-        interval=interval,
-        rule=chosen,
-        reason=reason,
-        exponent=laws[chosen][1],
-        exponent_interval=exponent_interval,
-        fitted_exponent=slope_fit,
-        fitted_exponent_interval=fitted_interval,
-        laws=laws,
-        optima=optima,
-        optima_intervals=optima_intervals,
-        at_edge=at_edge,
-        predictions=predictions,
-        holdout_excess=excess,
-        rule_shares=rule_shares,
-        warnings=tuple(notes),
-    )
+    return notes
 
 
-def _reason(
-    rule: str,
-    chosen: str,
-    excess: dict[str, float],
-    allowed: np.ndarray,
-    tie: float,
-    bounds: tuple[float, float],
-    held: float,
-) -> str:
+def rival_rules(
+    choice: Choice, predictions: dict[str, float], interval: tuple[float, float]
+) -> list[str]:
+    """The allowed rules whose held-out excess is within :data:`DISAGREE_MARGIN` (once
+    projected to the target) of the lowest and whose prediction lies outside
+    ``interval``."""
+    scored = {
+        r: e for (r, e), ok in zip(choice.excess.items(), choice.allowed) if ok and math.isfinite(e)
+    }
+    best = min(scored.values(), default=math.nan)
+    margin = DISAGREE_MARGIN * choice.tie / TIE_TOLERANCE
+    # (a relative 1e-9: a rule equal to the chosen one up to rounding is not a rival)
+    lo, hi = interval[0] * (1 - 1e-9), interval[1] * (1 + 1e-9)
+    return [r for r, e in scored.items() if e <= best + margin and not lo <= predictions[r] <= hi]
+
+
+def _reason(rule: str, choice: Choice) -> str:
     """One line: the rule, why, and every rule's held-out excess."""
-    listed = ", ".join(f"{r} {_fmt(e)}" for r, e in excess.items())
-    tail = f"held-out size {held:g}, excess {listed}"
+    listed = ", ".join(f"{r} {_fmt(e)}" for r, e in choice.excess.items())
+    tail = f"held-out size {choice.held:g}, excess {listed}"
     if rule != "auto":
-        return f"{chosen}: chosen by rule={rule!r}; {tail}"
-    ruled_out = [r for r, ok in zip(RULES, allowed) if not ok]
-    scored = {r: e for r, e in excess.items() if r not in ruled_out and math.isfinite(e)}
+        return f"{choice.rule}: chosen by rule={rule!r}; {tail}"
+    ruled_out = [r for r, ok in zip(RULES, choice.allowed) if not ok]
+    scored = {r: e for r, e in choice.excess.items() if r not in ruled_out and math.isfinite(e)}
     lowest = min(scored, key=lambda r: (scored[r], PREFERENCE.index(r)), default=None)
     if lowest is None:
         why = "no rule could be scored on the held-out size"
-    elif lowest == chosen:
+    elif lowest == choice.rule:
         why = "the lowest held-out excess"
     else:
         why = (
-            f"within {tie:.2g} of the lowest held-out excess ({lowest}) and first in "
+            f"within {choice.tie:.2g} of the lowest held-out excess ({lowest}) and first in "
             "the preference order"
         )
     if ruled_out:
+        lo, hi = choice.bounds
         why += (
             f" ({' and '.join(ruled_out)} ruled out: outside the measured exponent's "
-            f"{ELIGIBLE_LEVEL:.0%} interval [{bounds[0]:.3g}, {bounds[1]:.3g}])"
+            f"{ELIGIBLE_LEVEL:.0%} interval [{lo:.3g}, {hi:.3g}])"
         )
-    return f"{chosen}: {why}; {tail}"
+    return f"{choice.rule}: {why}; {tail}"
 
 
 def _edge_note(kind: str | None, size: float, rate: float) -> str:
@@ -850,73 +1005,20 @@ class TransferResult:
           score_label: what the scores measure (axis labels).
         """
         sizes_a = _check_sizes(sizes)
-        n = sizes_a.size
-        per_size = (isinstance(rates, np.ndarray) and rates.ndim == 2) or (
-            isinstance(rates, (list, tuple)) and len(rates) > 0 and np.ndim(rates[0]) == 1
-        )
-        if per_size:
-            if len(rates) != n:
-                raise ValueError(
-                    f"rates must be one array, or one per size ({n}), got {len(rates)}"
-                )
-            rates_l = [_check_rates(r, f"rates[{i}]") for i, r in enumerate(rates)]
-        else:
-            rates_l = [_check_rates(rates, "rates")] * n
-        if isinstance(scores, np.ndarray) and scores.ndim == 3:
-            scores = list(scores)
-        if not isinstance(scores, (list, tuple)) or len(scores) != n:
-            raise ValueError(
-                f"scores must hold one [seeds, K] array per size ({n}), got {_kind(scores)}"
-            )
-        scores_l = []
-        for i, (s, r) in enumerate(zip(scores, rates_l)):
-            s = np.asarray(s, np.float64)
-            s = s[None] if s.ndim == 1 else s
-            if s.ndim != 2 or s.shape[1] != r.size or s.shape[0] < 1:
-                raise ValueError(
-                    f"scores[{i}] must have shape [seeds, {r.size}] (one score per rate), "
-                    f"got {np.shape(scores[i])}"
-                )
-            scores_l.append(s)
-        if init_losses is None:
-            init = np.full(n, np.nan)
-        else:
-            init = np.asarray(init_losses, np.float64)
-            if init.shape != (n,):
-                raise ValueError(
-                    f"init_losses must hold one loss per size ({n}), got shape {init.shape}"
-                )
-        if num_steps is None:
-            if along != "steps":
-                raise ValueError("num_steps is needed along='width' (the steps of each run)")
-            steps_each = [int(s) for s in sizes_a]
-        elif np.ndim(num_steps) == 0:
-            steps_each = [_check_steps(num_steps, "num_steps")] * n
-        else:
-            if len(num_steps) != n:
-                raise ValueError(
-                    f"num_steps must be one int or one per size ({n}), got {len(num_steps)}"
-                )
-            steps_each = [_check_steps(s, f"num_steps[{i}]") for i, s in enumerate(num_steps)]
-        order = np.argsort(sizes_a, kind="stable")
-        return cls._build(
-            sizes_a[order],
-            [rates_l[i] for i in order],
-            [scores_l[i] for i in order],
-            init[order],
-            [steps_each[i] for i in order],
-            target=target,
-            along=along,
-            flops=flops,
-            target_flops=target_flops,
-            rule=rule,
-            level=level,
-            bootstrap=bootstrap,
-            bootstrap_seed=bootstrap_seed,
+        rates_l = _check_rate_grids(rates, sizes_a.size)
+        runs = Runs(
+            sizes=sizes_a,
+            rates=rates_l,
+            scores=_check_scores(scores, rates_l),
+            init_losses=_check_init_losses(init_losses, sizes_a.size),
+            steps=_check_num_steps(num_steps, sizes_a, along),
             score_label=score_label,
             sweeps=None,
-            stacklevel=4,
         )
+        options = check_options(
+            target, along, rule, level, bootstrap, bootstrap_seed, flops, target_flops
+        )
+        return cls._build(runs, options, stacklevel=4)
 
     @classmethod
     def from_sweeps(
@@ -947,117 +1049,51 @@ class TransferResult:
         ``"steps"`` each size must be its sweep's ``num_steps``.
         """
         sizes_a = _check_sizes(sizes)
-        n = sizes_a.size
-        if not isinstance(sweeps, (list, tuple)) or len(sweeps) != n:
+        if not isinstance(sweeps, (list, tuple)) or len(sweeps) != sizes_a.size:
             raise ValueError(
-                f"sweeps must hold one SweepResult per size ({n}), got {_kind(sweeps)}"
+                f"sweeps must hold one SweepResult per size ({sizes_a.size}), got {_kind(sweeps)}"
             )
-        rates_l, scores_l, init, steps_each = [], [], np.full(n, np.nan), []
-        for i, sw in enumerate(sweeps):
-            names = tuple(getattr(sw, "names", ()))
-            if len(names) != 1:
-                raise ValueError(
-                    f"sweeps[{i}] must be a sweep over one name (the rate), got names {names}"
-                )
-            r = np.asarray(sw.grid[names[0]], np.float64)
-            s = seed_scores(sw.losses, sw.stop_step, sw.val_losses)
-            order = np.argsort(r, kind="stable")
-            rates_l.append(_check_rates(r[order], f"sweeps[{i}].grid[{names[0]!r}]"))
-            scores_l.append(s[:, order])
-            first = np.asarray(sw.losses, np.float64)[:, :, 0]
-            if np.isfinite(first).any():
-                init[i] = float(np.nanmean(first))
-            if along == "steps" and int(sw.num_steps) != sizes_a[i]:
-                raise ValueError(
-                    f"sizes[{i}] must be sweeps[{i}].num_steps ({sw.num_steps}) along='steps', "
-                    f"got {sizes_a[i]:g}"
-                )
-            steps_each.append(int(sw.num_steps))
-        labels = {sw.score_label for sw in sweeps}
-        if len(labels) == 1:
-            (label,) = labels
-        elif all(sw.val_losses is not None for sw in sweeps):
-            label = "validation loss after the last step"
-        elif all(sw.val_losses is None for sw in sweeps):
-            label = "mean training loss over the last 10% of each run's steps"
-        else:
-            label = "validation loss after the last step, else mean training loss (last 10%)"
-        order = np.argsort(sizes_a, kind="stable")
-        return cls._build(
-            sizes_a[order],
-            [rates_l[i] for i in order],
-            [scores_l[i] for i in order],
-            init[order],
-            [steps_each[i] for i in order],
-            target=target,
-            along=along,
-            flops=flops,
-            target_flops=target_flops,
-            rule=rule,
-            level=level,
-            bootstrap=bootstrap,
-            bootstrap_seed=bootstrap_seed,
-            score_label=label,
-            sweeps=tuple(sweeps[i] for i in order),
-            stacklevel=stacklevel + 2,
+        read = [_read_sweep(sw, i, float(sizes_a[i]), along) for i, sw in enumerate(sweeps)]
+        rates_l, scores_l, init, steps = (list(column) for column in zip(*read))
+        runs = Runs(
+            sizes=sizes_a,
+            rates=rates_l,
+            scores=scores_l,
+            init_losses=np.array(init, np.float64),
+            steps=steps,
+            score_label=_sweeps_label(sweeps),
+            sweeps=tuple(sweeps),
         )
+        options = check_options(
+            target, along, rule, level, bootstrap, bootstrap_seed, flops, target_flops
+        )
+        return cls._build(runs, options, stacklevel=stacklevel + 2)
 
     @classmethod
-    def _build(
-        cls,
-        sizes: np.ndarray,
-        rates: list[np.ndarray],
-        scores: list[np.ndarray],
-        init: np.ndarray,
-        steps_each: list[int],
-        *,
-        target: float,
-        along: str,
-        flops: float | None,
-        target_flops: float | None,
-        rule: str,
-        level: float,
-        bootstrap: int,
-        bootstrap_seed: int,
-        score_label: str,
-        sweeps: tuple[Any, ...] | None,
-        stacklevel: int,
-    ) -> TransferResult:
-        if along not in ALONG:
-            raise ValueError(f"along must be one of {ALONG}, got {along!r}")
-        if rule != "auto" and rule not in RULES:
-            raise ValueError(f"rule must be 'auto' or one of {RULES}, got {rule!r}")
-        if not _is_number(target) or not (math.isfinite(target) and target > 0):
-            raise ValueError(f"target must be a positive finite size, got {target!r}")
-        if not _is_number(level) or not 0 < level < 1:
-            raise ValueError(f"level must be in (0, 1), got {level!r}")
-        if (
-            isinstance(bootstrap, bool)
-            or not isinstance(bootstrap, (int, np.integer))
-            or bootstrap < 100
-        ):
-            raise ValueError(f"bootstrap must be an int >= 100, got {bootstrap!r}")
-        flops_f = _check_flops(flops, "flops")
-        target_flops_f = _check_flops(target_flops, "target_flops")
+    def _build(cls, runs: Runs, options: Options, stacklevel: int) -> TransferResult:
+        """The result of the analysis of ``runs`` (sorted by size here); its warnings
+        emitted at ``stacklevel`` (counted from here)."""
+        runs = runs.by_size()
         out = analyse(
-            sizes, rates, scores, init, float(target), along, rule, float(level),
-            int(bootstrap), np.random.default_rng(bootstrap_seed),
+            runs.sizes, runs.rates, runs.scores, runs.init_losses, options.target,
+            options.along, options.rule, options.level, options.bootstrap,
+            np.random.default_rng(options.bootstrap_seed),
         )  # fmt: skip
-        steps = sum(s.shape[0] * s.shape[1] * t for s, t in zip(scores, steps_each))
+        steps = sum(s.shape[0] * s.shape[1] * t for s, t in zip(runs.scores, runs.steps))
         res = cls(
             **out._asdict(),
-            sizes=sizes,
-            target=float(target),
-            along=along,
-            rates=tuple(rates),
-            scores=tuple(scores),
-            init_losses=init,
-            level=float(level),
-            score_label=score_label,
+            sizes=runs.sizes,
+            target=options.target,
+            along=options.along,
+            rates=tuple(runs.rates),
+            scores=tuple(runs.scores),
+            init_losses=runs.init_losses,
+            level=options.level,
+            score_label=runs.score_label,
             steps=int(steps),
-            flops=flops_f,
-            target_flops=target_flops_f,
-            sweeps=sweeps,
+            flops=options.flops,
+            target_flops=options.target_flops,
+            sweeps=runs.sweeps,
         )
         for note in res.warnings:
             warnings.warn(note, RuntimeWarning, stacklevel=stacklevel)
@@ -1105,17 +1141,16 @@ class TransferResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON; NaN and inf become ``None`` (each sweep as its ``to_dict()``)."""
-        pair = lambda p: [json_scalar(float(p[0])), json_scalar(float(p[1]))]
         return {
             "rate": json_scalar(self.rate),
-            "interval": pair(self.interval),
+            "interval": to_json(self.interval),
             "rule": self.rule,
             "reason": self.reason,
             "exponent": json_scalar(self.exponent),
-            "exponent_interval": pair(self.exponent_interval),
+            "exponent_interval": to_json(self.exponent_interval),
             "fitted_exponent": json_scalar(self.fitted_exponent),
-            "fitted_exponent_interval": pair(self.fitted_exponent_interval),
-            "laws": {r: pair(v) for r, v in self.laws.items()},
+            "fitted_exponent_interval": to_json(self.fitted_exponent_interval),
+            "laws": {r: to_json(v) for r, v in self.laws.items()},
             "sizes": to_json(self.sizes),
             "target": self.target,
             "along": self.along,
@@ -1194,15 +1229,84 @@ class TransferResult:
         return _plots.transfer_plot(self, ax)
 
 
-# ---------------------------------------------------------------- checks
+# ---------------------------------------------------------------- checked inputs
+
+
+class Runs(NamedTuple):
+    """Each size's measurements, checked (sizes in any order until :meth:`by_size`)."""
+
+    sizes: np.ndarray  # [n]
+    rates: list[np.ndarray]  # per size, [K] ascending
+    scores: list[np.ndarray]  # per size, [seeds, K]
+    init_losses: np.ndarray  # [n], NaN if unknown
+    steps: list[int]  # per size, training steps per run
+    score_label: str
+    sweeps: tuple[Any, ...] | None
+
+    def by_size(self) -> Runs:
+        """The runs sorted by size (ties in the given order)."""
+        order = np.argsort(self.sizes, kind="stable")
+        pick = lambda seq: [seq[i] for i in order]
+        return self._replace(
+            sizes=self.sizes[order],
+            rates=pick(self.rates),
+            scores=pick(self.scores),
+            init_losses=self.init_losses[order],
+            steps=pick(self.steps),
+            sweeps=None if self.sweeps is None else tuple(pick(self.sweeps)),
+        )
+
+
+class Options(NamedTuple):
+    """The analysis's settings, checked (see :meth:`TransferResult.from_curves`)."""
+
+    target: float
+    along: str
+    rule: str
+    level: float
+    bootstrap: int
+    bootstrap_seed: Any
+    flops: float
+    target_flops: float
+
+
+def check_options(
+    target: Any,
+    along: Any,
+    rule: Any,
+    level: Any,
+    bootstrap: Any,
+    bootstrap_seed: Any,
+    flops: Any,
+    target_flops: Any,
+) -> Options:
+    """The settings as :class:`Options`; a ValueError or TypeError naming a bad one."""
+    check_choice("along", along, ALONG)
+    if rule != "auto" and rule not in RULES:
+        raise ValueError(f"rule must be 'auto' or one of {RULES}, got {rule!r}")
+    check_finite("target", target)
+    if not target > 0:
+        raise ValueError(f"target must be a positive finite size, got {target!r}")
+    check_finite("level", level)
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    check_count("bootstrap", bootstrap)
+    if bootstrap < 100:
+        raise ValueError(f"bootstrap must be an int >= 100, got {bootstrap!r}")
+    return Options(
+        target=float(target),
+        along=along,
+        rule=rule,
+        level=float(level),
+        bootstrap=int(bootstrap),
+        bootstrap_seed=bootstrap_seed,
+        flops=_check_flops(flops, "flops"),
+        target_flops=_check_flops(target_flops, "target_flops"),
+    )
 
 
 def _kind(x: Any) -> str:
     return f"{len(x)} item(s)" if isinstance(x, (list, tuple)) else type(x).__name__
-
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
 
 
 def _check_sizes(sizes: Any) -> np.ndarray:
@@ -1231,15 +1335,100 @@ def _check_rates(rates: Any, name: str) -> np.ndarray:
     return r
 
 
-def _check_steps(steps: Any, name: str) -> int:
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {steps!r}")
-    return int(steps)
+def _check_rate_grids(rates: Any, n: int) -> list[np.ndarray]:
+    """``rates``: one grid for every size, or one per size (``[n, K]``)."""
+    per_size = (isinstance(rates, np.ndarray) and rates.ndim == 2) or (
+        isinstance(rates, (list, tuple)) and len(rates) > 0 and np.ndim(rates[0]) == 1
+    )
+    if not per_size:
+        return [_check_rates(rates, "rates")] * n
+    if len(rates) != n:
+        raise ValueError(f"rates must be one array, or one per size ({n}), got {len(rates)}")
+    return [_check_rates(r, f"rates[{i}]") for i, r in enumerate(rates)]
+
+
+def _check_scores(scores: Any, rates: list[np.ndarray]) -> list[np.ndarray]:
+    """``scores``: one ``[seeds, K]`` (or ``[K]``) array per size, ``[n, seeds, K]`` stacked."""
+    if isinstance(scores, np.ndarray) and scores.ndim == 3:
+        scores = list(scores)
+    if not isinstance(scores, (list, tuple)) or len(scores) != len(rates):
+        raise ValueError(
+            f"scores must hold one [seeds, K] array per size ({len(rates)}), got {_kind(scores)}"
+        )
+    out = []
+    for i, (s, r) in enumerate(zip(scores, rates)):
+        s = np.asarray(s, np.float64)
+        s = s[None] if s.ndim == 1 else s
+        if s.ndim != 2 or s.shape[1] != r.size or s.shape[0] < 1:
+            raise ValueError(
+                f"scores[{i}] must have shape [seeds, {r.size}] (one score per rate), "
+                f"got {np.shape(scores[i])}"
+            )
+        out.append(s)
+    return out
+
+
+def _check_init_losses(init_losses: Any, n: int) -> np.ndarray:
+    """``[n]`` the loss before training per size (NaN where ``None``)."""
+    if init_losses is None:
+        return np.full(n, np.nan)
+    init = np.asarray(init_losses, np.float64)
+    if init.shape != (n,):
+        raise ValueError(f"init_losses must hold one loss per size ({n}), got shape {init.shape}")
+    return init
+
+
+def _check_num_steps(num_steps: Any, sizes: np.ndarray, along: str) -> list[int]:
+    """Training steps per run, per size (along ``"steps"`` the sizes by default)."""
+    n = sizes.size
+    if num_steps is None:
+        if along != "steps":
+            raise ValueError("num_steps is needed along='width' (the steps of each run)")
+        return [int(s) for s in sizes]
+    if np.ndim(num_steps) == 0:
+        return [check_count("num_steps", num_steps, minimum=1)] * n
+    if len(num_steps) != n:
+        raise ValueError(f"num_steps must be one int or one per size ({n}), got {len(num_steps)}")
+    return [check_count(f"num_steps[{i}]", s, minimum=1) for i, s in enumerate(num_steps)]
 
 
 def _check_flops(flops: Any, name: str) -> float:
     if flops is None:
         return math.nan
-    if not _is_number(flops) or not flops >= 0:
+    check_finite(name, flops)
+    if not flops >= 0:
         raise ValueError(f"{name} must be a number >= 0 or None, got {flops!r}")
     return float(flops)
+
+
+def _read_sweep(sweep: Any, i: int, size: float, along: str) -> tuple[Any, ...]:
+    """``(rates, scores, loss before training, steps)`` of ``sweeps[i]`` (one size):
+    its rates ascending, each seed's score (:func:`lrjax._results.seed_scores`)."""
+    names = tuple(getattr(sweep, "names", ()))
+    if len(names) != 1:
+        raise ValueError(f"sweeps[{i}] must be a sweep over one name (the rate), got names {names}")
+    grid = np.asarray(sweep.grid[names[0]], np.float64)
+    order = np.argsort(grid, kind="stable")
+    rates = _check_rates(grid[order], f"sweeps[{i}].grid[{names[0]!r}]")
+    scores = seed_scores(sweep.losses, sweep.stop_step, sweep.val_losses)[:, order]
+    first = np.asarray(sweep.losses, np.float64)[:, :, 0]
+    init = float(np.nanmean(first)) if np.isfinite(first).any() else math.nan
+    if along == "steps" and int(sweep.num_steps) != size:
+        raise ValueError(
+            f"sizes[{i}] must be sweeps[{i}].num_steps ({sweep.num_steps}) along='steps', "
+            f"got {size:g}"
+        )
+    return rates, scores, init, int(sweep.num_steps)
+
+
+def _sweeps_label(sweeps: Sequence[Any]) -> str:
+    """What the scores of ``sweeps`` measure: their common label, else the rule."""
+    labels = {sw.score_label for sw in sweeps}
+    if len(labels) == 1:
+        return labels.pop()
+    validated = {sw.val_losses is not None for sw in sweeps}
+    if validated == {True}:
+        return "validation loss after the last step"
+    if validated == {False}:
+        return "mean training loss over the last 10% of each run's steps"
+    return "validation loss after the last step, else mean training loss (last 10%)"
