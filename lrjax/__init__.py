@@ -57,8 +57,16 @@ from lrjax import data
 from lrjax._flax_losses import from_linen, from_nnx
 from lrjax._lr_find import lr_find
 from lrjax._range_test import range_test
-from lrjax._results import RampResult, RangeTestResult, SweepResult, Thresholds, TuneResult
+from lrjax._results import (
+    RampResult,
+    RangeTestResult,
+    SweepResult,
+    Thresholds,
+    TransferResult,
+    TuneResult,
+)
 from lrjax._sweep import sweep
+from lrjax._transfer import transfer
 from lrjax._tune import tune
 
 # --- start-up: the persistent compilation cache (lrjax/_compile_cache.py) ---
@@ -78,6 +86,7 @@ __all__ = [
     "Schedule",
     "SweepResult",
     "Thresholds",
+    "TransferResult",
     "TuneResult",
     "adabound",
     "add",
@@ -122,6 +131,7 @@ __all__ = [
     "schedules",
     "step_decay",
     "sweep",
+    "transfer",
     "transforms",
     "tune",
     "warmup",

@@ -30,8 +30,9 @@ from lrjax._engine._kernel import (
     train_copies,
 )
 from lrjax._engine._memory import per_copy_bytes, program_bytes
+from lrjax._engine._models import is_model_object, make_model, random_args
 from lrjax._engine._placement import Placement, to_host
-from lrjax._engine._prepare import Prepared, prepare
+from lrjax._engine._prepare import Prepared, prepare, prepare_data, step_flops
 from lrjax._engine._progress import ProgressBar, progress_enabled
 from lrjax._engine._runner import (
     EngineResult,

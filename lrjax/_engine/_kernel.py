@@ -144,12 +144,32 @@ def nan_where(cond: jax.Array, tree: Any) -> Any:
 # --------------------------------------------------------------- one copy
 
 
+def optimizer(h: Any, step: Any, spec: Spec) -> optax.GradientTransformation:
+    """A copy's optimizer (``spec.make_tx(h, step)``), handed the parameters as the
+    user's own training loop would hand them (:meth:`Behaviour.optimizer_params`:
+    an NNX model's state as a nested dict, an Equinox model's filtered module),
+    so transforms that read parameter paths or shapes work; its updates come
+    back in the engine's form."""
+    tx = spec.make_tx(h, step)
+    b = spec.behaviour
+
+    def init(params):
+        return tx.init(b.optimizer_params(params))
+
+    def update(grads, state, params=None):
+        view = None if params is None else b.optimizer_params(params)
+        updates, state = tx.update(b.optimizer_params(grads), state, view)
+        return b.from_optimizer(updates), state
+
+    return optax.GradientTransformation(init, update)
+
+
 def _init(h, params, state, key, spec: Spec) -> Carry:
     dtype = float_dtype()
     key = jax.random.wrap_key_data(key)
     return Carry(
         params=params,
-        opt_state=spec.make_tx(h, jnp.int32(0)).init(params),
+        opt_state=optimizer(h, jnp.int32(0), spec).init(params),
         state=spec.behaviour.seed(state, key),
         ema=jnp.zeros((), dtype),
         best=jnp.asarray(jnp.inf, dtype),
@@ -176,7 +196,7 @@ def _step(c: Carry, t, batch, h, key, factor, spec: Spec):
     over = jnp.where(best >= 0, smooth > factor * best, smooth - best > (factor - 1) * -best)
     bad = ~jnp.isfinite(loss) | ~jnp.isfinite(smooth) | over
     stopped = c.stopped | bad
-    updates, opt_state = spec.make_tx(h, t).update(grads, c.opt_state, c.params)
+    updates, opt_state = optimizer(h, t, spec).update(grads, c.opt_state, c.params)
     new = Carry(
         params=optax.apply_updates(c.params, updates),
         opt_state=opt_state,

@@ -9,6 +9,7 @@ PRNG key. Errors name the argument and say what to do, in one line.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -237,6 +238,34 @@ def check_model(model: Model, seeded: bool, example: Any, val: Any) -> StepFacts
     return facts
 
 
+def prepare_data(batches: Any, val_batches: Any = None) -> tuple[BatchSource, Any]:
+    """The training batches as a :class:`BatchSource` and the evaluation batches as
+    host arrays: read once, for several :func:`prepare` calls (``data=``) that
+    train on the same batches (a stream's batches are kept as they are read)."""
+    return BatchSource(batches), prepare_val(val_batches)
+
+
+@functools.partial(jax.jit, static_argnames=("behaviour",))
+def _loss_and_grad(params: Any, state: Any, batch: Any, *, behaviour: Any) -> Any:
+    """One copy's loss and its gradient on one batch (what :func:`step_flops` counts)."""
+    loss = lambda p: behaviour.loss(p, state, batch, jax.random.key(0))[0]
+    return jax.value_and_grad(loss)(params)
+
+
+def step_flops(prepared: Prepared) -> float:
+    """XLA's count of the floating-point operations of one training step of one
+    copy on one batch: the loss and its gradient (the optimizer's update, a few
+    operations per parameter, left out). From the lowered program's cost
+    analysis: nothing is compiled or run."""
+    model, seeded = prepared.model, prepared.seeded
+    one = (lambda t: jax.tree.map(lambda x: x[0], t)) if seeded else (lambda t: t)
+    shape = lambda t: jax.tree.map(lambda x: jax.ShapeDtypeStruct(jnp.shape(x), x.dtype), t)
+    args = (shape(one(model.params)), shape(one(model.state)), prepared.source.example)
+    cost = _loss_and_grad.lower(*args, behaviour=model.behaviour).cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return float((cost or {}).get("flops", math.nan))
+
+
 def prepare(
     loss_fn: Callable[..., Any],
     params: Any,
@@ -251,12 +280,15 @@ def prepare(
     key: Any = None,
     trainable: Any = None,
     models: Any = None,
+    data: tuple[BatchSource, Any] | None = None,
 ) -> Prepared:
     """Checks the user's model, data and randomness; see :class:`Prepared`.
 
     ``models``: instead of ``params`` / ``init_fn``, one ``(model, state)`` per
     seed (``state`` ``None`` without one), built by the front (each seed's
     initialisation of a model object); ``seeds`` is then their number.
+    ``data``: ``(source, val)`` from :func:`prepare_data`, instead of
+    ``batches`` and ``val_batches`` (runs that share one stream).
     """
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable (params, batch) -> scalar, got {loss_fn!r}")
@@ -270,7 +302,6 @@ def prepare(
         loss_fn, params, init_fn, seeds, state=state, eval_fn=eval_fn, has_aux=has_aux,
         trainable=trainable, models=models,
     )  # fmt: skip
-    source = BatchSource(batches)
-    val = prepare_val(val_batches)
+    source, val = prepare_data(batches, val_batches) if data is None else data
     facts = check_model(model, seeded, source.example, val)
     return Prepared(model, seeded, int(seeds), source, val, raw_key, facts)

@@ -31,5 +31,5 @@ from lrjax._results._sweep import (
     summarize_values,
     to_json,
 )
-from lrjax._results._transfer import TransferResult
+from lrjax._results._transfer import TransferResult, check_options, check_sizes
 from lrjax._results._tune import TuneHistory, TuneResult

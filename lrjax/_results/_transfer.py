@@ -1004,7 +1004,7 @@ class TransferResult:
           bootstrap_seed: seeds the bootstrap's NumPy generator.
           score_label: what the scores measure (axis labels).
         """
-        sizes_a = _check_sizes(sizes)
+        sizes_a = check_sizes(sizes)
         rates_l = _check_rate_grids(rates, sizes_a.size)
         runs = Runs(
             sizes=sizes_a,
@@ -1048,7 +1048,7 @@ class TransferResult:
         of this method). Other arguments as :meth:`from_curves`; along
         ``"steps"`` each size must be its sweep's ``num_steps``.
         """
-        sizes_a = _check_sizes(sizes)
+        sizes_a = check_sizes(sizes)
         if not isinstance(sweeps, (list, tuple)) or len(sweeps) != sizes_a.size:
             raise ValueError(
                 f"sweeps must hold one SweepResult per size ({sizes_a.size}), got {_kind(sweeps)}"
@@ -1309,7 +1309,8 @@ def _kind(x: Any) -> str:
     return f"{len(x)} item(s)" if isinstance(x, (list, tuple)) else type(x).__name__
 
 
-def _check_sizes(sizes: Any) -> np.ndarray:
+def check_sizes(sizes: Any) -> np.ndarray:
+    """``sizes`` as a float array: at least 3, positive, finite and distinct."""
     try:
         s = np.asarray(sizes, np.float64)
     except (TypeError, ValueError):

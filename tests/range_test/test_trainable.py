@@ -118,3 +118,44 @@ def test_trainable_bad_inputs():
     with pytest.raises(ValueError, match="selects no"):
         lrjax.range_test(nnx_loss, Net(nnx.Rngs(0)), (x, y), trainable=nnx.PathContains("nope"),
                          num_lrs=2, num_steps=2)  # fmt: skip
+
+
+def _as_state(like, pure):
+    """``pure`` (a nested dict) back into the ``nnx.State`` ``like``'s structure."""
+    state = jax.tree.map(lambda x: x, like)
+    nnx.replace_by_pure_dict(state, pure)
+    return state
+
+
+def test_optimizers_see_the_parameters_as_the_users_loop_hands_them():
+    """A transform that reads parameter paths (``scale_by_layer``'s regexes) sees
+    an NNX model's state as a nested dict of its paths and an Equinox model's
+    filtered module, as hand-written loops give them: the numbers equal such a
+    loop's, and a pattern naming a layer applies to that layer only."""
+    rates = {"head": 0.0, "body": 1.0}  # the head frozen by a zero multiplier
+    tx = lambda lr: optax.chain(optax.sgd(lr), lrjax.scale_by_layer(rates))
+    r = lrjax.range_test(nnx_loss, Net(nnx.Rngs(0)), data(), tx, min_lr=0.01, max_lr=0.1,
+                         num_lrs=2, num_steps=T, return_params=True, progress=False)  # fmt: skip
+    graphdef, params, rest = nnx.split(Net(nnx.Rngs(0)), nnx.Param, ...)
+    for k, rate in enumerate(r.lrs):
+        opt, p = tx(rate), nnx.to_pure_dict(nnx.state(Net(nnx.Rngs(0)), nnx.Param))
+        state = opt.init(p)
+        for t in range(T):
+            batch = jax.tree.map(lambda a, t=t: a[t], data())
+            merged = lambda q: nnx_loss(nnx.merge(graphdef, _as_state(params, q), rest), batch)
+            loss, g = jax.value_and_grad(merged)(p)
+            u, state = opt.update(g, state, p)
+            p = optax.apply_updates(p, u)
+            np.testing.assert_allclose(r.losses[0, k, t], float(loss), rtol=1e-4, atol=1e-7)
+        head = np.asarray(r.params["head"]["kernel"][...])[0, k]
+        np.testing.assert_array_equal(head, np.asarray(params["head"]["kernel"][...]))
+        assert not np.allclose(np.asarray(r.params["body"]["kernel"][...])[0, k],
+                               np.asarray(params["body"]["kernel"][...]))  # fmt: skip
+
+    model = eqx.nn.MLP(4, 1, 8, depth=1, key=jax.random.PRNGKey(1))
+    eqx_tx = lambda lr: optax.chain(optax.sgd(lr), lrjax.scale_by_layer({r"layers/1": 0.0}))
+    loss_fn = lambda m, b: jnp.mean((jax.vmap(m)(b[0]) - b[1]) ** 2)
+    r = lrjax.range_test(loss_fn, model, data(), eqx_tx, min_lr=0.01, max_lr=0.1, num_lrs=2,
+                         num_steps=T, return_params=True, progress=False)  # fmt: skip
+    np.testing.assert_array_equal(r.params.layers[1].weight[0, 1], model.layers[1].weight)
+    assert not np.allclose(r.params.layers[0].weight[0, 1], model.layers[0].weight)

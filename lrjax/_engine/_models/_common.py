@@ -56,6 +56,15 @@ class Behaviour(Protocol):
     def trained(self, params: Any) -> Any:
         """The trained arrays, in a form whose leaves can be checked."""
 
+    def optimizer_params(self, params: Any) -> Any:
+        """The trained arrays as the optimizer sees them: the tree (and paths) a
+        training loop written with this framework hands ``tx.init`` and
+        ``tx.update``, so transforms that read paths or shapes
+        (``scale_by_layer``, ``scale_by_mup``, ``optax.masked``) work."""
+
+    def from_optimizer(self, tree: Any) -> Any:
+        """The inverse of :meth:`optimizer_params` (the optimizer's updates back)."""
+
 
 class Model(NamedTuple):
     """A model in the engine's form: trained ``params``, carried ``state``
@@ -143,6 +152,12 @@ class AsGiven:
 
     def trained(self, params: Any) -> Any:
         return params
+
+    def optimizer_params(self, params: Any) -> Any:
+        return params
+
+    def from_optimizer(self, tree: Any) -> Any:
+        return tree
 
     def seed(self, state: Any, key: Any) -> Any:
         return state

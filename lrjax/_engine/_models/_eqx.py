@@ -54,6 +54,14 @@ class Eqx:
         """The filtered module holding only the trained arrays (``None`` elsewhere)."""
         return jax.tree.unflatten(self.params_def, params)
 
+    def optimizer_params(self, params: Any) -> Any:
+        """The filtered module (``eqx.filter(model, trainable)``, as Equinox's own
+        loops hand the optimizer)."""
+        return self.trained(params)
+
+    def from_optimizer(self, tree: Any) -> Any:
+        return jax.tree.leaves(tree)
+
     def user_params(self, params: Any) -> Any:
         """The user's module class with the given arrays (any leading axes: the
         arrays not trained are broadcast to them, so every array of a result has

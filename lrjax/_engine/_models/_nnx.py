@@ -48,6 +48,10 @@ class Nnx:
     loss_random: tuple[str, ...] = ()
     eval_random: tuple[str, ...] = ()
     selected: Any = dataclasses.field(compare=False, default=None)  # the NNX filter trained
+    # the trained state as a plain nested dict (the optimizer's view), and where
+    # each of its leaves sits in the carried list
+    pure_def: Any = dataclasses.field(compare=False, default=None)
+    pure_order: tuple[int, ...] = dataclasses.field(compare=False, default=())
 
     stateful: ClassVar[bool] = False
     first_arg: ClassVar[str] = "model"
@@ -62,6 +66,17 @@ class Nnx:
 
     def trained(self, params: Any) -> Any:
         return self.user_params(params)
+
+    def optimizer_params(self, params: Any) -> Any:
+        """The trained state as a plain nested dict of arrays (``nnx.State``'s
+        paths, without ``nnx.Variable`` nodes): as ``nnx.Optimizer`` hands it."""
+        return jax.tree.unflatten(self.pure_def, [params[i] for i in self.pure_order])
+
+    def from_optimizer(self, tree: Any) -> Any:
+        out = [None] * len(self.pure_order)
+        for i, leaf in zip(self.pure_order, jax.tree.leaves(tree)):
+            out[i] = leaf
+        return out
 
     def _merge(self, graphdef, params, state):
         from flax import nnx
@@ -130,8 +145,11 @@ def make(loss_fn, params, *, state, eval_fn, has_aux, randomness, trainable) -> 
     p_leaves, p_def = jax.tree.flatten(trained)
     s_leaves, s_def = jax.tree.flatten(rest)
     structure = StructureKey((graphdef, eval_graphdef, p_def, s_def, selected))
+    # each carried leaf's index, read back in the plain dict's order
+    indexed = nnx.to_pure_dict(jax.tree.unflatten(p_def, list(range(len(p_leaves)))))
     behaviour = Nnx(loss_fn, eval_fn, has_aux, graphdef, eval_graphdef, p_def, s_def,
-                    tuple(key_leaves), structure, *randomness, selected)  # fmt: skip
+                    tuple(key_leaves), structure, *randomness, selected,
+                    jax.tree.structure(indexed), tuple(jax.tree.leaves(indexed)))  # fmt: skip
     return Model(p_leaves, s_leaves, behaviour)
 
 
