@@ -178,12 +178,18 @@ def test_narrow_equals_the_rule_written_out(seed):
         assert 1e-6 <= got[0] < got[1] <= 10.0
 
 
+def rounds_of(method: str) -> int:
+    """The rounds the tests run a method over: ``R``, or the method's fixed number."""
+    return _search.METHODS[method].fixed_rounds or R
+
+
 def reference(method, X, Y, key, cooldown=0, rate_test=True):
     """The search, one member and one step at a time (``cooldown``: probe steps;
     ``rate_test``: narrow ``learning_rate`` first).
 
     Returns per round ``(values, scores, parents, active)``, and the final members.
     """
+    R, L = rounds_of(method), T // rounds_of(method)
     dims = list(SPACE.values())
     if rate_test:
         dims[0] = ("log", *ref_rate_test(X, Y)[0])
@@ -228,6 +234,8 @@ def reference(method, X, Y, key, cooldown=0, rate_test=True):
         if r == R - 1:
             break
         rank_key = lambda i: (np.inf if np.isnan(scores[i]) else scores[i], i)
+        if method == "random":  # one round: nothing changes between rounds
+            raise AssertionError("random search has one round")
         if method == "pbt":
             order = sorted(range(P), key=rank_key)
             q = P // 4
@@ -250,12 +258,16 @@ def reference(method, X, Y, key, cooldown=0, rate_test=True):
     return history, members
 
 
-@pytest.mark.parametrize(
-    ("method", "cooldown", "rate_test"),
-    [("pbt", 0, True), ("pbt", 4, True), ("halving", 0, True), ("halving", 4, True),
-     ("pbt", 0, False), ("halving", 4, False)],
-)  # fmt: skip
+REFERENCE_CASES = [
+    ("pbt", 0, True), ("pbt", 4, True), ("halving", 0, True), ("halving", 4, True),
+    ("pbt", 0, False), ("halving", 4, False), ("random", 0, True), ("random", 0, False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("method", "cooldown", "rate_test"), REFERENCE_CASES)
 def test_equals_brute_force_reference(method, cooldown, rate_test):
+    assert {m for m, _, _ in REFERENCE_CASES} == set(_search.METHODS)  # every registered method
+    R = rounds_of(method)
     X, Y = linreg_data()
     # a key whose draws take every branch checked below, without a near tie for the best
     key = jax.random.PRNGKey(4)
@@ -265,7 +277,7 @@ def test_equals_brute_force_reference(method, cooldown, rate_test):
         rate=None if rate_test else False,
     )  # fmt: skip
     history, members = reference(method, X, Y, key, cooldown, rate_test)
-    search = _search.search_steps(_search.METHODS[method], P, R, T, cooldown)
+    search = _search.search_steps(_search.METHODS[method], P, R, T, cooldown if R > 1 else 0)
     if rate_test:
         (low, high), scores = ref_rate_test(X, Y)
         assert res.rate == "learning_rate"
@@ -310,9 +322,11 @@ def test_equals_brute_force_reference(method, cooldown, rate_test):
         coins = [np.asarray(x.coin)[h.parents[i + 1] != np.arange(P)] for i, x in enumerate(d)]
         assert (np.concatenate(moved) < 0.25).any() and (np.concatenate(moved) >= 0.25).any()
         assert (np.concatenate(coins) < 0.5).any() and (np.concatenate(coins) >= 0.5).any()
-    else:
+    elif method == "halving":
         assert h.active.sum(axis=1).tolist() == [8, 4, 2]
         assert np.isnan(h.scores[2][~h.active[2]]).all()
+    else:  # random search: every member trained the whole run, in one round
+        assert h.active.tolist() == [[True] * P] and h.scores.shape == (1, P)
 
 
 @pytest.mark.parametrize("cooldown", [0, 3])
@@ -412,10 +426,10 @@ def _count_compiles(fn, name="search_whole"):
     return count_compiles(fn, name)
 
 
-@pytest.mark.parametrize("method", ["pbt", "halving"])
+@pytest.mark.parametrize("method", sorted(_search.METHODS))
 def test_other_ranges_and_key_compile_nothing(method):
     X, Y = linreg_data()
-    kw = dict(population=P, num_steps=T, rounds=R, method=method)
+    kw = dict(population=P, num_steps=T, rounds=rounds_of(method), method=method)
     runs = []
     run = lambda space, key: runs.append(
         lrjax.tune(linreg_loss, jnp.zeros(3), (X, Y), make_sgd, space, key=key, **kw)
@@ -456,17 +470,19 @@ def make_sgd_lr(learning_rate):
     return optax.sgd(learning_rate)
 
 
-@pytest.mark.parametrize("method", ["pbt", "halving"])
+@pytest.mark.parametrize("method", sorted(_search.METHODS))
 @pytest.mark.parametrize("source", ["streamed", "callable"])
 def test_streamed_and_callable_batches_equal_stacked(source, method):
     """Same numbers whatever the data source, the cooldown probe's batches included."""
     X, Y = linreg_data()
-    kw = dict(population=4, num_steps=T, rounds=R, key=jax.random.PRNGKey(1), method=method)
+    kw = dict(population=4, num_steps=T, rounds=rounds_of(method), key=jax.random.PRNGKey(1),
+              method=method)  # fmt: skip
     stacked = lrjax.tune(linreg_loss, jnp.zeros(3), (X, Y), make_sgd, SPACE, **kw)
     Xj, Yj = jnp.asarray(X), jnp.asarray(Y)
     batches = [(X[t], Y[t]) for t in range(T)] if source == "streamed" else lambda t: (Xj[t], Yj[t])
     listed = lrjax.tune(linreg_loss, jnp.zeros(3), batches, make_sgd, SPACE, **kw)
-    assert stacked.score_label.endswith("but the last, after a 2-step cooldown probe")
+    if method != "random":  # one round: no probe
+        assert stacked.score_label.endswith("but the last, after a 2-step cooldown probe")
     # the rate test read the stream's first batches; the search read them again
     assert stacked.rate_test is not None and listed.rate_range == stacked.rate_range
     np.testing.assert_allclose(listed.rate_test.losses, stacked.rate_test.losses, rtol=1e-6)

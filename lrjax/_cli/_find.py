@@ -82,7 +82,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--out {args.out!r}: folder {folder!r} does not exist")
 
 
-def _check_out_format(out: str) -> None:
+def check_out_format(out: str) -> None:
     from lrjax.plotting import image_formats
 
     try:
@@ -108,7 +108,8 @@ def _split(X: np.ndarray, y: np.ndarray, n_val: int, seed: int = 0):
     return X[train], y[train], X[val], y[val]
 
 
-def _load(args: argparse.Namespace):
+def load_data(args: argparse.Namespace):
+    """``(X, y, name)``: ``--data`` or the embedded digits (a UsageError if neither loads)."""
     from lrjax import data
 
     if args.data:
@@ -202,10 +203,10 @@ def run_find(args: argparse.Namespace) -> int:
     with watch_compiles() as compiles:
         with phases.phase("imports"):
             _check_args(args)
-            _check_out_format(args.out)  # imports matplotlib's canvas, which the plot needs
+            check_out_format(args.out)  # imports matplotlib's canvas, which the plot needs
             optimizer = optimizer_by_name(args.optimizer)
         with phases.phase("data"):
-            X, y, name = _load(args)
+            X, y, name = load_data(args)
             params, init_fn, batches, val, sizes = _setup(args, X, y)
         start = time.perf_counter()
         result = _range_test(args, params, init_fn, batches, val, optimizer)
@@ -222,6 +223,23 @@ def run_find(args: argparse.Namespace) -> int:
     return 0
 
 
+def hold_out(X: np.ndarray, y: np.ndarray, fraction: float):
+    """``(X_train, y_train, val_batches)``: a fixed random ``fraction`` of the rows held
+    out as equal batches of up to 128 (the tail that does not fit left out), on
+    the device; ``val_batches`` is ``None`` for ``fraction == 0``."""
+    import jax
+
+    if fraction == 0:
+        return X, y, None
+    X, y, Xv, yv = _split(X, y, round(fraction * len(X)))
+    if len(Xv) == 0 or len(X) == 0:
+        raise UsageError(f"--val-fraction {fraction} leaves no data on one side")
+    n = -(-len(Xv) // 128)
+    size = len(Xv) // n
+    val = (Xv[: n * size].reshape(n, size, -1), yv[: n * size].reshape(n, size))
+    return X, y, jax.device_put(val)  # device_put: nothing compiled
+
+
 def _setup(args: argparse.Namespace, X: np.ndarray, y: np.ndarray):
     """``(params, init_fn, batches, val_batches, sizes)`` of the demo MLP, on the
     device, nothing compiled. Parallel runs hold out ``--val-fraction`` of the
@@ -232,13 +250,8 @@ def _setup(args: argparse.Namespace, X: np.ndarray, y: np.ndarray):
 
     sizes = data.mlp_sizes(X, y)
     val = None
-    if args.mode == "parallel" and args.val_fraction > 0:
-        X, y, Xv, yv = _split(X, y, _held_out(args, len(X)))
-        if len(Xv) == 0 or len(X) == 0:
-            raise UsageError(f"--val-fraction {args.val_fraction} leaves no data on one side")
-        n = -(-len(Xv) // 128)  # equal batches (the tail that does not fit is left out)
-        size = len(Xv) // n
-        val = jax.device_put((Xv[: n * size].reshape(n, size, -1), yv[: n * size].reshape(n, size)))
+    if args.mode == "parallel":
+        X, y, val = hold_out(X, y, args.val_fraction)
     if args.seeds > 1:  # one compiled program draws every seed's initialisation
         params, init_fn = None, jax.jit(functools.partial(data.init_mlp, sizes=sizes))
     else:  # NumPy: nothing to compile
@@ -339,6 +352,6 @@ def _print_fastai(args: argparse.Namespace, result: Any) -> None:
 def compute(args: argparse.Namespace) -> Any:
     """The range-test result ``lrjax find`` computes for parsed ``args`` (no output)."""
     _check_args(args)
-    X, y, _ = _load(args)
+    X, y, _ = load_data(args)
     params, init_fn, batches, val, _ = _setup(args, X, y)
     return _range_test(args, params, init_fn, batches, val, optimizer_by_name(args.optimizer))

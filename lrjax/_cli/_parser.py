@@ -1,4 +1,4 @@
-"""The ``lrjax`` argument parser: ``find``, ``plot`` and ``list``."""
+"""The ``lrjax`` argument parser: ``find``, ``transfer``, ``plot`` and ``list``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 from lrjax._cli._errors import HelpFormatter, Parser
 from lrjax._cli._find import run_find
 from lrjax._cli._schedules import cmd_list, cmd_plot
+from lrjax._cli._transfer import run_transfer
 
 
 def _add_cache_flag(parser: argparse.ArgumentParser) -> None:
@@ -51,7 +52,7 @@ class _Version(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``lrjax`` argument parser (``find``, ``plot``, ``list``)."""
+    """The ``lrjax`` argument parser (``find``, ``transfer``, ``plot``, ``list``)."""
     parser = Parser(
         prog="lrjax",
         description="Learning-rate schedules, adaptive rates and a parallel range test for JAX.",
@@ -60,8 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version", action=_Version, help="print the versions of lrjax, jax and optax and exit"
     )
-    sub = parser.add_subparsers(dest="command", metavar="{find,plot,list}", parser_class=Parser)
+    sub = parser.add_subparsers(
+        dest="command", metavar="{find,transfer,plot,list}", parser_class=Parser
+    )
     _add_find(sub)
+    _add_transfer(sub)
     _add_plot(sub)
     lst = sub.add_parser("list", help="list the schedule catalogue", formatter_class=HelpFormatter)
     lst.set_defaults(func=cmd_list)
@@ -129,6 +133,34 @@ def _add_find(sub: Any) -> None:
     )
     _add_cache_flag(find)
     find.set_defaults(func=run_find)
+
+
+def _add_transfer(sub: Any) -> None:
+    """``lrjax transfer``: the demo MLP at several widths, the rate at a wider one."""
+    p = sub.add_parser(
+        "transfer",
+        help="predict the best rate for a width not trained, from small widths (lrjax.transfer)",
+        description="Trains the demo MLP (one hidden layer) at several widths, each with many "
+        "rates and seeds side by side, and predicts the best rate at --target.",
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("--data", help="an .npz file with arrays X and y (default: the digits)")
+    p.add_argument("--optimizer", default="adam", help="adam, sgd, momentum, adamw, rmsprop")
+    p.add_argument("--widths", default="16,32,64,128", help="the small widths trained")
+    p.add_argument("--target", type=int, default=1024, help="the width to predict the rate at")
+    p.add_argument("--steps", type=int, default=200, help="training steps per run")
+    p.add_argument("--min-lr", type=float, default=1e-5, help="smallest rate")
+    p.add_argument("--max-lr", type=float, default=10.0, help="largest rate")
+    p.add_argument("--num-lrs", type=int, default=16, help="rates per width")
+    p.add_argument("--seeds", type=int, default=2, help="initialisations per rate and width")
+    p.add_argument(
+        "--val-fraction", type=float, default=0.2,
+        help="share of the data held out to score each run (0: the training loss)",
+    )  # fmt: skip
+    p.add_argument("--out", default="transfer.png", help="where to write the plot")
+    p.add_argument("--no-progress", action="store_true", help="no progress report")
+    _add_cache_flag(p)
+    p.set_defaults(func=run_transfer)
 
 
 def _add_plot(sub: Any) -> None:

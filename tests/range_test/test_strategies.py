@@ -251,3 +251,56 @@ MESH_SCRIPT = textwrap.dedent(
 def test_strategies_agree_on_a_mesh():
     out = run_on_host_devices(MESH_SCRIPT, devices=4)
     assert out.startswith("ok")
+
+
+# ---------------------------------------------------------------------- tune
+
+STRATEGIES = ("scan", "blocks", "sequential")
+
+
+def assert_same_search(a, b, what):
+    """Two searches: the same members kept, trained to the same numbers."""
+    np.testing.assert_array_equal(a.history.active, b.history.active, what)
+    np.testing.assert_array_equal(a.history.parents, b.history.parents, what)
+    for name in a.names:
+        close(a.history.values[name], b.history.values[name], f"{what}: {name}")
+    close(a.losses, b.losses, what)
+    close(a.history.scores, b.history.scores, what)
+    assert a.best_index == b.best_index and a.best.keys() == b.best.keys(), what
+    for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
+        close(x, y, f"{what}: params")
+
+
+@pytest.mark.parametrize("method", ["halving", "pbt", "random"])
+def test_tune_gives_the_same_search_with_every_strategy(method):
+    """Rates well inside the stable range, so that ranks are decided by more than
+    rounding: each strategy keeps the same members, trains them alike."""
+    loss_fn, params, batches = mlp_problem(24)
+    plain = lambda p, b: loss_fn(p, b)[0]
+    space = {"lr": ("log", 1e-3, 0.05), "momentum": [0.0, 0.5, 0.9]}
+    make = lambda lr, momentum: optax.sgd(lr, momentum=momentum)
+    val = (batches[0][:2], batches[1][:2])
+    kw = dict(population=8, num_steps=24, method=method, progress=False, rate=False,
+              rounds=None if method == "random" else 3, val_batches=val)  # fmt: skip
+    runs = {s: lrjax.tune(plain, params, batches, make, space, strategy=s, **kw)
+            for s in STRATEGIES}  # fmt: skip
+    for s, r in runs.items():
+        assert r.strategy == s
+        if s != "scan":
+            assert_same_search(runs["scan"], r, f"{method}, {s}")
+
+
+def test_tune_strategies_agree_on_streamed_batches_and_an_nnx_cnn():
+    """BatchNorm statistics and Dropout streams carried through host-driven rounds,
+    the rate test and the cooldown probe included; batches read from a stream."""
+    model = SmallCNN(nnx.Rngs(0))
+    x, y = cnn_data(12)
+    stream = lambda: ((x[t], y[t]) for t in range(12))
+    space = {"learning_rate": ("log", 1e-3, 3e-2)}
+    kw = dict(population=4, num_steps=12, rounds=2, progress=False, cooldown_steps=2)
+    scan = lrjax.tune(cnn_loss, model, (x, y), optax.adam, space, strategy="scan", **kw)
+    for s in ("blocks", "sequential"):
+        got = lrjax.tune(cnn_loss, model, stream(), optax.adam, space, strategy=s, **kw)
+        assert_same_search(scan, got, s)
+        close(scan.rate_test.scores, got.rate_test.scores, s)
+        assert scan.rate_range == pytest.approx(got.rate_range, rel=1e-5)
