@@ -33,6 +33,7 @@ out=${LRJAX_MIN_OUT:-benchmarks/results/min_versions.txt}
 venv=${LRJAX_MIN_VENV:-/tmp/lrjax-min-venv}
 base_python=${LRJAX_MIN_PYTHON:-python3}
 read -r -a base <<< "${LRJAX_MIN_PYTEST:--q -n 2}"
+command="python -m pytest ${base[*]}${*:+ $*}"
 log="${out%.txt}.log"
 mkdir -p "$(dirname "$out")"
 work=$(mktemp -d)
@@ -109,10 +110,11 @@ def release(version):  # "2.0" -> (2,), "2.0.0" -> (2,), "2.13.0+cpu" -> (2, 13)
     return tuple(parts)
 
 
-bad = 0
+bad, pinned = 0, set()
 print(f"{'package':<26} {'floor':>10} {'installed':>12}")
 for line in open(sys.argv[1]):
     package, floor = line.strip().split("==")
+    pinned.add(package)
     try:
         installed = metadata.version(package)
     except metadata.PackageNotFoundError:
@@ -123,7 +125,7 @@ for line in open(sys.argv[1]):
 others = ["scipy", "ml_dtypes", "chex", "orbax-checkpoint", "orbax-export", "jaxtyping",
           "mkdocstrings-python", "treescope"]
 found = []
-for package in others:
+for package in (p for p in others if p not in pinned):
     try:
         found.append(f"{package} {metadata.version(package)}")
     except metadata.PackageNotFoundError:
@@ -136,7 +138,7 @@ versions_rc=$?
 check_rc=$?
 where=$(cd /tmp && "$py" -c "import lrjax, os; print(os.path.dirname(lrjax.__file__))" 2>&1)
 
-echo "== python -m pytest ${base[*]} $*  -> $log"
+echo "== $command  -> $log"
 start=$(date +%s)
 if [ "$install_rc" -eq 0 ]; then
   "$py" -m pytest "${base[@]}" "$@" > "$log" 2>&1
@@ -149,10 +151,10 @@ seconds=$(($(date +%s) - start))
 
 model=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 {
-  echo "# benchmarks/min_versions.sh $*  ($(date -u '+%Y-%m-%d %H:%M UTC'))"
+  echo "# benchmarks/min_versions.sh${*:+ $*}  ($(date -u '+%Y-%m-%d %H:%M UTC'))"
   echo "# host: $(uname -srm), $model, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "# $("$py" --version 2>&1), a fresh venv; lrjax imported from ${where/#$root/<repo>}"
-  echo "# command: python -m pytest ${base[*]} $*"
+  echo "# command: $command"
   echo
   echo "## the floors pyproject.toml declares, and what is installed"
   cat "$work/versions.txt"
