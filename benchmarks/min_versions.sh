@@ -137,6 +137,9 @@ versions_rc=$?
 "$py" -m pip check > "$work/check.txt" 2>&1
 check_rc=$?
 where=$(cd /tmp && "$py" -c "import lrjax, os; print(os.path.dirname(lrjax.__file__))" 2>&1)
+versions=$("$py" -c "import sys, jax, jaxlib, optax, numpy; print(f'python {sys.version.split()[0]}, \
+jax {jax.__version__}, jaxlib {jaxlib.__version__}, optax {optax.__version__}, \
+numpy {numpy.__version__}')" 2>&1 | tail -1)
 
 echo "== $command  -> $log"
 start=$(date +%s)
@@ -153,7 +156,7 @@ model=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 {
   echo "# benchmarks/min_versions.sh${*:+ $*}  ($(date -u '+%Y-%m-%d %H:%M UTC'))"
   echo "# host: $(uname -srm), $model, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "# $("$py" --version 2>&1), a fresh venv; lrjax imported from ${where/#$root/<repo>}"
+  echo "# $versions, a fresh venv; lrjax imported from ${where/#$root/<repo>}"
   echo "# command: $command"
   echo
   echo "## the floors pyproject.toml declares, and what is installed"
