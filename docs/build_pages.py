@@ -101,10 +101,13 @@ CHAOTIC_OUTPUT: dict[str, dict[str, tuple[float, float]]] = {
     # tune's ranking and a best-of-84 random search: another CPU picks another
     # member (best lr 0.0938 on one, 0.017 on another). The best setting and
     # the narrowed range lie in the search space; losses below chance (ln 10).
+    # The median of five best-of-21 searches moves with the XLA release (0.035
+    # with jaxlib 0.10.2, 0.032 with 0.10.0, the lowest pyproject.toml allows).
     "guide/tune.py": {
         "best:": (1e-5, 10.0),
         "rate test:": (1e-5, 10.0),
         "tune, 40 members:": (0.0, 5124.0),
+        "random search, 21 settings:": (0.0, 2.31),
         "random search, 84 settings:": (0.0, 2.31),
     },
     # Constant rates high enough to keep the loss noisy to the end (SGD with
