@@ -175,19 +175,24 @@ def test_bad_input_gets_one_line_naming_the_argument(change, error, match):
     assert match in message and "\n" not in message and len(message) < 300, message
 
 
+@pytest.mark.slow
 def test_mup_keeps_the_best_rate_where_the_standard_parametrization_moves_it():
     """muP's promise, measured by transfer: the fitted width exponent's interval
     holds 0 for the muP MLP (Adam with scale_by_mup) and not for its standard
-    twin (plain Adam), whose best rate falls as the width grows."""
+    twin (plain Adam), whose best rate falls as the width grows. Widths 64 to 512
+    (4 to 32 times the base): at 16 to 128 the muP MLP's best rate still rises
+    with width on short runs (finite-width effects, measured while choosing this
+    test: exponents +0.2 to +0.5 over 100 to 400 steps), as muP's guarantee is a
+    limit in width."""
     pytest.importorskip("flax.nnx")
     from mup_models import mup_adam, mup_mlp
 
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(120, 32, 8)).astype(np.float32)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(150, 16, 8)).astype(np.float32)
     y = np.sin(x @ rng.normal(size=(8, 4))).astype(np.float32)
     mse = lambda m, b: jnp.mean((m(b[0]) - b[1]) ** 2)
-    kw = dict(sizes=[16, 32, 64, 128], target=512, num_steps=120, min_lr=1e-4, max_lr=1.0,
-              num_lrs=13, seeds=3, progress=False)  # fmt: skip
+    kw = dict(sizes=[64, 128, 256, 512], target=2048, num_steps=150, min_lr=1e-3, max_lr=0.3,
+              num_lrs=9, seeds=3, progress=False)  # fmt: skip
     mup = lrjax.transfer(mse, lambda w, key: mup_mlp(w, key=key), (x, y), mup_adam, **kw)
     lo, hi = mup.fitted_exponent_interval
     assert lo <= 0 <= hi, (mup.fitted_exponent, mup.fitted_exponent_interval, mup.optima)

@@ -471,7 +471,7 @@ MUTATIONS = [
         "tune-rate-test-low-end-not-scaled",
         "tune",
         "lrjax/_search/_rate.py",
-        "lo = float(rates[best]) * min(1.0, test_steps / num_steps) / LOW_MARGIN",
+        "lo = scale_to_run(rates[best], test_steps, num_steps) / LOW_MARGIN",
         "lo = float(rates[best]) / LOW_MARGIN",
         (
             "tests/test_tune.py",
