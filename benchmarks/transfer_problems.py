@@ -89,11 +89,12 @@ problem trains with batch 128 (at batch 64 its optima did not move from 16 to
   backward FLOPs of one training step of one copy (XLA's cost analysis of the
   jitted ``value_and_grad`` of the loss).
 
-**The scout** (``--scout``): 2 seeds, 16 small rates, 12 target rates (every
-other rate of the full grids), nothing written: for each problem, the best rate
-(``best_rate``: the vertex of a parabola over log-rate through the five points
-around the minimum of the mean test curve) at each small size and at the target,
-whether the target's grid is interior and diverges at its top, and what three
+**The scout** (``--scout``): 2 seeds, every other rate of the full grids (16
+small rates, 12 to 16 at the target), nothing written (``--save DIR`` keeps its
+curves): for each problem, the best rate (``best_rate``: the vertex of a parabola
+over log-rate through the points near the minimum of the mean test curve that
+trained) at each small size and at the target, whether every grid is interior
+(``interior``: the minimum two points or more inside, the top rate failing), and what three
 naive rules give at the target, as ``excess`` on the target's mean test curve:
 reuse the largest small size's rate; that rate x (largest small / target); a
 power law fitted over the small sizes' optima. The same table is printed from
@@ -434,11 +435,12 @@ PROBLEMS: tuple[TransferProblem, ...] = (
         target=256,
         num_steps=300,
         small_range=(1e-4, 30.0),
-        target_range=(1e-4, 1.0),
+        target_range=(1e-4, 30.0),
         framework="pytree",
         model_name="transformer, width w",
         optimizer_name="AdamW",
         schedule_name="warmup + cosine",
+        target_num=32,  # 5.5 decades: the loss plateaus near the unigram's above 0.05
     ),
     TransferProblem(
         name="noisy_mlp_momentum_steps",
@@ -494,11 +496,12 @@ PROBLEMS: tuple[TransferProblem, ...] = (
         target=3200,
         num_steps=None,
         small_range=(1e-4, 30.0),
-        target_range=(3e-4, 3.0),
+        target_range=(3e-4, 30.0),
         framework="pytree",
         model_name="transformer, width 16",
         optimizer_name="AdamW",
         schedule_name="warmup + cosine",
+        target_num=28,  # 5 decades: the loss plateaus near the unigram's above 0.1
     ),
     TransferProblem(
         name="sines_eqx_adam",
@@ -1148,7 +1151,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         report(f"{name}: {time.perf_counter() - t0:.0f} s; " + " | ".join(row[2:]))
     report()
     report(
-        f"{'scout: 2 seeds, 16 small rates, 12 target rates' if scout else 'full runs'}; "
+        f"{'scout: 2 seeds, every other rate' if scout else 'full runs'}; "
         f"total {time.perf_counter() - t_all:.0f} s; {load_note()}"
     )
     report(table(rows, SUMMARY_HEADER))

@@ -152,6 +152,10 @@ def test_small_runs_score_the_test_split_as_lrjax_does(name):
 CACHED = sorted(p.stem for p in Path(tp.CACHE_DIR).glob("*.npz"))
 
 
+def test_every_problem_is_cached():
+    assert sorted(tp.BY_NAME) == CACHED
+
+
 @pytest.mark.parametrize("name", CACHED)
 def test_the_cache_holds_each_problem_as_declared(name):
     c = tp.load_curves(name)
