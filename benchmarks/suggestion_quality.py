@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import glob
 import itertools
 import math
@@ -243,11 +244,24 @@ def patches(x, stride: int = 1):
     return jnp.concatenate(cols, -1)
 
 
-def cnn(width: int = 6, batch: int = 32):
+def digits_cnn(width: int, key: Any) -> Any:
+    """The suite's NNX CNN for 8x8 digits with ``width`` channels (then ``2 width``).
+
+    conv3x3 x width - BatchNorm - conv3x3 x 2 width, stride 2 - BatchNorm -
+    Dropout 0.2 - Linear to 10 classes; ``key``: a PRNG key or an int seed.
+    """
+    from flax import nnx
+
+    return _cnn_class()(width, nnx.Rngs(key))
+
+
+@functools.cache
+def _cnn_class() -> type:
+    """The CNN's class, made once (Flax imported only when a CNN is built)."""
     from flax import nnx
 
     class CNN(nnx.Module):
-        def __init__(self, rngs: nnx.Rngs):
+        def __init__(self, width: int, rngs: nnx.Rngs):
             self.conv1 = nnx.Linear(9, width, rngs=rngs)  # 3x3 conv, 1 -> width
             self.bn1 = nnx.BatchNorm(width, rngs=rngs)
             self.conv2 = nnx.Linear(9 * width, 2 * width, rngs=rngs)  # 3x3 conv, stride 2
@@ -260,14 +274,22 @@ def cnn(width: int = 6, batch: int = 32):
             x = nnx.relu(self.bn2(self.conv2(patches(x, 2))))
             return self.head(self.dropout(x.reshape(x.shape[0], -1)))
 
-    def loss(model, batch):
-        x, y = batch
-        return optax.softmax_cross_entropy_with_integer_labels(model(x), y).mean()
+    return CNN
+
+
+def cnn_loss(model, batch):
+    """Mean cross-entropy of a classifier ``model(x)`` on ``batch = (x, y)``."""
+    x, y = batch
+    return optax.softmax_cross_entropy_with_integer_labels(model(x), y).mean()
+
+
+def cnn(width: int = 6, batch: int = 32):
+    from flax import nnx
 
     X, y = data.load_digits()
     X = X.reshape(-1, 8, 8, 1)
     tr, va, te = splits(len(X), 1000, 200, 400, seed=1)
-    abstract = nnx.eval_shape(lambda: CNN(nnx.Rngs(0)))  # shapes only: nothing runs
+    abstract = nnx.eval_shape(lambda: digits_cnn(width, 0))  # shapes only: nothing runs
     n_params = sum(x.size for x in jax.tree.leaves(nnx.state(abstract, nnx.Param)))
 
     return Problem(
@@ -280,8 +302,8 @@ def cnn(width: int = 6, batch: int = 32):
         1e-4,
         100.0,
         test_steps=50,
-        init=lambda seed: CNN(nnx.Rngs(seed)),
-        loss=loss,
+        init=lambda seed: digits_cnn(width, seed),
+        loss=cnn_loss,
         batches=lambda seed, steps: data.make_batches(X[tr], y[tr], steps, batch, seed + 1),
         val=(X[va], y[va]),
         test=(X[te], y[te]),
@@ -323,58 +345,80 @@ def stdlib_text(n_chars: int = 120_000) -> str:
     return "".join(c if ord(c) < 128 else "?" for c in text)[:n_chars]
 
 
-def transformer(d: int = 16, ctx: int = 16, batch: int = 8, heads: int = 2):
-    text = stdlib_text()
-    tokens = np.frombuffer(text.encode("ascii"), np.uint8).astype(np.int32)
-    V = 128
+def char_tokens() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The stdlib text as byte tokens, split 80/10/10% into train / validation / test."""
+    tokens = np.frombuffer(stdlib_text().encode("ascii"), np.uint8).astype(np.int32)
     n = len(tokens)
-    tr_tok, va_tok, te_tok = (
-        tokens[: int(0.8 * n)],
-        tokens[int(0.8 * n) : int(0.9 * n)],
-        tokens[int(0.9 * n) :],
-    )
+    return tokens[: int(0.8 * n)], tokens[int(0.8 * n) : int(0.9 * n)], tokens[int(0.9 * n) :]
 
-    def windows(tok, count, seed):
-        start = np.random.default_rng(seed).integers(0, len(tok) - ctx - 1, count)
-        return tok[start[:, None] + np.arange(ctx + 1)]
 
-    def init(seed):
-        ks = jax.random.split(jax.random.PRNGKey(seed), 6)
-        nrm = lambda k, shape, s: s * jax.random.normal(k, shape)
-        return {
-            "emb": nrm(ks[0], (V, d), 0.1),
-            "pos": nrm(ks[1], (ctx, d), 0.1),
-            "qkv": nrm(ks[2], (d, 3 * d), d**-0.5),
-            "out": nrm(ks[3], (d, d), d**-0.5),
-            "w1": nrm(ks[4], (d, 2 * d), d**-0.5),
-            "b1": jnp.zeros(2 * d),
-            "w2": nrm(ks[5], (2 * d, d), (2 * d) ** -0.5),
-            "g1": jnp.ones(d),
-            "g2": jnp.ones(d),
-            "gf": jnp.ones(d),
-        }
+def char_windows(tok: np.ndarray, count: int, ctx: int, seed: int) -> np.ndarray:
+    """``count`` windows of ``ctx + 1`` tokens at random starts (NumPy ``seed``)."""
+    start = np.random.default_rng(seed).integers(0, len(tok) - ctx - 1, count)
+    return tok[start[:, None] + np.arange(ctx + 1)]
 
-    def norm(x, g):
-        return g * (x - x.mean(-1, keepdims=True)) * jax.lax.rsqrt(x.var(-1, keepdims=True) + 1e-5)
 
-    def apply(p, x):  # x: [B, ctx] tokens -> logits [B, ctx, V]
-        h = p["emb"][x] + p["pos"][: x.shape[1]]
-        B, L, _ = h.shape
-        q, k, v = jnp.split(norm(h, p["g1"]) @ p["qkv"], 3, -1)
-        sh = lambda t: t.reshape(B, L, heads, d // heads).transpose(0, 2, 1, 3)
-        q, k, v = sh(q), sh(k), sh(v)
-        att = q @ k.transpose(0, 1, 3, 2) / math.sqrt(d // heads)
-        att = jnp.where(jnp.tril(jnp.ones((L, L), bool)), att, -1e9)
-        o = (jax.nn.softmax(att, -1) @ v).transpose(0, 2, 1, 3).reshape(B, L, d)
-        h = h + o @ p["out"]
-        h = h + jax.nn.gelu(norm(h, p["g2"]) @ p["w1"] + p["b1"]) @ p["w2"]
-        return norm(h, p["gf"]) @ p["emb"].T
+def transformer_init(key: Any, d: int, ctx: int = 16, vocab: int = 128) -> dict[str, jax.Array]:
+    """The char transformer's parameters (width ``d``); ``key``: a PRNG key or an int seed."""
+    if jnp.ndim(key) == 0 and not jax.dtypes.issubdtype(
+        getattr(key, "dtype", np.int32), jax.dtypes.prng_key
+    ):  # an int seed (also traced, as under jax.eval_shape)
+        key = jax.random.PRNGKey(key)
+    ks = jax.random.split(key, 6)
+    nrm = lambda k, shape, s: s * jax.random.normal(k, shape)
+    return {
+        "emb": nrm(ks[0], (vocab, d), 0.1),
+        "pos": nrm(ks[1], (ctx, d), 0.1),
+        "qkv": nrm(ks[2], (d, 3 * d), d**-0.5),
+        "out": nrm(ks[3], (d, d), d**-0.5),
+        "w1": nrm(ks[4], (d, 2 * d), d**-0.5),
+        "b1": jnp.zeros(2 * d),
+        "w2": nrm(ks[5], (2 * d, d), (2 * d) ** -0.5),
+        "g1": jnp.ones(d),
+        "g2": jnp.ones(d),
+        "gf": jnp.ones(d),
+    }
+
+
+def _norm(x, g):
+    return g * (x - x.mean(-1, keepdims=True)) * jax.lax.rsqrt(x.var(-1, keepdims=True) + 1e-5)
+
+
+def transformer_apply(p, x, heads: int = 2):
+    """Logits ``[B, L, vocab]`` of tokens ``x`` ``[B, L]``; the width is read from ``p``."""
+    d = p["qkv"].shape[0]
+    h = p["emb"][x] + p["pos"][: x.shape[1]]
+    B, L, _ = h.shape
+    q, k, v = jnp.split(_norm(h, p["g1"]) @ p["qkv"], 3, -1)
+    sh = lambda t: t.reshape(B, L, heads, d // heads).transpose(0, 2, 1, 3)
+    q, k, v = sh(q), sh(k), sh(v)
+    att = q @ k.transpose(0, 1, 3, 2) / math.sqrt(d // heads)
+    att = jnp.where(jnp.tril(jnp.ones((L, L), bool)), att, -1e9)
+    o = (jax.nn.softmax(att, -1) @ v).transpose(0, 2, 1, 3).reshape(B, L, d)
+    h = h + o @ p["out"]
+    h = h + jax.nn.gelu(_norm(h, p["g2"]) @ p["w1"] + p["b1"]) @ p["w2"]
+    return _norm(h, p["gf"]) @ p["emb"].T
+
+
+def transformer_loss(p, batch):
+    """Next-token cross-entropy of the 2-head transformer on ``batch = (windows,)``."""
+    (x,) = batch
+    logits = transformer_apply(p, x[:, :-1])
+    return optax.softmax_cross_entropy_with_integer_labels(logits, x[:, 1:]).mean()
+
+
+def transformer(d: int = 16, ctx: int = 16, batch: int = 8, heads: int = 2):
+    tr_tok, va_tok, te_tok = char_tokens()
+    n = len(stdlib_text())
+    init = functools.partial(transformer_init, d=d, ctx=ctx)
+    apply = functools.partial(transformer_apply, heads=heads)
 
     def loss(p, batch):
         (x,) = batch
         logits = apply(p, x[:, :-1])
         return optax.softmax_cross_entropy_with_integer_labels(logits, x[:, 1:]).mean()
 
+    windows = lambda tok, count, seed: char_windows(tok, count, ctx, seed)
     n_params = sum(x.size for x in jax.tree.leaves(jax.eval_shape(init, 0)))
     return Problem(
         "char transformer",
