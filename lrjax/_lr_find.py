@@ -76,11 +76,8 @@ def lr_find(
       key: the PRNG key of the run's random streams (``PRNGKey(0)``).
       strategy: ``"auto"``, ``"scan"``, ``"blocks"`` or ``"sequential"`` (see
         :func:`lrjax.range_test`).
-      trainable: which arrays of the model to train, the rest carried unchanged
-        (fine-tuning): an NNX filter for an ``nnx.Module`` (default
-        ``nnx.Param``, e.g. ``nnx.PathContains("head")``), an Equinox filter
-        for an ``eqx.Module`` (default ``eqx.is_inexact_array``: a callable or
-        a pytree of bools shaped like the model). Not for plain pytrees.
+      trainable: the arrays to train, an NNX or Equinox filter; the rest is carried
+        unchanged (fine-tuning: ``docs/frameworks.md``).
 
     Returns:
       A :class:`RampResult`.

@@ -133,11 +133,8 @@ def sweep(
         (``result.params``, ``result.state``; ``best_params()``, ``best_state()``).
       strategy: ``"auto"``, ``"scan"``, ``"blocks"`` or ``"sequential"``: how the
         steps run (see :func:`lrjax.range_test`).
-      trainable: which arrays of the model to train, the rest carried unchanged
-        (fine-tuning): an NNX filter for an ``nnx.Module`` (default
-        ``nnx.Param``, e.g. ``nnx.PathContains("head")``), an Equinox filter
-        for an ``eqx.Module`` (default ``eqx.is_inexact_array``: a callable or
-        a pytree of bools shaped like the model). Not for plain pytrees.
+      trainable: the arrays to train, an NNX or Equinox filter; the rest is carried
+        unchanged (fine-tuning: ``docs/frameworks.md``).
 
     Returns:
       A :class:`SweepResult` (``.best``, ``.scores_grid()``, ``.losses``, ...).

@@ -82,47 +82,39 @@ def transfer(
 ) -> TransferResult:
     """The best learning rate at a size too large to sweep, from sweeps at small ones.
 
-    Every size in ``sizes`` trains ``num_lrs`` log-spaced rates x ``seeds``
-    initialisations side by side (one :class:`RangeTestResult` per size, one
-    compile per size). Each size's best rate comes from its whole curve with a
-    bootstrap interval over seeds; the scaling rule (a fitted power law, the
-    theory's exponent -1, the two combined, or reuse) is the one that best
-    predicts the largest small size from the others, refitted on all; the
-    result predicts the rate at ``target`` with an interval and warns when the
-    answer is not to be trusted. The method and its benchmark:
-    ``docs/scale.md``.
+    Each size trains ``num_lrs`` log-spaced rates x ``seeds`` initialisations side
+    by side (a :class:`RangeTestResult` each) and gets its best rate from its
+    whole curve, with a bootstrap interval over seeds. The scaling rule that best
+    predicts the largest small size from the others is refitted on all and
+    predicts the rate at ``target``, with an interval and warnings when not to
+    trust it. The method and its benchmark: ``docs/scale.md``.
 
     Args:
       loss_fn: as in :func:`lrjax.range_test`.
-      model: ``along="width"``: a callable ``size -> model`` (a pytree, an
-        ``nnx.Module``, a Linen pair, an ``eqx.Module``) taking ``key=`` (or
-        ``rngs=``) to draw each seed's initialisation; ``along="steps"``: the
-        model, or a callable taking ``key=`` (or ``rngs=``) for several seeds.
-      batches: as in ``range_test`` (read once; every size trains on the same).
-      optimizer: ``learning_rate -> optax transformation``; along ``"steps"``,
-        ``(learning_rate, num_steps) -> ...``, the schedule built per run length.
+      model: ``"width"``: a callable ``(size, key=) -> model`` (any model kind;
+        ``rngs=`` for NNX); ``"steps"``: the model, or a callable ``(key=) -> model``.
+      batches: as in ``range_test``, read once for every size.
+      optimizer: ``lr -> transformation``; ``"steps"``: ``(lr, num_steps) -> ...``.
       sizes: at least 3 distinct small widths or run lengths.
       target: the width or run length to predict the rate at.
       along: ``"width"`` or ``"steps"``.
-      num_steps: ``"width"``: steps per run (default: the stacked batches'
-        length); ``"steps"``: must be ``None`` (the sizes are the lengths).
+      num_steps: steps per run along ``"width"`` (default: the batches' length).
       min_lr: the smallest rate, > 0.
       max_lr: the largest rate.
       num_lrs: rates per size (at least 3).
       seeds: initialisations per rate and size.
-      val_batches: evaluation batches: runs are scored on them.
+      val_batches: evaluation batches (runs are scored on them).
       eval_fn: the evaluation score (default: the loss).
       key: the PRNG key of the initialisations, the streams and the bootstrap.
       mesh: a ``jax.sharding.Mesh`` or devices to shard the copies over.
       progress: as in ``range_test``.
       strategy: ``"auto"``, ``"scan"``, ``"blocks"`` or ``"sequential"``.
-      state: plain JAX model state as in ``range_test``; along ``"width"`` a
-        callable ``size -> state`` (taking ``key=`` as ``model`` does).
+      state: as in ``range_test``; along ``"width"`` a callable ``size -> state``.
       trainable: the arrays to train, an NNX or Equinox filter.
       has_aux: ``loss_fn`` returns ``(loss, aux)``.
       diverge_factor: freeze a copy whose smoothed loss exceeds this x its best.
       chunk_size: copies per jitted call (``"auto"``: what fits in memory).
-      rule: ``"auto"`` or one of ``"fit"``, ``"theory"``, ``"shrunk"``, ``"reuse"``.
+      rule: ``"auto"``, ``"fit"``, ``"theory"``, ``"shrunk"`` or ``"reuse"``.
       level: the intervals' coverage.
 
     Returns:
