@@ -148,7 +148,7 @@ def _add_transfer(sub: Any) -> None:
     p.add_argument("--optimizer", default="adam", help="adam, sgd, momentum, adamw, rmsprop")
     p.add_argument("--widths", default="16,32,64,128", help="the small widths trained")
     p.add_argument("--target", type=int, default=1024, help="the width to predict the rate at")
-    p.add_argument("--steps", type=int, default=200, help="training steps per run")
+    p.add_argument("--steps", type=int, default=100, help="training steps per run")
     p.add_argument("--min-lr", type=float, default=1e-5, help="smallest rate")
     p.add_argument("--max-lr", type=float, default=10.0, help="largest rate")
     p.add_argument("--num-lrs", type=int, default=16, help="rates per width")

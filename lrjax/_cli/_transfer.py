@@ -90,7 +90,7 @@ def _report(args: argparse.Namespace, result: Any, name: str, seconds: float) ->
         result.sizes, result.optima, result.optima_intervals, result.at_edge
     ):
         note = "  (at the edge of the rates)" if edge else ""
-        print(f"{size:>7g}  {rate:>9.3g}  {lo:>9.3g} .. {hi:<7.3g}{note}")
+        print(f"{size:>7g}  {rate:>9.3g}  {lo:>9.3g} .. {hi:<7.3g}{note}".rstrip())
     print()
     print(f"rule: {result.rule} ({result.reason})")
     print(
