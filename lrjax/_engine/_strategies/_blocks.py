@@ -136,10 +136,13 @@ def host_rounds(train_stage: Callable[..., tuple[Any, Any]]) -> Callable[..., An
     return run_rounds
 
 
-def train_stage(stage: Stage, steps: list[Any], factor: Any, place: Placement) -> Any:
+def train_stage(
+    stage: Stage, steps: list[Any], factor: Any, place: Placement, owned: bool = False
+) -> Any:
     """Every copy of ``stage`` at once, one step per call: ``(carry, outputs)``.
-    ``stage.carry`` is kept (it may share buffers with the program's state)."""
-    carry, outs, _ = advance(stage, steps, factor, place, owned=False)
+    ``stage.carry`` is kept (it may share buffers with the program's state)
+    unless ``owned`` (see :func:`advance`)."""
+    carry, outs, _ = advance(stage, steps, factor, place, owned=owned)
     steps_out = join_steps(outs)
     return carry, jax.tree.map(lambda x: x.reshape(*x.shape[:2], -1, *x.shape[4:]), steps_out)
 
