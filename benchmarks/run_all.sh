@@ -44,4 +44,5 @@ run tune_quality 2400
 run tune_ablation 900
 run cli_startup 240 --out -  # its report is this run's output, kept by run() like the others
 run real_models 600
-run strategies 600 --ks 8 --steps 50 --repeats 5
+run strategies 600 --ks 8 --steps 50 --repeats 7
+run transfer 900 --train  # from the cache of transfer_problems.py (80 minutes to rebuild: not rerun here)
