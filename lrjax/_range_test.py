@@ -28,7 +28,7 @@ MODES = ("parallel", "sweep")
 
 class ConstantRate(_engine.Static):
     """``make_tx`` of the range test: ``h`` is a copy's rate, ``optimizer(h)`` at
-    every step (compared by the optimizer's identity: one program per optimizer)."""
+    every step (compared by the optimizer's structure: its code and closure)."""
 
     def __call__(self, h: Any, step: Any) -> optax.GradientTransformation:
         return self.fn(h)

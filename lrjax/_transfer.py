@@ -33,7 +33,7 @@ ALONG = ("width", "steps")
 
 class RateForLength(_engine.Static):
     """``make_tx`` along run lengths: ``optimizer(h, num_steps)``, each run's
-    schedule built for its own length (compared by the optimizer's identity and
+    schedule built for its own length (compared by the optimizer's structure and
     the length)."""
 
     __slots__ = ("num_steps",)
@@ -43,7 +43,7 @@ class RateForLength(_engine.Static):
         self.num_steps = num_steps
 
     def __hash__(self) -> int:
-        return hash((type(self), id(self.fn), self.num_steps))
+        return hash((type(self), self.key, self.num_steps))
 
     def __eq__(self, other: object) -> bool:
         return super().__eq__(other) and other.num_steps == self.num_steps  # type: ignore[attr-defined]

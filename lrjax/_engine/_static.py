@@ -11,24 +11,35 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from lrjax._engine._models._common import StructureKey
+
 
 class Static:
-    """Hashes and compares a callable by identity, so it can be a static jit arg.
+    """Hashes and compares a callable by its structure, so it can be a static jit arg.
 
-    The same function object passed again hits the compilation cache, whatever
-    its own ``__eq__``/``__hash__`` (bound methods of unhashable objects too).
+    Two functions with the same code, globals, defaults and closed-over values
+    trace to the same program (``StructureKey(fn, strict=True)``): a ``lambda
+    lr: optax.adam(lr)`` or a loss written anew for every call (in a loop, a
+    notebook cell re-run) hits the compilation cache, where comparing by
+    identity compiled again each time. A different closed-over number (an
+    activation slope, a weight decay) is a different key; a closed-over list,
+    dict or other mutable object is compared by identity.
     """
 
-    __slots__ = ("fn",)
+    __slots__ = ("fn", "key")
 
     def __init__(self, fn: Callable[..., Any]):
         self.fn = fn
+        self.key = StructureKey(fn, strict=True)
 
     def __hash__(self) -> int:
-        return hash((type(self), id(self.fn)))
+        return hash((type(self), self.key))
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.fn is self.fn  # type: ignore[attr-defined]
+        return type(other) is type(self) and other.key == self.key  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        return repr(self.fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)

@@ -209,6 +209,71 @@ def test_a_freshly_built_model_of_the_same_structure_compiles_nothing():
     assert count_compiles(lambda: calls["range_test"](Wider(nnx.Rngs(0))), "") > 0
 
 
+def test_functions_written_anew_for_each_call_compile_nothing():
+    """The loss, evaluation and optimizer are keyed by code and closure, not by
+    object: lambdas written inside each call (a loop, a re-run notebook cell)
+    reuse the program; one closing over another value compiles its own and
+    gives its own numbers (the brute-force reference: the same call with
+    module-level functions)."""
+    batches = cnn_data(8)
+    model = lambda: SmallCNN(nnx.Rngs(0))
+    kw = dict(num_steps=8, progress=False)
+
+    def calls(decay):
+        loss = lambda m, b: cnn_loss(m, b)
+        evaluate = lambda m, b: cnn_loss(m, b)
+        opt = lambda lr: optax.adamw(lr, weight_decay=decay)
+        sweep_opt = lambda learning_rate: optax.adamw(learning_rate, weight_decay=decay)
+        return {
+            "range_test": lambda: lrjax.range_test(
+                loss, model(), batches, opt, min_lr=1e-3, max_lr=1.0, num_lrs=3,
+                eval_fn=evaluate, **kw),
+            "lr_find": lambda: lrjax.lr_find(loss, model(), batches, opt, **kw),
+            "sweep": lambda: lrjax.sweep(
+                loss, model(), batches, sweep_opt, {"learning_rate": [0.01, 0.1]}, **kw),
+            "tune": lambda: lrjax.tune(
+                loss, model(), batches, opt, {"lr": ("log", 1e-3, 1.0)}, population=4,
+                rounds=2, **kw),
+        }  # fmt: skip
+
+    for name in calls(0.1):
+        assert count_compiles(calls(0.1)[name], "") > 0, name
+        again = count_compiles(calls(0.1)[name], "")
+        assert again == 0, f"{name}: {again} programs compiled for functions written anew"
+    # another closed-over value is another program, with its own numbers
+    assert count_compiles(calls(10.0)["range_test"], "") > 0
+    strong, weak = calls(10.0)["range_test"](), calls(0.1)["range_test"]()
+    reference = lrjax.range_test(
+        cnn_loss, model(), batches, lambda lr: optax.adamw(lr, weight_decay=10.0),
+        min_lr=1e-3, max_lr=1.0, num_lrs=3, eval_fn=cnn_loss, **kw,
+    )  # fmt: skip
+    np.testing.assert_allclose(strong.losses, reference.losses, rtol=1e-5)
+    assert not np.allclose(strong.losses, weak.losses)
+
+
+def test_a_loss_closing_over_a_list_runs_its_own_program():
+    """Keyed by structure, a closed-over list is still compared by identity (as
+    ``jax.jit`` compares the function): two losses of the same code, each
+    recording into its own list from a host callback, fill their own alike.
+    By contents, the second (empty) list would equal
+    the first and reuse a program that appends to the first."""
+    loss_fn, params, batches = mlp_problem(steps=6)
+
+    def run():
+        seen = []
+
+        def recorded(p, b):
+            jax.debug.callback(lambda: seen.append(1))
+            return loss_fn(p, b)
+
+        lrjax.range_test(recorded, params, batches, num_lrs=2, num_steps=6, has_aux=True,
+                         progress=False)  # fmt: skip
+        return len(seen)
+
+    first, second = run(), run()
+    assert first == second > 0
+
+
 MESH_SCRIPT = textwrap.dedent(
     """
     import functools

@@ -32,6 +32,7 @@ from lrjax._engine._models._common import (
     random_kwargs,
     structure_key,
 )
+from lrjax._engine._static import Static
 
 #: The frameworks, tried in order; the last claims everything (plain pytrees).
 FRAMEWORKS: tuple[Framework, ...] = (
@@ -83,6 +84,9 @@ def make_model(
                     f"{who} takes rngs, an nnx.Rngs that lrjax passes to Flax NNX models only; "
                     "name the parameter key to receive a PRNG key per copy and step"
                 )
+    # keyed by structure: a loss written anew for each call reuses the compiled program
+    loss_fn = Static(loss_fn)
+    eval_fn = None if eval_fn is None else Static(eval_fn)
     return framework.make(
         loss_fn, params, state=state, eval_fn=eval_fn, has_aux=has_aux, randomness=randomness,
         trainable=trainable,

@@ -18,9 +18,10 @@ class Behaviour(Protocol):
     """What the engine needs of a model: pure functions of arrays, hashable.
 
     One class per framework implements it (``_plain``, ``_nnx``, ``_linen``,
-    ``_eqx``). Behaviours compare by value (the user's functions by identity,
-    a model's structure by :class:`StructureKey`): a second call with the same
-    functions and an equally structured model reuses the compiled program.
+    ``_eqx``). Behaviours compare by value (the user's functions and a model's
+    structure by :class:`StructureKey`, the functions wrapped in
+    ``_static.Static``): a second call with functions of the same code and
+    closure and an equally structured model reuses the compiled program.
 
     Attributes:
       loss_fn: the user's loss function.
@@ -164,18 +165,19 @@ class AsGiven:
 
 
 class StructureKey:
-    """:func:`structure_key` of a model, hashed once and interned.
+    """:func:`structure_key` of a model or a function, hashed once and interned.
 
     jit hashes and compares its static arguments at every call; a model's key is
     a deep tuple. Equal keys share one object (a weak intern table), so a
-    second run with a freshly built model compares by identity.
+    second run with a freshly built model compares by identity. ``strict``: see
+    :func:`structure_key`.
     """
 
     __slots__ = ("__weakref__", "_hash", "key")
     _interned: ClassVar[weakref.WeakValueDictionary] = weakref.WeakValueDictionary()
 
-    def __new__(cls, x: Any) -> StructureKey:
-        key = structure_key(x)
+    def __new__(cls, x: Any, strict: bool = False) -> StructureKey:
+        key = (strict, structure_key(x, strict))
         try:
             return cls._interned[key]
         except KeyError:
@@ -191,7 +193,25 @@ class StructureKey:
         return self is other or (isinstance(other, StructureKey) and self.key == other.key)
 
 
-def structure_key(x: Any, _depth: int = 0) -> Any:
+class Identity:
+    """An object as a key part compared by identity. It holds the object, so
+    its ``id`` cannot be reused by another while a compiled program is keyed on
+    it (a bare ``id`` could: an object freed and another allocated at its
+    address would reuse the first one's program)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any):
+        self.obj = obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Identity) and other.obj is self.obj
+
+
+def structure_key(x: Any, strict: bool = False, _depth: int = 0) -> Any:
     """A hashable value equal for equal structures, for keying compiled programs.
 
     Flax keeps a module's static attributes in its graph definition and compares
@@ -199,27 +219,51 @@ def structure_key(x: Any, _depth: int = 0) -> Any:
     (``self.pool = partial(nnx.avg_pool, window_shape=(2, 2))``, as Flax's own
     tutorial writes) is a new object in every freshly built model, so two
     models of one structure would never compare equal. Here partials compare by
-    function and arguments, functions by code, closure and defaults, containers
-    and dataclasses by their items; anything unhashable by identity.
+    function and arguments, functions by code, globals, closure and defaults,
+    containers and dataclasses by their items; anything unhashable by identity.
+
+    ``strict`` (the user's loss, evaluation and optimizer functions): only what
+    cannot change compares by value (numbers, strings, tuples, frozen
+    dataclasses, functions and partials); a list, dict or other mutable object
+    in a closure compares by identity, as ``jax.jit`` compares the function
+    itself (a loss appending to a list it closes over must not run another
+    list's program).
     """
     if _depth > 50:  # a cycle through closures or attributes: identity decides
-        return ("id", id(x))
-    key = functools.partial(structure_key, _depth=_depth + 1)
+        return Identity(x)
+    key = functools.partial(structure_key, strict=strict, _depth=_depth + 1)
     if isinstance(x, functools.partial):
         kw = tuple(sorted((k, key(v)) for k, v in x.keywords.items()))
         return ("partial", key(x.func), tuple(map(key, x.args)), kw)
     if isinstance(x, types.FunctionType):
-        cells = tuple(key(c.cell_contents) for c in x.__closure__ or ())
-        return ("function", x.__code__, cells, key(x.__defaults__))
-    if isinstance(x, (list, tuple)):
+        cells = tuple(_cell_key(c, key) for c in x.__closure__ or ())
+        defaults = (key(x.__defaults__), key(x.__kwdefaults__))
+        return ("function", x.__code__, Identity(x.__globals__), cells, defaults)
+    if isinstance(x, types.MethodType):  # a new object at every attribute access
+        owner = x.__self__
+        return ("method", key(x.__func__), owner if _hashable(owner) else Identity(owner))
+    if isinstance(x, tuple) or (isinstance(x, list) and not strict):
         return (type(x), tuple(map(key, x)))
-    if isinstance(x, dict):
+    if isinstance(x, dict) and not strict:
         return (type(x), tuple((k, key(v)) for k, v in x.items()))
     if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        fields = dataclasses.fields(x)
-        return (type(x), tuple((f.name, key(getattr(x, f.name))) for f in fields))
+        if not strict or x.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+            fields = dataclasses.fields(x)
+            return (type(x), tuple((f.name, key(getattr(x, f.name))) for f in fields))
+        return Identity(x)
+    return x if _hashable(x) else Identity(x)
+
+
+def _cell_key(cell: Any, key: Callable[[Any], Any]) -> Any:
+    try:
+        return key(cell.cell_contents)
+    except ValueError:  # an empty cell (a name the enclosing function binds later)
+        return Identity(cell)
+
+
+def _hashable(x: Any) -> bool:
     try:
         hash(x)
     except TypeError:
-        return ("id", id(x))
-    return x
+        return False
+    return True

@@ -51,7 +51,7 @@ class LinenApply:
 class Linen(AsGiven):
     """A ``(linen_module, variables)`` pair with ``loss_fn(apply, batch)``.
 
-    Compares by the functions (identity) and :class:`StructureKey` of the module
+    Compares by the functions (their structure) and :class:`StructureKey` of the module
     (its configuration), so a freshly built module of the same configuration
     reuses the compiled program.
     """
