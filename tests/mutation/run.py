@@ -416,10 +416,24 @@ MUTATIONS = [
         "structure-key-ignores-closures",
         "data",
         "lrjax/_engine/_models/_common.py",
-        "cells = tuple(key(c.cell_contents) for c in x.__closure__ or ())",
+        "cells = tuple(_cell_key(c, key) for c in x.__closure__ or ())",
         "cells = ()",
         ("tests/test_loss_closures.py", "-k", "structure"),
         "a model closing over another value reuses the first model's compiled program",
+    ),
+    Mutation(
+        "strict-key-lists-by-contents",
+        "data",
+        "lrjax/_engine/_models/_common.py",
+        "if isinstance(x, tuple) or (isinstance(x, list) and not strict):",
+        "if isinstance(x, (tuple, list)):",
+        (
+            "tests/range_test/test_strategies.py",
+            "tests/test_tune.py",
+            "-k",
+            "closing_over_a_list or members_computed_per_round",
+        ),
+        "a loss closing over a list reuses the program of another loss's list",
     ),
     # ----------------------------------------------------------------------- tune
     Mutation(
