@@ -488,10 +488,6 @@ class Analysis(NamedTuple):
 NAN2 = (math.nan, math.nan)
 
 
-def _fmt(v: float) -> str:
-    return "n/a" if not math.isfinite(v) else f"{v:.3g}"
-
-
 def _pair(v: Any) -> tuple[float, float]:
     return (float(v[0]), float(v[1]))
 
@@ -822,7 +818,10 @@ def rival_rules(
 
 def _reason(rule: str, choice: Choice) -> str:
     """One line: the rule, why, and every rule's held-out excess."""
-    listed = ", ".join(f"{r} {_fmt(e)}" for r, e in choice.excess.items())
+    # (fixed decimals: near 0 an excess is a difference of nearly equal losses,
+    # whose leading digits another CPU's rounding changes)
+    listed = ", ".join(f"{r} {e:.4f}" if math.isfinite(e) else f"{r} n/a"
+                       for r, e in choice.excess.items())  # fmt: skip
     tail = f"held-out size {choice.held:g}, excess {listed}"
     if rule != "auto":
         return f"{choice.rule}: chosen by rule={rule!r}; {tail}"
