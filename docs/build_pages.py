@@ -118,6 +118,11 @@ CHAOTIC_OUTPUT: dict[str, dict[str, tuple[float, float]]] = {
     # Momentum's loss at 3.2x its best rate, at the edge of divergence, and
     # that loss over the best one.
     "guide/sensitivity.py": {"sgd + momentum 0.9": (0.0, 1000.0)},
+    # transfer's intervals are percentiles of 2,000 bootstrap replicates, each of
+    # which chooses its own rule (here about 60/40 between two): a rounding
+    # difference flips a few replicates' choice and moves an interval's end by
+    # ~1% (0.00828 with jaxlib 0.10.2, 0.00817 with 0.10.0).
+    "cli/transfer.py": {"rate at width 512:": (1e-4, 1.0), "law: rate ~ width^": (-3.0, 3.0)},
 }
 
 #: Pictures (or their lines, by label) drawn from chaotic trajectories (see
