@@ -344,6 +344,9 @@ def _adamw_warmup(steps: int):
     )
 
 
+#: The two CNN problems' split: the same images, read and batched once for both.
+digits_image_split = functools.cache(lambda: tabular(digits_arrays, 300, 32, image=True))
+
 PROBLEMS: tuple[TransferProblem, ...] = (
     TransferProblem(
         name="digits_mlp_adam",
@@ -390,7 +393,7 @@ PROBLEMS: tuple[TransferProblem, ...] = (
         model=lambda size, key: digits_cnn(size, key),
         loss_fn=cnn_loss,
         optimizer=lambda learning_rate: optax.adam(lrjax.one_cycle(learning_rate, 300)),
-        split=functools.cache(lambda: tabular(digits_arrays, 300, 32, image=True)),
+        split=digits_image_split,
         sizes=(4, 8, 16, 32),
         target=128,
         num_steps=300,
@@ -411,7 +414,7 @@ PROBLEMS: tuple[TransferProblem, ...] = (
         optimizer=lambda learning_rate: optax.sgd(
             lrjax.one_cycle(learning_rate, 300), momentum=0.9, nesterov=True
         ),
-        split=functools.cache(lambda: tabular(digits_arrays, 300, 32, image=True)),
+        split=digits_image_split,
         sizes=(4, 8, 16, 32),
         target=128,
         num_steps=300,
